@@ -1,0 +1,366 @@
+//! The store's one engine: every operation, synchronous, on `&self`.
+//!
+//! # Layout
+//!
+//! * `namespaces`: the live namespace nodes in rendered order (range scans
+//!   for `list_namespaces`), and `ns_lookup`, the same nodes by rendered name.
+//! * Each node's `keys`: its entries in key order (range scans for `list`).
+//! * `entries`: every entry by `(node, key)`, for O(1) point operations.
+//!
+//! # Protocol (the invariants loom-tests/ checks)
+//!
+//! 1. A put pins the namespace node, then either overwrites the live entry's
+//!    slot in place or publishes a new entry in `entries` (the linearization
+//!    point of an insert) and then in the node's `keys`.
+//! 2. Delete and expiry kill the slot (the linearization point of a removal),
+//!    then unlink the entry from `entries` and from `keys`, and unpin the node.
+//! 3. A key that stays present keeps one entry that never leaves either index,
+//!    so no reader can miss it (crossbeam-skiplist 0.1.3 can briefly hide a
+//!    key that is being re-inserted; we never re-insert a live key).
+//! 4. A put that published an entry fences and re-checks the slot after
+//!    adding it to `keys`; a killer fences between killing and unlinking. One
+//!    of the two always sees the other, so a dead entry never stays in `keys`.
+//! 5. Timers carry the entry and the version number of the write that armed
+//!    them; they kill only that version, and only once it is truly expired.
+
+use std::ops::{Bound, ControlFlow};
+use std::time::Duration;
+
+use entelix_memory::{Namespace, NamespacePrefix};
+
+use crate::clock::{Clock, saturating_nanos};
+use crate::counter::{StripedCounter, thread_cadence};
+use crate::entry::Entry;
+use crate::expiry::{Expiry, Fired, SWEEP_EVERY};
+use crate::index::{OrderedSet, PointSet};
+use crate::namespace::NsNode;
+use crate::render::{render_prefix, with_rendered};
+use crate::slot::{Killed, NEVER, Slot, Version};
+use crate::sync::{Arc, Ordering, fence};
+
+/// A scheduled expiry: this entry, as written by this version.
+pub(crate) struct Timer<V: Send + Sync + 'static> {
+    entry: Arc<Entry<V>>,
+    version: u64,
+}
+
+pub(crate) struct Engine<V: Send + Sync + 'static> {
+    namespaces: OrderedSet<NsNode<V>>,
+    ns_lookup: PointSet<NsNode<V>>,
+    entries: PointSet<Entry<V>>,
+    expiry: Expiry<Timer<V>>,
+    clock: Arc<dyn Clock>,
+    rows: StripedCounter,
+}
+
+impl<V> Engine<V>
+where
+    V: Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            namespaces: OrderedSet::new(),
+            ns_lookup: PointSet::new(),
+            entries: PointSet::new(),
+            expiry: Expiry::new(),
+            clock,
+            rows: StripedCounter::new(),
+        }
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now_nanos()
+    }
+
+    /// Expiry stamp for a write now with `ttl`; huge TTLs saturate to never.
+    fn expiry_for(&self, ttl: Option<Duration>) -> u64 {
+        match ttl {
+            None => NEVER,
+            Some(ttl) => self.now().saturating_add(saturating_nanos(ttl)),
+        }
+    }
+
+    // ---- writes --------------------------------------------------------
+
+    pub(crate) fn put(&self, ns: &Namespace, key: &str, value: V, ttl: Option<Duration>) {
+        let expires_at = self.expiry_for(ttl);
+        let next = Box::new(Version {
+            value,
+            expires_at,
+            version: 1,
+        });
+        with_rendered(ns, |rendered| self.put_rendered(rendered, ns, key, next));
+        if thread_cadence(SWEEP_EVERY) {
+            self.sweep_step();
+        }
+    }
+
+    fn put_rendered(&self, rendered: &str, ns: &Namespace, key: &str, mut next: Box<Version<V>>) {
+        let expires_at = next.expires_at;
+        loop {
+            let node = self.pin_namespace(rendered, ns);
+            let owner = Entry::owner_of(&node);
+            if let Some(entry) = self.entries.with(owner, key, Arc::clone) {
+                match entry.slot.overwrite(next, |_| ()) {
+                    Ok((version, ())) => {
+                        self.unpin(&node);
+                        self.arm(entry, version, expires_at);
+                        return;
+                    }
+                    Err(back) => {
+                        // Dead but not yet unlinked: help, then retry.
+                        next = back;
+                        self.entries.remove_same(&entry);
+                        self.unpin(&node);
+                        continue;
+                    }
+                }
+            }
+            let entry = Arc::new(Entry {
+                ns: Arc::clone(&node),
+                key: key.into(),
+                slot: Slot::new(*next),
+            });
+            match self.entries.try_insert(Arc::clone(&entry)) {
+                Ok(()) => {
+                    // The node's pin now belongs to the new row.
+                    self.rows.add(1);
+                    node.keys.insert_over_gone(Arc::clone(&entry));
+                    fence(Ordering::SeqCst);
+                    if entry.slot.is_dead() {
+                        node.keys.remove_same(&entry);
+                    }
+                    self.arm(entry, 1, expires_at);
+                    return;
+                }
+                Err(occupant) => {
+                    if let Some(occupant) = occupant
+                        && occupant.slot.is_dead()
+                    {
+                        self.entries.remove_same(&occupant);
+                    }
+                    self.unpin(&node);
+                    match reclaim(entry) {
+                        Some(back) => next = back,
+                        None => return,
+                    }
+                }
+            }
+        }
+    }
+
+    fn arm(&self, entry: Arc<Entry<V>>, version: u64, expires_at: u64) {
+        if expires_at != NEVER {
+            self.expiry.schedule(expires_at, Timer { entry, version });
+        }
+    }
+
+    /// The namespace node for `rendered`, pinned; created if absent.
+    fn pin_namespace(&self, rendered: &str, ns: &Namespace) -> Arc<NsNode<V>> {
+        loop {
+            if let Some(node) = self.ns_lookup.with(0, rendered, Arc::clone) {
+                if node.try_pin() {
+                    return node;
+                }
+                self.unlink_namespace(&node);
+                continue;
+            }
+            let node = NsNode::new_pinned(rendered, ns);
+            match self.ns_lookup.try_insert(Arc::clone(&node)) {
+                Ok(()) => {
+                    self.namespaces.insert_over_gone(Arc::clone(&node));
+                    return node;
+                }
+                Err(Some(occupant)) if occupant.is_retired() => {
+                    self.unlink_namespace(&occupant);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn unpin(&self, node: &Arc<NsNode<V>>) {
+        if node.unpin() {
+            self.unlink_namespace(node);
+        }
+    }
+
+    fn unlink_namespace(&self, node: &Arc<NsNode<V>>) {
+        self.ns_lookup.remove_same(node);
+        self.namespaces.remove_same(node);
+    }
+
+    /// Kills `entry` if `pred` holds for its current version, then unlinks
+    /// it. Returns whether this call removed it.
+    fn kill(&self, entry: &Arc<Entry<V>>, pred: impl FnMut(&Version<V>) -> bool) -> bool {
+        match entry.slot.kill_if(pred, |_| ()) {
+            Killed::No => false,
+            Killed::Now => {
+                self.entries.remove_same(entry);
+                fence(Ordering::SeqCst);
+                entry.ns.keys.remove_same(entry);
+                self.rows.add(-1);
+                self.unpin(&entry.ns);
+                true
+            }
+        }
+    }
+
+    pub(crate) fn delete(&self, ns: &Namespace, key: &str) -> bool {
+        let removed = self
+            .find(ns, key)
+            .is_some_and(|entry| self.kill(&entry, |_| true));
+        if thread_cadence(SWEEP_EVERY) {
+            self.sweep_step();
+        }
+        removed
+    }
+
+    fn find(&self, ns: &Namespace, key: &str) -> Option<Arc<Entry<V>>> {
+        with_rendered(ns, |rendered| {
+            self.ns_lookup.with(0, rendered, |node| {
+                self.entries
+                    .with(Entry::owner_of(node), key, Arc::clone)
+            })
+        })
+        .flatten()
+    }
+
+    // ---- reads ---------------------------------------------------------
+
+    /// Runs `f` on the live version of `(ns, key)`. Lock-free, no allocation.
+    pub(crate) fn read<R>(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        f: impl FnOnce(&Version<V>) -> R,
+    ) -> Option<R> {
+        with_rendered(ns, |rendered| {
+            self.ns_lookup.with(0, rendered, |node| {
+                self.entries.with(Entry::owner_of(node), key, |entry| {
+                    entry.slot.read(|cur| {
+                        cur.filter(|v| v.is_live(|| self.now())).map(f)
+                    })
+                })
+            })
+        })
+        .flatten()
+        .flatten()
+    }
+
+    pub(crate) fn get(&self, ns: &Namespace, key: &str) -> Option<V> {
+        self.read(ns, key, |v| v.value.clone())
+    }
+
+    /// Live keys of `ns` that start with `prefix`, in order.
+    pub(crate) fn list(&self, ns: &Namespace, prefix: &str) -> Vec<String> {
+        let Some(node) = with_rendered(ns, |r| self.ns_lookup.with(0, r, Arc::clone))
+        else {
+            return Vec::new();
+        };
+        let now = self.now();
+        let mut out = Vec::new();
+        node.keys.scan(Bound::Included(prefix), |entry| {
+            if !entry.key.starts_with(prefix) {
+                return ControlFlow::Break(());
+            }
+            if entry.slot.read(|v| v.is_some_and(|v| v.is_live(|| now))) {
+                out.push(entry.key.to_string());
+            }
+            ControlFlow::Continue(())
+        });
+        out
+    }
+
+    /// Namespaces under `prefix` holding a live entry, in rendered order.
+    pub(crate) fn list_namespaces(&self, prefix: &NamespacePrefix) -> Vec<Namespace> {
+        let exact = render_prefix(prefix);
+        let now = self.now();
+        let mut out = Vec::new();
+        if let Some(node) = self.namespaces.get(&exact)
+            && node.has_live(now)
+        {
+            out.push(node.namespace.clone());
+        }
+        let mut below = exact;
+        below.push(':');
+        self.namespaces.scan(Bound::Included(&below), |node| {
+            if !node.rendered.starts_with(below.as_str()) {
+                return ControlFlow::Break(());
+            }
+            if node.has_live(now) {
+                out.push(node.namespace.clone());
+            }
+            ControlFlow::Continue(())
+        });
+        out
+    }
+
+    /// Rows held, expired-but-unswept included.
+    pub(crate) fn total_entries(&self) -> usize {
+        self.rows.sum()
+    }
+
+    // ---- expiry --------------------------------------------------------
+
+    fn fire(&self, timer: Timer<V>, now: u64) -> Fired<Timer<V>> {
+        let mut not_yet = None;
+        let killed = self.kill(&timer.entry, |v| {
+            if v.version != timer.version {
+                return false;
+            }
+            if v.is_live(|| now) {
+                not_yet = Some(v.expires_at);
+                return false;
+            }
+            true
+        });
+        match (killed, not_yet) {
+            (true, _) => Fired::Removed,
+            (false, Some(at)) => Fired::NotYet(at, timer),
+            (false, None) => Fired::Stale,
+        }
+    }
+
+    /// Removes every row expired by now; returns how many.
+    pub(crate) fn evict_expired(&self) -> usize {
+        let now = self.now();
+        self.expiry.sweep_all(now, |t| self.fire(t, now))
+    }
+
+    /// One bounded sweep step, skipped if a sweep is running elsewhere.
+    pub(crate) fn sweep_step(&self) -> usize {
+        let now = self.now();
+        self.expiry.sweep_step(now, |t| self.fire(t, now))
+    }
+
+    /// Timers not yet fired (a measure of expiry bookkeeping memory).
+    pub(crate) fn pending_timers(&self) -> usize {
+        self.expiry.pending()
+    }
+
+    /// Namespaces linked in the index (retired-but-unlinked ones included).
+    pub(crate) fn namespace_nodes(&self) -> usize {
+        self.ns_lookup.len()
+    }
+}
+
+/// Takes the version back out of an entry that was never published (so has
+/// one owner and a live slot; `None` would mean a broken invariant).
+fn reclaim<V: Send + Sync + 'static>(entry: Arc<Entry<V>>) -> Option<Box<Version<V>>> {
+    let back = Arc::try_unwrap(entry).ok().and_then(|e| e.slot.into_version());
+    debug_assert!(back.is_some(), "an unpublished entry has one owner");
+    back
+}
+
+impl<V: Send + Sync + 'static> Drop for Engine<V> {
+    fn drop(&mut self) {
+        // Entries point at their node and nodes hold their entries: break the
+        // cycle so both are freed.
+        self.namespaces.scan(Bound::Unbounded, |node| {
+            node.keys.clear();
+            ControlFlow::Continue(())
+        });
+        self.namespaces.clear();
+    }
+}

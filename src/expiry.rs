@@ -1,0 +1,161 @@
+//! Where timers meet the wheel: the one place that hands timers to the
+//! [`Wheel`] and the one place that advances it.
+//!
+//! Writers never wait for the wheel. A TTL write pushes a [`Timer`] onto a
+//! lock-free inbox; whoever holds the wheel's mutex drains the inbox into the
+//! wheel and advances it. Sweeps run
+//!
+//! * in full from `evict_expired` (blocking on the mutex), and
+//! * in bounded steps from the write path: every [`SWEEP_EVERY`] writes on a
+//!   thread, a `try_lock` (never waiting) and at most [`STEP_BUDGET`] timers
+//!   of work, so no single write pays for a backlog, and memory stays bounded
+//!   under TTL churn with nobody calling `evict_expired`.
+//!
+//! Reads never touch any of this.
+
+use crate::sync::{Mutex, MutexGuard};
+use crate::wheel::{TICK_NANOS, Wheel};
+
+/// Writes per thread between amortised sweep steps.
+#[cfg(not(any(test, skipstore_loom)))]
+pub(crate) const SWEEP_EVERY: u32 = 64;
+#[cfg(any(test, skipstore_loom))]
+pub(crate) const SWEEP_EVERY: u32 = 2;
+
+/// Timers (drained, fired or cascaded) one amortised step may handle.
+#[cfg(not(any(test, skipstore_loom)))]
+pub(crate) const STEP_BUDGET: usize = 1024;
+#[cfg(any(test, skipstore_loom))]
+pub(crate) const STEP_BUDGET: usize = 4;
+
+/// The first tick at or after `nanos`.
+pub(crate) fn ceil_tick(nanos: u64) -> u64 {
+    nanos.div_ceil(TICK_NANOS)
+}
+
+/// The lock-free handoff from writers to the wheel.
+#[cfg(not(skipstore_loom))]
+struct Inbox<T>(crossbeam_queue::SegQueue<T>);
+
+#[cfg(not(skipstore_loom))]
+impl<T> Inbox<T> {
+    fn new() -> Self {
+        Self(crossbeam_queue::SegQueue::new())
+    }
+    fn push(&self, t: T) {
+        self.0.push(t);
+    }
+    fn pop(&self) -> Option<T> {
+        self.0.pop()
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Under loom the inbox is a mutexed `Vec` (SegQueue spins on other threads'
+/// in-flight pushes, which loom cannot schedule around).
+#[cfg(skipstore_loom)]
+struct Inbox<T>(Mutex<Vec<T>>);
+
+#[cfg(skipstore_loom)]
+impl<T> Inbox<T> {
+    fn new() -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+    fn push(&self, t: T) {
+        lock(&self.0).push(t);
+    }
+    fn pop(&self) -> Option<T> {
+        lock(&self.0).pop()
+    }
+    fn len(&self) -> usize {
+        lock(&self.0).len()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while sweeping (a user `Drop` impl, say) must not disable
+    // expiry for good: the wheel's state is consistent between timers.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What to do with a timer the wheel handed out.
+pub(crate) enum Fired<T> {
+    /// It removed a row.
+    Removed,
+    /// Nothing to do (the entry was rewritten, deleted, or already gone).
+    Stale,
+    /// Its entry expires later within the current tick: schedule it again.
+    NotYet(u64, T),
+}
+
+/// Timers waiting for their tick, plus the inbox that feeds them.
+pub(crate) struct Expiry<T> {
+    inbox: Inbox<(u64, T)>,
+    wheel: Mutex<Wheel<T>>,
+}
+
+impl<T> Expiry<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            inbox: Inbox::new(),
+            wheel: Mutex::new(Wheel::new()),
+        }
+    }
+
+    /// Hands a timer for `expires_at` (clock nanoseconds) to the wheel.
+    pub(crate) fn schedule(&self, expires_at: u64, timer: T) {
+        self.inbox.push((ceil_tick(expires_at), timer));
+    }
+
+    /// Timers held (in the inbox or the wheel).
+    pub(crate) fn pending(&self) -> usize {
+        self.inbox.len() + lock(&self.wheel).len()
+    }
+
+    /// Advances the wheel to `now` and fires everything due; returns how many
+    /// rows `fire` removed. Waits for a concurrent sweep to finish.
+    pub(crate) fn sweep_all(&self, now: u64, fire: impl FnMut(T) -> Fired<T>) -> usize {
+        let mut wheel = lock(&self.wheel);
+        self.run(&mut wheel, now, usize::MAX, fire)
+    }
+
+    /// One bounded step, skipped if another thread is sweeping.
+    pub(crate) fn sweep_step(&self, now: u64, fire: impl FnMut(T) -> Fired<T>) -> usize {
+        let Ok(mut wheel) = self.wheel.try_lock() else {
+            return 0;
+        };
+        self.run(&mut wheel, now, STEP_BUDGET, fire)
+    }
+
+    fn run(
+        &self,
+        wheel: &mut Wheel<T>,
+        now: u64,
+        mut budget: usize,
+        mut fire: impl FnMut(T) -> Fired<T>,
+    ) -> usize {
+        while budget > 0 {
+            let Some((tick, timer)) = self.inbox.pop() else {
+                break;
+            };
+            budget -= 1;
+            wheel.schedule(tick, timer);
+        }
+        // Advance through the tick that contains `now`, so every row expired
+        // by `now` is found; timers of that tick whose rows expire later in it
+        // come back as `NotYet` and are re-armed after the advance.
+        let mut removed = 0;
+        let mut again = Vec::new();
+        wheel.advance(ceil_tick(now), budget, |_, timer| match fire(timer) {
+            Fired::Removed => removed += 1,
+            Fired::Stale => {}
+            Fired::NotYet(expires_at, timer) => again.push((ceil_tick(expires_at), timer)),
+        });
+        for (tick, timer) in again {
+            wheel.schedule(tick, timer);
+        }
+        removed
+    }
+}

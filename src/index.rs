@@ -1,0 +1,331 @@
+//! The two index shapes the engine is built from, behind a seam.
+//!
+//! * [`OrderedSet`]: members sorted by a string key, for range scans (a
+//!   namespace's keys; the store's namespaces). crossbeam-skiplist.
+//! * [`PointSet`]: members found by `(owner, key)` in O(1), for point
+//!   operations. A papaya lock-free hash table.
+//!
+//! Both hold `Arc`s to the same members, and both follow one rule: a member
+//! that is *gone* (a dead entry, a retired namespace) may be replaced or
+//! removed, a present one never is. Removal is always "remove this very
+//! member", never "remove whatever is under this key".
+//!
+//! loom cannot see inside crossbeam or papaya, so under the `skipstore_loom`
+//! cfg both are a `Mutex` around a std map: linearizable per operation, which
+//! is all the engine's protocol assumes of them.
+
+use std::ops::{Bound, ControlFlow};
+
+use crate::sync::Arc;
+
+/// Something an index holds.
+pub(crate) trait Member: Send + Sync + 'static {
+    /// The string the member sorts and is found by.
+    fn sort_key(&self) -> &str;
+    /// The point-index owner: members with equal `(owner, sort_key)` are the
+    /// same logical item.
+    fn owner(&self) -> usize;
+    /// True once the member is logically removed and may be replaced.
+    fn is_gone(&self) -> bool;
+}
+
+#[cfg(not(skipstore_loom))]
+mod imp {
+    use std::borrow::Borrow;
+    use std::cmp::Ordering as CmpOrdering;
+    use std::hash::{Hash, Hasher};
+
+    use crossbeam_skiplist::SkipMap;
+    use papaya::Equivalent;
+
+    use super::{Arc, Bound, ControlFlow, Member};
+
+    /// Orders a member by its sort key, borrowing as `str` for lookups.
+    struct ByKey<T: Member>(Arc<T>);
+
+    impl<T: Member> PartialEq for ByKey<T> {
+        fn eq(&self, other: &Self) -> bool {
+            self.0.sort_key() == other.0.sort_key()
+        }
+    }
+    impl<T: Member> Eq for ByKey<T> {}
+    impl<T: Member> PartialOrd for ByKey<T> {
+        fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl<T: Member> Ord for ByKey<T> {
+        fn cmp(&self, other: &Self) -> CmpOrdering {
+            self.0.sort_key().cmp(other.0.sort_key())
+        }
+    }
+    impl<T: Member> Borrow<str> for ByKey<T> {
+        fn borrow(&self) -> &str {
+            self.0.sort_key()
+        }
+    }
+
+    pub(crate) struct OrderedSet<T: Member> {
+        map: SkipMap<ByKey<T>, Arc<T>>,
+    }
+
+    impl<T: Member> OrderedSet<T> {
+        pub(crate) fn new() -> Self {
+            Self {
+                map: SkipMap::new(),
+            }
+        }
+
+        /// Inserts `member`, replacing an occupant only if it is gone.
+        pub(crate) fn insert_over_gone(&self, member: Arc<T>) {
+            self.map
+                .compare_insert(ByKey(Arc::clone(&member)), member, |old| old.is_gone());
+        }
+
+        /// Removes `member` itself, if it is still the one held for its key.
+        pub(crate) fn remove_same(&self, member: &Arc<T>) {
+            if let Some(e) = self.map.get(member.sort_key())
+                && Arc::ptr_eq(e.value(), member)
+            {
+                e.remove();
+            }
+        }
+
+        pub(crate) fn get(&self, key: &str) -> Option<Arc<T>> {
+            self.map.get(key).map(|e| Arc::clone(e.value()))
+        }
+
+        /// Visits members in key order from `start` until `f` breaks.
+        pub(crate) fn scan(
+            &self,
+            start: Bound<&str>,
+            mut f: impl FnMut(&Arc<T>) -> ControlFlow<()>,
+        ) {
+            for e in self.map.range::<str, _>((start, Bound::Unbounded)) {
+                if f(e.value()).is_break() {
+                    return;
+                }
+            }
+        }
+
+        /// Removes every member (used when the store is dropped).
+        pub(crate) fn clear(&self) {
+            while self.map.pop_front().is_some() {}
+        }
+    }
+
+    /// Point-index key: the member itself, hashed and compared by
+    /// `(owner, sort_key)`.
+    struct ByIdentity<T: Member>(Arc<T>);
+
+    /// A borrowed probe equal to a member with the same `(owner, key)`.
+    #[derive(Hash)]
+    struct Probe<'a> {
+        owner: usize,
+        key: &'a str,
+    }
+
+    impl<T: Member> Hash for ByIdentity<T> {
+        fn hash<H: Hasher>(&self, state: &mut H) {
+            Probe {
+                owner: self.0.owner(),
+                key: self.0.sort_key(),
+            }
+            .hash(state);
+        }
+    }
+    impl<T: Member> PartialEq for ByIdentity<T> {
+        fn eq(&self, other: &Self) -> bool {
+            self.0.owner() == other.0.owner() && self.0.sort_key() == other.0.sort_key()
+        }
+    }
+    impl<T: Member> Eq for ByIdentity<T> {}
+    impl<T: Member> Equivalent<ByIdentity<T>> for Probe<'_> {
+        fn equivalent(&self, m: &ByIdentity<T>) -> bool {
+            self.owner == m.0.owner() && self.key == m.0.sort_key()
+        }
+    }
+
+    pub(crate) struct PointSet<T: Member> {
+        map: papaya::HashMap<ByIdentity<T>, (), foldhash::fast::RandomState>,
+    }
+
+    impl<T: Member> PointSet<T> {
+        pub(crate) fn new() -> Self {
+            Self {
+                map: papaya::HashMap::builder()
+                    .hasher(foldhash::fast::RandomState::default())
+                    .build(),
+            }
+        }
+
+        /// Runs `f` on the member found under `(owner, key)`.
+        #[inline]
+        pub(crate) fn with<R>(
+            &self,
+            owner: usize,
+            key: &str,
+            f: impl FnOnce(&Arc<T>) -> R,
+        ) -> Option<R> {
+            let guard = self.map.guard();
+            self.map
+                .get_key_value(&Probe { owner, key }, &guard)
+                .map(|(k, ())| f(&k.0))
+        }
+
+        /// Inserts `member` unless its `(owner, key)` is taken; then returns
+        /// the occupant (`None` if it vanished meanwhile: retry).
+        pub(crate) fn try_insert(&self, member: Arc<T>) -> Result<(), Option<Arc<T>>> {
+            let guard = self.map.guard();
+            let owner = member.owner();
+            let probe_key = Arc::clone(&member);
+            match self.map.try_insert(ByIdentity(member), (), &guard) {
+                Ok(_) => Ok(()),
+                Err(_) => {
+                    let probe = Probe {
+                        owner,
+                        key: probe_key.sort_key(),
+                    };
+                    Err(self
+                        .map
+                        .get_key_value(&probe, &guard)
+                        .map(|(k, ())| Arc::clone(&k.0)))
+                }
+            }
+        }
+
+        /// Removes `member` itself, if it is still the one held.
+        pub(crate) fn remove_same(&self, member: &Arc<T>) {
+            let guard = self.map.guard();
+            let probe = Probe {
+                owner: member.owner(),
+                key: member.sort_key(),
+            };
+            let _ = self
+                .map
+                .remove_if(&probe, |k, ()| Arc::ptr_eq(&k.0, member), &guard);
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.map.len()
+        }
+    }
+}
+
+#[cfg(skipstore_loom)]
+mod imp {
+    use std::collections::{BTreeMap, HashMap};
+
+    use super::{Arc, Bound, ControlFlow, Member};
+    use crate::sync::{Mutex, MutexGuard};
+
+    fn lock<M>(m: &Mutex<M>) -> MutexGuard<'_, M> {
+        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) struct OrderedSet<T: Member> {
+        map: Mutex<BTreeMap<String, Arc<T>>>,
+    }
+
+    impl<T: Member> OrderedSet<T> {
+        pub(crate) fn new() -> Self {
+            Self {
+                map: Mutex::new(BTreeMap::new()),
+            }
+        }
+
+        pub(crate) fn insert_over_gone(&self, member: Arc<T>) {
+            let mut map = lock(&self.map);
+            let key = member.sort_key().to_owned();
+            match map.get(&key) {
+                Some(old) if !old.is_gone() => {}
+                _ => {
+                    map.insert(key, member);
+                }
+            }
+        }
+
+        pub(crate) fn remove_same(&self, member: &Arc<T>) {
+            let mut map = lock(&self.map);
+            if map
+                .get(member.sort_key())
+                .is_some_and(|m| Arc::ptr_eq(m, member))
+            {
+                map.remove(member.sort_key());
+            }
+        }
+
+        pub(crate) fn get(&self, key: &str) -> Option<Arc<T>> {
+            lock(&self.map).get(key).cloned()
+        }
+
+        /// Visits a snapshot (the skiplist's iterator is weakly consistent;
+        /// a snapshot is one of the behaviours it allows).
+        pub(crate) fn scan(
+            &self,
+            start: Bound<&str>,
+            mut f: impl FnMut(&Arc<T>) -> ControlFlow<()>,
+        ) {
+            let snapshot: Vec<Arc<T>> = lock(&self.map)
+                .range::<str, _>((start, Bound::Unbounded))
+                .map(|(_, m)| Arc::clone(m))
+                .collect();
+            for m in &snapshot {
+                if f(m).is_break() {
+                    return;
+                }
+            }
+        }
+
+        pub(crate) fn clear(&self) {
+            let drained = std::mem::take(&mut *lock(&self.map));
+            drop(drained);
+        }
+    }
+
+    pub(crate) struct PointSet<T: Member> {
+        map: Mutex<HashMap<(usize, String), Arc<T>>>,
+    }
+
+    impl<T: Member> PointSet<T> {
+        pub(crate) fn new() -> Self {
+            Self {
+                map: Mutex::new(HashMap::new()),
+            }
+        }
+
+        pub(crate) fn with<R>(
+            &self,
+            owner: usize,
+            key: &str,
+            f: impl FnOnce(&Arc<T>) -> R,
+        ) -> Option<R> {
+            let found = lock(&self.map).get(&(owner, key.to_owned())).cloned();
+            found.map(|m| f(&m))
+        }
+
+        pub(crate) fn try_insert(&self, member: Arc<T>) -> Result<(), Option<Arc<T>>> {
+            let mut map = lock(&self.map);
+            let k = (member.owner(), member.sort_key().to_owned());
+            if let Some(old) = map.get(&k) {
+                return Err(Some(Arc::clone(old)));
+            }
+            map.insert(k, member);
+            Ok(())
+        }
+
+        pub(crate) fn remove_same(&self, member: &Arc<T>) {
+            let mut map = lock(&self.map);
+            let k = (member.owner(), member.sort_key().to_owned());
+            if map.get(&k).is_some_and(|m| Arc::ptr_eq(m, member)) {
+                map.remove(&k);
+            }
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            lock(&self.map).len()
+        }
+    }
+}
+
+pub(crate) use imp::{OrderedSet, PointSet};

@@ -1,0 +1,54 @@
+//! # skipstore
+//!
+//! A lock-free, ordered, TTL-aware in-memory store that implements
+//! [`entelix_memory::Store`], as a drop-in replacement for entelix's
+//! mutex-based `InMemoryStore`:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use entelix_memory::Store;
+//! use skipstore::SkipStore;
+//!
+//! let store: Arc<dyn Store<String>> = Arc::new(SkipStore::new());
+//! # let _ = store;
+//! ```
+//!
+//! ## How it is built
+//!
+//! | concern | module |
+//! |---|---|
+//! | the engine: put, get, delete, list, expiry protocol | `engine` |
+//! | an entry and its epoch-managed value slot | `entry`, `slot` |
+//! | per-namespace ordered keys, namespace retirement | `namespace` |
+//! | ordered skiplists and the lock-free hash index | `index` |
+//! | the hierarchical timing wheel | [`wheel`] |
+//! | handing timers to the wheel and advancing it | `expiry` |
+//! | the optional background sweeper | `sweeper` |
+//! | time sources | [`Clock`] |
+//! | the async trait adapter and builder | [`SkipStore`] |
+//!
+//! Gets are lock-free and allocate nothing but the cloned value; `list` and
+//! `list_namespaces` are range scans over skiplists ordered by rendered
+//! namespace, then key; expiry is driven by a timing wheel, so sweeping costs
+//! what expired, not the size of the store. See the README for the
+//! guarantees and `BENCHMARKS.md` for measurements against the baseline.
+
+#![warn(missing_docs)]
+
+mod clock;
+mod counter;
+mod engine;
+mod entry;
+mod expiry;
+mod index;
+mod namespace;
+mod render;
+mod slot;
+mod store;
+#[cfg(not(skipstore_loom))]
+mod sweeper;
+pub(crate) mod sync;
+pub mod wheel;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use store::{SkipStore, SkipStoreBuilder};

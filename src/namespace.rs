@@ -1,0 +1,106 @@
+//! A namespace node: the ordered keys of one rendered namespace, and the
+//! count that decides when the node may be retired.
+//!
+//! # Ground rules
+//!
+//! * `rows` counts the node's entries plus writers that are about to add one
+//!   (a writer *pins* the node before touching it). The high bit, `RETIRED`,
+//!   is set by a CAS from exactly zero, so a retired node has no entries and
+//!   no writer can pin it again.
+//! * A writer that finds a retired node in an index unlinks it and creates a
+//!   fresh node; the indexes replace gone members only, so at most one
+//!   un-retired node per rendered namespace is ever linked.
+
+use std::ops::{Bound, ControlFlow};
+
+use entelix_memory::Namespace;
+
+use crate::entry::Entry;
+use crate::index::{Member, OrderedSet};
+use crate::sync::{Arc, AtomicUsize, Ordering};
+
+const RETIRED: usize = 1 << (usize::BITS - 1);
+
+pub(crate) struct NsNode<V: Send + Sync + 'static> {
+    pub(crate) rendered: Box<str>,
+    pub(crate) namespace: Namespace,
+    pub(crate) keys: OrderedSet<Entry<V>>,
+    rows: AtomicUsize,
+}
+
+impl<V: Send + Sync + 'static> NsNode<V> {
+    /// A node pinned once on behalf of its creator.
+    pub(crate) fn new_pinned(rendered: &str, namespace: &Namespace) -> Arc<Self> {
+        Arc::new(Self {
+            rendered: rendered.into(),
+            namespace: namespace.clone(),
+            keys: OrderedSet::new(),
+            rows: AtomicUsize::new(1),
+        })
+    }
+
+    /// Pins the node for a write. Fails once the node is retired.
+    pub(crate) fn try_pin(&self) -> bool {
+        let mut cur = self.rows.load(Ordering::Acquire);
+        loop {
+            if cur & RETIRED != 0 {
+                return false;
+            }
+            match self.rows.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+
+    /// Drops one pin (a writer that did not add a row, or a removed row).
+    /// Returns true if the node became empty and this call retired it: the
+    /// caller must then unlink it.
+    #[must_use]
+    pub(crate) fn unpin(&self) -> bool {
+        let before = self.rows.fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(before & !RETIRED > 0, "unpin of an unpinned namespace");
+        before == 1
+            && self
+                .rows
+                .compare_exchange(0, RETIRED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    pub(crate) fn is_retired(&self) -> bool {
+        self.rows.load(Ordering::Acquire) & RETIRED != 0
+    }
+
+    /// True if some entry is live at `now`. Stops at the first one.
+    pub(crate) fn has_live(&self, now: u64) -> bool {
+        let mut live = false;
+        self.keys.scan(Bound::Unbounded, |e| {
+            live = e.slot.read(|v| v.is_some_and(|v| v.is_live(|| now)));
+            if live {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        live
+    }
+}
+
+impl<V: Send + Sync + 'static> Member for NsNode<V> {
+    fn sort_key(&self) -> &str {
+        &self.rendered
+    }
+
+    fn owner(&self) -> usize {
+        0
+    }
+
+    fn is_gone(&self) -> bool {
+        self.is_retired()
+    }
+}

@@ -1,0 +1,92 @@
+//! Rendering namespaces to their flat, escaped form without allocating.
+//!
+//! The rules are entelix-memory's (`Namespace::render`): segments joined by
+//! `:`, with `:` and `\` inside a segment escaped as `\:` and `\\`. Because
+//! the escaping is a prefix code read left to right, the rendered form of a
+//! namespace starts with `render(prefix) + ":"` exactly when the prefix
+//! matches it structurally, which is what lets `list_namespaces` be a range
+//! scan. `tests/namespace_order.rs` checks this against
+//! `NamespacePrefix::matches`.
+
+use std::cell::RefCell;
+
+use entelix_memory::{Namespace, NamespacePrefix};
+
+thread_local! {
+    static BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn push_escaped(out: &mut String, segment: &str) {
+    if !segment.contains([':', '\\']) {
+        out.push_str(segment);
+        return;
+    }
+    for ch in segment.chars() {
+        if matches!(ch, ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+}
+
+fn render_into(out: &mut String, tenant: &str, scope: &[String]) {
+    out.clear();
+    push_escaped(out, tenant);
+    for s in scope {
+        out.push(':');
+        push_escaped(out, s);
+    }
+}
+
+/// Runs `f` on the rendered form of `ns`, using a per-thread buffer so the
+/// read path does not allocate. Re-entrant calls (a `Clone` impl that uses a
+/// store, say) fall back to a fresh string.
+pub(crate) fn with_rendered<R>(ns: &Namespace, f: impl FnOnce(&str) -> R) -> R {
+    let tenant = ns.tenant_id().as_str();
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            render_into(&mut buf, tenant, ns.scope());
+            f(&buf)
+        }
+        Err(_) => {
+            let mut own = String::new();
+            render_into(&mut own, tenant, ns.scope());
+            f(&own)
+        }
+    })
+}
+
+/// The rendered form a namespace equal to `prefix` would have.
+pub(crate) fn render_prefix(prefix: &NamespacePrefix) -> String {
+    let mut out = String::new();
+    render_into(&mut out, prefix.tenant_id().as_str(), prefix.scope());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use entelix_core::TenantId;
+
+    #[test]
+    fn matches_entelix_render() {
+        let cases = [
+            Namespace::new(TenantId::new("acme")),
+            Namespace::new(TenantId::new("a:b")).with_scope("c\\d").with_scope(""),
+            Namespace::new(TenantId::new("\\")).with_scope(":").with_scope("\0é"),
+        ];
+        for ns in &cases {
+            with_rendered(ns, |r| assert_eq!(r, ns.render()));
+            assert_eq!(render_prefix(&NamespacePrefix::from(ns)), ns.render());
+        }
+    }
+
+    #[test]
+    fn reentrant_render_does_not_panic() {
+        let ns = Namespace::new(TenantId::new("t")).with_scope("x");
+        let inner = with_rendered(&ns, |outer| {
+            with_rendered(&ns, |inner| format!("{outer}|{inner}"))
+        });
+        assert_eq!(inner, "t:x|t:x");
+    }
+}

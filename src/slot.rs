@@ -1,0 +1,309 @@
+//! The entry slot: one atomic pointer to the current [`Version`] of an entry.
+//!
+//! # Ground rules
+//!
+//! * A slot is *live* while it points at a version and *dead* once it holds
+//!   null. Dead is final: no operation ever stores a non-null pointer into a
+//!   dead slot. Every protocol step in [`crate::engine`] leans on this.
+//! * Overwrites swap in a whole new [`Version`] (value, expiry and version
+//!   number together), so a reader never sees a torn mix of two writes.
+//! * A replaced or killed version is retired, not freed: readers that loaded
+//!   it may still be cloning its value. Retirement goes through
+//!   crossbeam-epoch; under the `skipstore_loom` cfg, through a garbage list
+//!   that the slot frees when it is dropped (loom cannot see crossbeam-epoch,
+//!   and leaking until drop keeps the model simple and sound).
+//! * The slot's final version is freed when the slot drops; by then no reader
+//!   can reach the slot (its entry is unreachable from every index).
+
+use crate::sync::Ordering;
+
+/// Expiry stamp meaning "never expires".
+pub(crate) const NEVER: u64 = u64::MAX;
+
+/// One write of an entry: the value, when it expires, and which write it was.
+#[derive(Debug)]
+pub(crate) struct Version<V> {
+    pub(crate) value: V,
+    /// Clock nanoseconds at which the value stops being visible; [`NEVER`]
+    /// for no TTL. Live while `now < expires_at`.
+    pub(crate) expires_at: u64,
+    /// Per-entry write number, 1 for the write that created the entry. Timers
+    /// carry it so that a timer armed by an earlier write never removes a
+    /// later one.
+    pub(crate) version: u64,
+}
+
+impl<V> Version<V> {
+    pub(crate) fn is_live(&self, now: impl FnOnce() -> u64) -> bool {
+        self.expires_at == NEVER || now() < self.expires_at
+    }
+}
+
+/// Outcome of [`Slot::kill_if`].
+pub(crate) enum Killed {
+    /// This call moved the slot from live to dead.
+    Now,
+    /// The slot was already dead, or the predicate declined.
+    No,
+}
+
+#[cfg(not(skipstore_loom))]
+mod imp {
+    use super::{Killed, Ordering, Version};
+    use crossbeam_epoch::{self as epoch, Atomic, Owned, Shared};
+
+    pub(crate) struct Slot<V> {
+        current: Atomic<Version<V>>,
+    }
+
+    impl<V> Slot<V> {
+        pub(crate) fn new(first: Version<V>) -> Self {
+            Self {
+                current: Atomic::new(first),
+            }
+        }
+
+        /// Runs `f` on the current version (`None` when dead).
+        pub(crate) fn read<R>(&self, f: impl FnOnce(Option<&Version<V>>) -> R) -> R {
+            let guard = epoch::pin();
+            let cur = self.current.load(Ordering::Acquire, &guard);
+            // SAFETY: `cur` was loaded under `guard`; versions are only freed
+            // through `defer_destroy` after being unlinked, so it stays valid
+            // until `guard` drops at the end of this function.
+            f(unsafe { cur.as_ref() })
+        }
+
+        pub(crate) fn is_dead(&self) -> bool {
+            self.read(|cur| cur.is_none())
+        }
+
+        /// The current version of a slot nobody else can reach.
+        pub(crate) fn into_version(self) -> Option<Box<Version<V>>> {
+            // SAFETY: we own the slot, so no other thread can reach it.
+            unsafe {
+                let cur = self
+                    .current
+                    .swap(Shared::null(), Ordering::Relaxed, epoch::unprotected());
+                (!cur.is_null()).then(|| cur.into_owned().into_box())
+            }
+        }
+
+        /// Installs `next` over the live version, numbering it one past the
+        /// version it replaces. `Err(next)` when the slot is dead. On success
+        /// returns `f` applied to the replaced version.
+        pub(crate) fn overwrite<R>(
+            &self,
+            next: Box<Version<V>>,
+            f: impl FnOnce(&Version<V>) -> R,
+        ) -> Result<(u64, R), Box<Version<V>>> {
+            let guard = epoch::pin();
+            let mut next: Owned<Version<V>> = Owned::from(next);
+            let mut cur = self.current.load(Ordering::Acquire, &guard);
+            loop {
+                // SAFETY: loaded under `guard`, see `read`.
+                let Some(cur_ref) = (unsafe { cur.as_ref() }) else {
+                    return Err(next.into_box());
+                };
+                next.version = cur_ref.version.wrapping_add(1);
+                let number = next.version;
+                match self.current.compare_exchange(
+                    cur,
+                    next,
+                    Ordering::SeqCst,
+                    Ordering::Acquire,
+                    &guard,
+                ) {
+                    Ok(_) => {
+                        let out = f(cur_ref);
+                        // SAFETY: `cur` is unlinked by the successful CAS and
+                        // no new reference to it can be created; readers that
+                        // hold one are pinned, and the epoch waits for them.
+                        unsafe { guard.defer_destroy(cur) };
+                        return Ok((number, out));
+                    }
+                    Err(e) => {
+                        cur = e.current;
+                        next = e.new;
+                    }
+                }
+            }
+        }
+
+        /// Moves the slot from live to dead if `pred` holds for the current
+        /// version; `f` sees the version that was killed.
+        pub(crate) fn kill_if(
+            &self,
+            mut pred: impl FnMut(&Version<V>) -> bool,
+            f: impl FnOnce(&Version<V>),
+        ) -> Killed {
+            let guard = epoch::pin();
+            let mut cur = self.current.load(Ordering::Acquire, &guard);
+            loop {
+                // SAFETY: loaded under `guard`, see `read`.
+                let Some(cur_ref) = (unsafe { cur.as_ref() }) else {
+                    return Killed::No;
+                };
+                if !pred(cur_ref) {
+                    return Killed::No;
+                }
+                match self.current.compare_exchange(
+                    cur,
+                    Shared::null(),
+                    Ordering::SeqCst,
+                    Ordering::Acquire,
+                    &guard,
+                ) {
+                    Ok(_) => {
+                        f(cur_ref);
+                        // SAFETY: as in `overwrite`: unlinked, epoch-deferred.
+                        unsafe { guard.defer_destroy(cur) };
+                        return Killed::Now;
+                    }
+                    Err(e) => cur = e.current,
+                }
+            }
+        }
+    }
+
+    impl<V> Drop for Slot<V> {
+        fn drop(&mut self) {
+            // SAFETY: `&mut self` means no other thread can reach this slot
+            // (see the module's ground rules), so no pin is needed.
+            unsafe {
+                let cur = self
+                    .current
+                    .swap(Shared::null(), Ordering::Relaxed, epoch::unprotected());
+                if !cur.is_null() {
+                    drop(cur.into_owned());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(skipstore_loom)]
+mod imp {
+    //! The loom seam: the same protocol on a loom `AtomicPtr`, with retired
+    //! versions parked on a garbage list until the slot drops.
+    use super::{Killed, Ordering, Version};
+    use crate::sync::{AtomicPtr, Mutex};
+
+    pub(crate) struct Slot<V> {
+        current: AtomicPtr<Version<V>>,
+        garbage: Mutex<Vec<Box<Version<V>>>>,
+    }
+
+    impl<V> Slot<V> {
+        pub(crate) fn new(first: Version<V>) -> Self {
+            Self {
+                current: AtomicPtr::new(Box::into_raw(Box::new(first))),
+                garbage: Mutex::new(Vec::new()),
+            }
+        }
+
+        pub(crate) fn read<R>(&self, f: impl FnOnce(Option<&Version<V>>) -> R) -> R {
+            let cur = self.current.load(Ordering::Acquire);
+            // SAFETY: versions are freed only when the slot drops.
+            f(unsafe { cur.as_ref() })
+        }
+
+        pub(crate) fn is_dead(&self) -> bool {
+            self.current.load(Ordering::Acquire).is_null()
+        }
+
+        pub(crate) fn into_version(self) -> Option<Box<Version<V>>> {
+            let cur = self.current.swap(std::ptr::null_mut(), Ordering::Relaxed);
+            // SAFETY: we own the slot; a non-null pointer is its live box.
+            (!cur.is_null()).then(|| unsafe { Box::from_raw(cur) })
+        }
+
+        fn retire(&self, old: *mut Version<V>) {
+            // SAFETY: `old` was unlinked by our CAS, so we own it now.
+            let boxed = unsafe { Box::from_raw(old) };
+            if let Ok(mut g) = self.garbage.lock() {
+                g.push(boxed);
+            }
+        }
+
+        pub(crate) fn overwrite<R>(
+            &self,
+            mut next: Box<Version<V>>,
+            f: impl FnOnce(&Version<V>) -> R,
+        ) -> Result<(u64, R), Box<Version<V>>> {
+            let mut cur = self.current.load(Ordering::Acquire);
+            loop {
+                // SAFETY: versions are freed only when the slot drops.
+                let Some(cur_ref) = (unsafe { cur.as_ref() }) else {
+                    return Err(next);
+                };
+                next.version = cur_ref.version.wrapping_add(1);
+                let number = next.version;
+                let raw = Box::into_raw(next);
+                match self
+                    .current
+                    .compare_exchange(cur, raw, Ordering::SeqCst, Ordering::Acquire)
+                {
+                    Ok(_) => {
+                        let out = f(cur_ref);
+                        self.retire(cur);
+                        return Ok((number, out));
+                    }
+                    Err(seen) => {
+                        // SAFETY: the CAS failed, `raw` was never published.
+                        next = unsafe { Box::from_raw(raw) };
+                        cur = seen;
+                    }
+                }
+            }
+        }
+
+        pub(crate) fn kill_if(
+            &self,
+            mut pred: impl FnMut(&Version<V>) -> bool,
+            f: impl FnOnce(&Version<V>),
+        ) -> Killed {
+            let mut cur = self.current.load(Ordering::Acquire);
+            loop {
+                // SAFETY: versions are freed only when the slot drops.
+                let Some(cur_ref) = (unsafe { cur.as_ref() }) else {
+                    return Killed::No;
+                };
+                if !pred(cur_ref) {
+                    return Killed::No;
+                }
+                match self.current.compare_exchange(
+                    cur,
+                    std::ptr::null_mut(),
+                    Ordering::SeqCst,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        f(cur_ref);
+                        self.retire(cur);
+                        return Killed::Now;
+                    }
+                    Err(seen) => cur = seen,
+                }
+            }
+        }
+    }
+
+    impl<V> Drop for Slot<V> {
+        fn drop(&mut self) {
+            let cur = self.current.load(Ordering::Acquire);
+            if !cur.is_null() {
+                // SAFETY: `&mut self`: nobody else can reach the slot.
+                drop(unsafe { Box::from_raw(cur) });
+            }
+        }
+    }
+
+    // SAFETY: the raw pointer is owned by the slot (a `Box` in disguise), so
+    // the slot is Send/Sync exactly when a `Box<Version<V>>` shared behind
+    // atomics would be: `V: Send + Sync`.
+    unsafe impl<V: Send + Sync> Send for Slot<V> {}
+    // SAFETY: see `Send`.
+    unsafe impl<V: Send + Sync> Sync for Slot<V> {}
+}
+
+pub(crate) use imp::Slot;

@@ -1,0 +1,243 @@
+//! A hierarchical timing wheel: a plain sequential type (`&mut self`, no
+//! atomics), driven from one place in [`crate::expiry`].
+//!
+//! # Shape
+//!
+//! Time is counted in ticks of [`TICK_NANOS`] (1 ms). There are [`LEVELS`]
+//! levels of 64 slots; a slot of level `l` spans `64^l` ticks, so the levels
+//! cover 64 ms, 4.1 s, 4.4 min, 4.7 h, 12.4 days and 2.2 years ahead.
+//! Deadlines further out than that wait in an overflow heap and move into the
+//! wheel when they come within range; deadlines are `u64` ticks, so every
+//! TTL up to `Duration::MAX` is representable.
+//!
+//! Why these sizes: 1 ms is finer than any TTL an agent host sets, and far
+//! coarser than the cost of firing; the entry's exact expiry (nanoseconds) is
+//! re-checked when its timer fires, and reads never depend on the wheel at
+//! all. 64 slots per level let one `u64` bitmap per level say which slots are
+//! occupied, so finding the next deadline is a few `trailing_zeros`.
+//!
+//! # Cost
+//!
+//! Scheduling is O(1). Advancing costs O(timers fired + timers cascaded +
+//! levels), and each timer cascades at most once per level.
+//!
+//! The level of a deadline `d` at elapsed time `e` is that of the highest bit
+//! in which `d` and `e` differ; all timers in a level therefore sit in slots
+//! at or after `e`'s slot of that level, inside `e`'s window of that level.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// Nanoseconds per tick.
+pub const TICK_NANOS: u64 = 1_000_000;
+/// Slots per level (one `u64` bitmap).
+const SLOTS: usize = 64;
+const SLOT_BITS: u32 = 6;
+/// Number of levels; deadlines beyond `64^LEVELS` ticks ahead overflow.
+pub const LEVELS: usize = 6;
+
+struct Level<T> {
+    occupied: u64,
+    slots: Vec<Vec<(u64, T)>>,
+}
+
+impl<T> Level<T> {
+    fn new() -> Self {
+        Self {
+            occupied: 0,
+            slots: (0..SLOTS).map(|_| Vec::new()).collect(),
+        }
+    }
+}
+
+/// An overflowed timer, ordered by deadline only.
+struct Far<T>(u64, T);
+impl<T> PartialEq for Far<T> {
+    fn eq(&self, o: &Self) -> bool {
+        self.0 == o.0
+    }
+}
+impl<T> Eq for Far<T> {}
+impl<T> PartialOrd for Far<T> {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<T> Ord for Far<T> {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&o.0)
+    }
+}
+
+/// A hierarchical timing wheel holding payloads `T` keyed by deadline tick.
+pub struct Wheel<T> {
+    /// Every timer with a deadline `<= elapsed` has been handed out, except
+    /// those left in place by a bounded [`Wheel::advance`].
+    elapsed: u64,
+    levels: Vec<Level<T>>,
+    overflow: BinaryHeap<Reverse<Far<T>>>,
+    len: usize,
+}
+
+impl<T> Default for Wheel<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Level a deadline belongs in, or `LEVELS` for overflow.
+fn level_for(elapsed: u64, deadline: u64) -> usize {
+    let masked = (elapsed ^ deadline) | (SLOTS as u64 - 1);
+    let significant = 63 - masked.leading_zeros();
+    (significant / SLOT_BITS) as usize
+}
+
+fn slot_for(deadline: u64, level: usize) -> usize {
+    ((deadline >> (level as u32 * SLOT_BITS)) & (SLOTS as u64 - 1)) as usize
+}
+
+impl<T> Wheel<T> {
+    /// An empty wheel at tick zero.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            elapsed: 0,
+            levels: (0..LEVELS).map(|_| Level::new()).collect(),
+            overflow: BinaryHeap::new(),
+            len: 0,
+        }
+    }
+
+    /// Timers held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no timer is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The tick the wheel has advanced to.
+    #[must_use]
+    pub fn elapsed(&self) -> u64 {
+        self.elapsed
+    }
+
+    /// Schedules `payload` for `deadline` (a tick). A deadline in the past
+    /// fires on the next advance. O(1).
+    pub fn schedule(&mut self, deadline: u64, payload: T) {
+        self.len += 1;
+        self.place(deadline.max(self.elapsed), payload);
+    }
+
+    fn place(&mut self, deadline: u64, payload: T) {
+        let level = level_for(self.elapsed, deadline);
+        if level >= LEVELS {
+            self.overflow.push(Reverse(Far(deadline, payload)));
+            return;
+        }
+        let slot = slot_for(deadline, level);
+        let lvl = &mut self.levels[level];
+        lvl.occupied |= 1 << slot;
+        lvl.slots[slot].push((deadline, payload));
+    }
+
+    /// The earliest occupied slot: `(level, slot, slot start tick)`.
+    fn next_slot(&self) -> Option<(usize, usize, u64)> {
+        for (level, lvl) in self.levels.iter().enumerate() {
+            if lvl.occupied == 0 {
+                continue;
+            }
+            let shift = level as u32 * SLOT_BITS;
+            let now_slot = slot_for(self.elapsed, level) as u32;
+            let ahead = lvl.occupied >> now_slot;
+            debug_assert!(ahead != 0, "a timer sits behind the wheel's position");
+            if ahead == 0 {
+                continue;
+            }
+            let slot = now_slot + ahead.trailing_zeros();
+            let window = self.elapsed & !((1u64 << (shift + SLOT_BITS)) - 1);
+            return Some((level, slot as usize, window + (u64::from(slot) << shift)));
+        }
+        None
+    }
+
+    /// Moves overflowed timers that came within the wheel's range into it.
+    fn pull_overflow(&mut self) {
+        while let Some(Reverse(Far(deadline, _))) = self.overflow.peek() {
+            if level_for(self.elapsed, *deadline) >= LEVELS {
+                return;
+            }
+            if let Some(Reverse(Far(deadline, payload))) = self.overflow.pop() {
+                self.place(deadline, payload);
+            }
+        }
+    }
+
+    /// Advances to tick `now`, handing every timer whose deadline is `<= now`
+    /// to `fire` (with its deadline), earliest slot first. Stops early once
+    /// `budget` timers were fired or cascaded; returns whether it reached
+    /// `now` (false: call again to continue).
+    pub fn advance(&mut self, now: u64, mut budget: usize, mut fire: impl FnMut(u64, T)) -> bool {
+        loop {
+            self.pull_overflow();
+            let Some((level, slot, start)) = self.next_slot().filter(|s| s.2 <= now) else {
+                self.elapsed = self.elapsed.max(now);
+                self.pull_overflow();
+                return true;
+            };
+            self.elapsed = self.elapsed.max(start);
+            let lvl = &mut self.levels[level];
+            let mut timers = std::mem::take(&mut lvl.slots[slot]);
+            lvl.occupied &= !(1 << slot);
+            while let Some((deadline, payload)) = timers.pop() {
+                if budget == 0 {
+                    timers.push((deadline, payload));
+                    let lvl = &mut self.levels[level];
+                    lvl.slots[slot] = timers;
+                    lvl.occupied |= 1 << slot;
+                    return false;
+                }
+                budget -= 1;
+                if level == 0 || level_for(self.elapsed, deadline) >= level {
+                    // Level 0 fires. A coarse timer that would not move to a
+                    // finer level cannot exist (see the module docs); firing it
+                    // early is harmless, because the owner re-checks exact
+                    // expiry, whereas re-placing it could loop forever.
+                    debug_assert!(level == 0, "cascade must reach a finer level");
+                    self.len -= 1;
+                    fire(deadline, payload);
+                } else {
+                    self.place(deadline, payload);
+                }
+            }
+        }
+    }
+
+    /// Checks the wheel's invariants; panics with a description if broken.
+    #[cfg(any(test, fuzzing))]
+    pub fn validate(&self) {
+        let mut count = self.overflow.len();
+        for (level, lvl) in self.levels.iter().enumerate() {
+            for (slot, timers) in lvl.slots.iter().enumerate() {
+                assert_eq!(
+                    lvl.occupied & (1 << slot) != 0,
+                    !timers.is_empty(),
+                    "occupied bit of level {level} slot {slot}"
+                );
+                for &(deadline, _) in timers {
+                    assert_eq!(slot_for(deadline, level), slot, "timer in wrong slot");
+                    assert!(
+                        level_for(self.elapsed, deadline) <= level,
+                        "timer at level {level} belongs finer"
+                    );
+                }
+                count += timers.len();
+            }
+        }
+        assert_eq!(count, self.len, "len");
+    }
+}
