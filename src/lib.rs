@@ -44,6 +44,7 @@ mod index;
 mod namespace;
 mod render;
 mod slot;
+mod stats;
 mod store;
 #[cfg(not(skipstore_loom))]
 mod sweeper;
@@ -51,4 +52,5 @@ pub(crate) mod sync;
 pub mod wheel;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use stats::Stats;
 pub use store::{SkipStore, SkipStoreBuilder};

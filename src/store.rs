@@ -2,6 +2,7 @@
 //! [`Store`] trait.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,6 +11,7 @@ use entelix_memory::{Namespace, NamespacePrefix, PutOptions, Store};
 
 use crate::clock::{Clock, SystemClock};
 use crate::engine::Engine;
+use crate::stats::Stats;
 use crate::sync::Arc;
 
 /// A lock-free, ordered, TTL-aware in-memory [`Store`].
@@ -69,8 +71,12 @@ where
 
     /// A builder for a store with another clock or a background sweeper.
     #[must_use]
-    pub fn builder() -> SkipStoreBuilder {
-        SkipStoreBuilder::default()
+    pub fn builder() -> SkipStoreBuilder<V> {
+        SkipStoreBuilder {
+            clock: None,
+            sweep_every: None,
+            _values: PhantomData,
+        }
     }
 
     /// Rows held across all namespaces, including expired rows not yet
@@ -78,6 +84,18 @@ where
     #[must_use]
     pub fn total_entries(&self) -> usize {
         self.inner.engine.total_entries()
+    }
+
+    /// A snapshot of what the store holds (rows, namespaces, pending
+    /// expiry timers).
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        let engine = &self.inner.engine;
+        Stats {
+            rows: engine.total_entries(),
+            namespaces: engine.namespace_nodes(),
+            pending_timers: engine.pending_timers(),
+        }
     }
 }
 
@@ -122,14 +140,18 @@ where
 /// let store: SkipStore<u64> = SkipStore::builder().clock(clock.clone()).build();
 /// # let _ = store;
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[must_use]
-pub struct SkipStoreBuilder {
+pub struct SkipStoreBuilder<V> {
     clock: Option<Arc<dyn Clock>>,
     sweep_every: Option<Duration>,
+    _values: PhantomData<fn() -> V>,
 }
 
-impl SkipStoreBuilder {
+impl<V> SkipStoreBuilder<V>
+where
+    V: Clone + Send + Sync + 'static,
+{
     /// Reads time from `clock` instead of the system clock (for tests and
     /// simulations: a [`crate::ManualClock`] makes TTLs deterministic).
     pub fn clock(mut self, clock: impl Clock) -> Self {
@@ -151,10 +173,7 @@ impl SkipStoreBuilder {
 
     /// Builds the store. If the sweeper thread cannot be spawned (the OS
     /// refused a thread), the store is built without it; writers still sweep.
-    pub fn build<V>(self) -> SkipStore<V>
-    where
-        V: Clone + Send + Sync + 'static,
-    {
+    pub fn build(self) -> SkipStore<V> {
         let clock = self
             .clock
             .unwrap_or_else(|| Arc::new(SystemClock::new()) as Arc<dyn Clock>);
