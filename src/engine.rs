@@ -26,6 +26,7 @@
 use std::ops::{Bound, ControlFlow};
 use std::time::Duration;
 
+use compact_str::CompactString;
 use entelix_memory::{Namespace, NamespacePrefix};
 
 use crate::clock::{Clock, saturating_nanos};
@@ -99,8 +100,7 @@ where
         let expires_at = next.expires_at;
         loop {
             let node = self.pin_namespace(rendered, ns);
-            let owner = Entry::owner_of(&node);
-            if let Some(entry) = self.entries.with(owner, key, Arc::clone) {
+            if let Some(entry) = self.entries.with(rendered, key, Arc::clone) {
                 match entry.slot.overwrite(next, |_| ()) {
                     Ok((version, ())) => {
                         self.unpin(&node);
@@ -118,7 +118,7 @@ where
             }
             let entry = Arc::new(Entry {
                 ns: Arc::clone(&node),
-                key: key.into(),
+                key: CompactString::from(key),
                 slot: Slot::new(*next),
             });
             match self.entries.try_insert(Arc::clone(&entry)) {
@@ -158,7 +158,7 @@ where
     /// The namespace node for `rendered`, pinned; created if absent.
     fn pin_namespace(&self, rendered: &str, ns: &Namespace) -> Arc<NsNode<V>> {
         loop {
-            if let Some(node) = self.ns_lookup.with(0, rendered, Arc::clone) {
+            if let Some(node) = self.ns_lookup.with("", rendered, Arc::clone) {
                 if node.try_pin() {
                     return node;
                 }
@@ -217,13 +217,7 @@ where
     }
 
     fn find(&self, ns: &Namespace, key: &str) -> Option<Arc<Entry<V>>> {
-        with_rendered(ns, |rendered| {
-            self.ns_lookup.with(0, rendered, |node| {
-                self.entries
-                    .with(Entry::owner_of(node), key, Arc::clone)
-            })
-        })
-        .flatten()
+        with_rendered(ns, |rendered| self.entries.with(rendered, key, Arc::clone))
     }
 
     // ---- reads ---------------------------------------------------------
@@ -236,15 +230,12 @@ where
         f: impl FnOnce(&Version<V>) -> R,
     ) -> Option<R> {
         with_rendered(ns, |rendered| {
-            self.ns_lookup.with(0, rendered, |node| {
-                self.entries.with(Entry::owner_of(node), key, |entry| {
-                    entry.slot.read(|cur| {
-                        cur.filter(|v| v.is_live(|| self.now())).map(f)
-                    })
-                })
+            self.entries.with(rendered, key, |entry| {
+                entry
+                    .slot
+                    .read(|cur| cur.filter(|v| v.is_live(|| self.now())).map(f))
             })
         })
-        .flatten()
         .flatten()
     }
 
@@ -254,7 +245,7 @@ where
 
     /// Live keys of `ns` that start with `prefix`, in order.
     pub(crate) fn list(&self, ns: &Namespace, prefix: &str) -> Vec<String> {
-        let Some(node) = with_rendered(ns, |r| self.ns_lookup.with(0, r, Arc::clone))
+        let Some(node) = with_rendered(ns, |r| self.ns_lookup.with("", r, Arc::clone))
         else {
             return Vec::new();
         };

@@ -6,6 +6,8 @@
 //! keeps the same entry and never leaves either index. Delete and expiry kill
 //! the slot first (the linearization point) and then unlink the entry.
 
+use compact_str::CompactString;
+
 use crate::index::Member;
 use crate::namespace::NsNode;
 use crate::slot::Slot;
@@ -13,17 +15,10 @@ use crate::sync::Arc;
 
 pub(crate) struct Entry<V: Send + Sync + 'static> {
     pub(crate) ns: Arc<NsNode<V>>,
-    pub(crate) key: Box<str>,
+    /// Inline up to 24 bytes (typical keys), so a lookup that compares it
+    /// touches no extra cache line.
+    pub(crate) key: CompactString,
     pub(crate) slot: Slot<V>,
-}
-
-impl<V: Send + Sync + 'static> Entry<V> {
-    /// The point-index owner of entries of `ns`: the node's address. Sound as
-    /// an identity because an entry keeps its node alive, and a lookup holds
-    /// the node it probes with.
-    pub(crate) fn owner_of(ns: &NsNode<V>) -> usize {
-        std::ptr::from_ref(ns) as usize
-    }
 }
 
 impl<V: Send + Sync + 'static> Member for Entry<V> {
@@ -31,8 +26,12 @@ impl<V: Send + Sync + 'static> Member for Entry<V> {
         &self.key
     }
 
-    fn owner(&self) -> usize {
-        Entry::owner_of(&self.ns)
+    /// Entries are found by `(rendered namespace, key)`, so a read needs one
+    /// probe and no namespace lookup. At most one un-retired node per rendered
+    /// namespace exists, and a node retires only once all its entries are
+    /// unlinked, so equal scopes mean the same node among live entries.
+    fn scope(&self) -> &str {
+        &self.ns.rendered
     }
 
     fn is_gone(&self) -> bool {

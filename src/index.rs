@@ -2,7 +2,7 @@
 //!
 //! * [`OrderedSet`]: members sorted by a string key, for range scans (a
 //!   namespace's keys; the store's namespaces). crossbeam-skiplist.
-//! * [`PointSet`]: members found by `(owner, key)` in O(1), for point
+//! * [`PointSet`]: members found by `(scope, key)` in O(1), for point
 //!   operations. A papaya lock-free hash table.
 //!
 //! Both hold `Arc`s to the same members, and both follow one rule: a member
@@ -22,9 +22,9 @@ use crate::sync::Arc;
 pub(crate) trait Member: Send + Sync + 'static {
     /// The string the member sorts and is found by.
     fn sort_key(&self) -> &str;
-    /// The point-index owner: members with equal `(owner, sort_key)` are the
+    /// The point-index scope: members with equal `(scope, sort_key)` are the
     /// same logical item.
-    fn owner(&self) -> usize;
+    fn scope(&self) -> &str;
     /// True once the member is logically removed and may be replaced.
     fn is_gone(&self) -> bool;
 }
@@ -115,20 +115,20 @@ mod imp {
     }
 
     /// Point-index key: the member itself, hashed and compared by
-    /// `(owner, sort_key)`.
+    /// `(scope, sort_key)`.
     struct ByIdentity<T: Member>(Arc<T>);
 
-    /// A borrowed probe equal to a member with the same `(owner, key)`.
+    /// A borrowed probe equal to a member with the same `(scope, key)`.
     #[derive(Hash)]
     struct Probe<'a> {
-        owner: usize,
+        scope: &'a str,
         key: &'a str,
     }
 
     impl<T: Member> Hash for ByIdentity<T> {
         fn hash<H: Hasher>(&self, state: &mut H) {
             Probe {
-                owner: self.0.owner(),
+                scope: self.0.scope(),
                 key: self.0.sort_key(),
             }
             .hash(state);
@@ -136,13 +136,14 @@ mod imp {
     }
     impl<T: Member> PartialEq for ByIdentity<T> {
         fn eq(&self, other: &Self) -> bool {
-            self.0.owner() == other.0.owner() && self.0.sort_key() == other.0.sort_key()
+            self.0.sort_key() == other.0.sort_key() && self.0.scope() == other.0.scope()
         }
     }
     impl<T: Member> Eq for ByIdentity<T> {}
     impl<T: Member> Equivalent<ByIdentity<T>> for Probe<'_> {
         fn equivalent(&self, m: &ByIdentity<T>) -> bool {
-            self.owner == m.0.owner() && self.key == m.0.sort_key()
+            // Key first: it is inline in an entry, the scope is one hop away.
+            self.key == m.0.sort_key() && self.scope == m.0.scope()
         }
     }
 
@@ -159,31 +160,30 @@ mod imp {
             }
         }
 
-        /// Runs `f` on the member found under `(owner, key)`.
+        /// Runs `f` on the member found under `(scope, key)`.
         #[inline]
         pub(crate) fn with<R>(
             &self,
-            owner: usize,
+            scope: &str,
             key: &str,
             f: impl FnOnce(&Arc<T>) -> R,
         ) -> Option<R> {
             let guard = self.map.guard();
             self.map
-                .get_key_value(&Probe { owner, key }, &guard)
+                .get_key_value(&Probe { scope, key }, &guard)
                 .map(|(k, ())| f(&k.0))
         }
 
-        /// Inserts `member` unless its `(owner, key)` is taken; then returns
+        /// Inserts `member` unless its `(scope, key)` is taken; then returns
         /// the occupant (`None` if it vanished meanwhile: retry).
         pub(crate) fn try_insert(&self, member: Arc<T>) -> Result<(), Option<Arc<T>>> {
             let guard = self.map.guard();
-            let owner = member.owner();
             let probe_key = Arc::clone(&member);
             match self.map.try_insert(ByIdentity(member), (), &guard) {
                 Ok(_) => Ok(()),
                 Err(_) => {
                     let probe = Probe {
-                        owner,
+                        scope: probe_key.scope(),
                         key: probe_key.sort_key(),
                     };
                     Err(self
@@ -198,7 +198,7 @@ mod imp {
         pub(crate) fn remove_same(&self, member: &Arc<T>) {
             let guard = self.map.guard();
             let probe = Probe {
-                owner: member.owner(),
+                scope: member.scope(),
                 key: member.sort_key(),
             };
             let _ = self
@@ -284,7 +284,7 @@ mod imp {
     }
 
     pub(crate) struct PointSet<T: Member> {
-        map: Mutex<HashMap<(usize, String), Arc<T>>>,
+        map: Mutex<HashMap<(String, String), Arc<T>>>,
     }
 
     impl<T: Member> PointSet<T> {
@@ -296,17 +296,19 @@ mod imp {
 
         pub(crate) fn with<R>(
             &self,
-            owner: usize,
+            scope: &str,
             key: &str,
             f: impl FnOnce(&Arc<T>) -> R,
         ) -> Option<R> {
-            let found = lock(&self.map).get(&(owner, key.to_owned())).cloned();
+            let found = lock(&self.map)
+                .get(&(scope.to_owned(), key.to_owned()))
+                .cloned();
             found.map(|m| f(&m))
         }
 
         pub(crate) fn try_insert(&self, member: Arc<T>) -> Result<(), Option<Arc<T>>> {
             let mut map = lock(&self.map);
-            let k = (member.owner(), member.sort_key().to_owned());
+            let k = (member.scope().to_owned(), member.sort_key().to_owned());
             if let Some(old) = map.get(&k) {
                 return Err(Some(Arc::clone(old)));
             }
@@ -316,7 +318,7 @@ mod imp {
 
         pub(crate) fn remove_same(&self, member: &Arc<T>) {
             let mut map = lock(&self.map);
-            let k = (member.owner(), member.sort_key().to_owned());
+            let k = (member.scope().to_owned(), member.sort_key().to_owned());
             if map.get(&k).is_some_and(|m| Arc::ptr_eq(m, member)) {
                 map.remove(&k);
             }

@@ -96,8 +96,8 @@ impl<V: Send + Sync + 'static> Member for NsNode<V> {
         &self.rendered
     }
 
-    fn owner(&self) -> usize {
-        0
+    fn scope(&self) -> &str {
+        ""
     }
 
     fn is_gone(&self) -> bool {

@@ -17,7 +17,7 @@ thread_local! {
 }
 
 fn push_escaped(out: &mut String, segment: &str) {
-    if !segment.contains([':', '\\']) {
+    if !segment.bytes().any(|b| b == b':' || b == b'\\') {
         out.push_str(segment);
         return;
     }

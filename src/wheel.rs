@@ -130,10 +130,14 @@ impl<T> Wheel<T> {
     /// fires on the next advance. O(1).
     pub fn schedule(&mut self, deadline: u64, payload: T) {
         self.len += 1;
-        self.place(deadline.max(self.elapsed), payload);
+        self.place(deadline, payload);
     }
 
+    /// Files a timer by deadline. An overdue deadline (possible when a bounded
+    /// advance resumes a coarse slot after finer ones moved time on) is filed
+    /// at `elapsed`, so it fires on the current pass.
     fn place(&mut self, deadline: u64, payload: T) {
+        let deadline = deadline.max(self.elapsed);
         let level = level_for(self.elapsed, deadline);
         if level >= LEVELS {
             self.overflow.push(Reverse(Far(deadline, payload)));
@@ -146,8 +150,14 @@ impl<T> Wheel<T> {
     }
 
     /// The earliest occupied slot: `(level, slot, slot start tick)`.
+    ///
+    /// Normally the first occupied level holds it (finer levels cover earlier
+    /// time), but a coarse slot left half-cascaded by a bounded advance sits at
+    /// the current position and is older than anything finer; so take the
+    /// minimum over the levels (coarser first on ties, so it cascades first).
     fn next_slot(&self) -> Option<(usize, usize, u64)> {
-        for (level, lvl) in self.levels.iter().enumerate() {
+        let mut best: Option<(usize, usize, u64)> = None;
+        for (level, lvl) in self.levels.iter().enumerate().rev() {
             if lvl.occupied == 0 {
                 continue;
             }
@@ -160,9 +170,12 @@ impl<T> Wheel<T> {
             }
             let slot = now_slot + ahead.trailing_zeros();
             let window = self.elapsed & !((1u64 << (shift + SLOT_BITS)) - 1);
-            return Some((level, slot as usize, window + (u64::from(slot) << shift)));
+            let start = window + (u64::from(slot) << shift);
+            if best.is_none_or(|b| start < b.2) {
+                best = Some((level, slot as usize, start));
+            }
         }
-        None
+        best
     }
 
     /// Moves overflowed timers that came within the wheel's range into it.
@@ -178,13 +191,22 @@ impl<T> Wheel<T> {
     }
 
     /// Advances to tick `now`, handing every timer whose deadline is `<= now`
-    /// to `fire` (with its deadline), earliest slot first. Stops early once
-    /// `budget` timers were fired or cascaded; returns whether it reached
-    /// `now` (false: call again to continue).
+    /// to `fire` (with the tick it was filed at, which is its deadline, or
+    /// later if it was scheduled in the past), earliest slot first. Stops
+    /// early once `budget` timers were fired or cascaded; returns whether it
+    /// reached `now` (false: call again to continue).
     pub fn advance(&mut self, now: u64, mut budget: usize, mut fire: impl FnMut(u64, T)) -> bool {
         loop {
             self.pull_overflow();
             let Some((level, slot, start)) = self.next_slot().filter(|s| s.2 <= now) else {
+                // Nothing in the wheel is due. An overflowed timer may be: jump
+                // to it (every wheel timer is later, so positions stay valid).
+                if let Some(Reverse(Far(first, _))) = self.overflow.peek()
+                    && *first <= now
+                {
+                    self.elapsed = self.elapsed.max(*first);
+                    continue;
+                }
                 self.elapsed = self.elapsed.max(now);
                 self.pull_overflow();
                 return true;
@@ -239,5 +261,157 @@ impl<T> Wheel<T> {
             }
         }
         assert_eq!(count, self.len, "len");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// Drives a wheel and a brute-force model (a map of pending timers) with
+    /// the same operations and checks that exactly the due timers fire.
+    struct Checked {
+        wheel: Wheel<u64>,
+        pending: BTreeMap<u64, u64>, // id -> deadline
+        now: u64,
+        next_id: u64,
+    }
+
+    impl Checked {
+        fn new() -> Self {
+            Self {
+                wheel: Wheel::new(),
+                pending: BTreeMap::new(),
+                now: 0,
+                next_id: 0,
+            }
+        }
+
+        fn schedule(&mut self, deadline: u64) {
+            let id = self.next_id;
+            self.next_id += 1;
+            self.pending.insert(id, deadline.max(self.wheel.elapsed()));
+            self.wheel.schedule(deadline, id);
+            self.wheel.validate();
+        }
+
+        fn advance(&mut self, to: u64, budget: usize) {
+            let to = to.max(self.now);
+            let mut fired = Vec::new();
+            let done = self.wheel.advance(to, budget, |deadline, id| fired.push((deadline, id)));
+            self.wheel.validate();
+            for &(filed, id) in &fired {
+                let deadline = self.pending.remove(&id).expect("fired twice or never scheduled");
+                assert!(deadline <= to, "timer {id} fired early: {deadline} > {to}");
+                assert!(
+                    (deadline..=to).contains(&filed),
+                    "timer {id} filed at {filed}, deadline {deadline}, now {to}"
+                );
+            }
+            if done {
+                self.now = to;
+                let overdue: Vec<_> = self.pending.iter().filter(|(_, d)| **d <= to).collect();
+                assert!(overdue.is_empty(), "not fired by {to}: {overdue:?}");
+            } else {
+                assert!(fired.len() <= budget);
+            }
+            assert_eq!(self.wheel.len(), self.pending.len());
+        }
+    }
+
+    #[test]
+    fn fires_exactly_at_level_boundaries() {
+        let mut c = Checked::new();
+        for level in 0..LEVELS as u32 {
+            for delta in [0u64, 1, 2] {
+                let span = 64u64.pow(level + 1);
+                c.schedule(span - 1 + delta);
+                c.schedule(span * 2 + delta);
+            }
+        }
+        for to in [0, 1, 62, 63, 64, 65, 4095, 4096, 4097, 1 << 20, 1 << 30, 1 << 36, 1 << 40] {
+            c.advance(to, usize::MAX);
+        }
+        assert!(c.pending.is_empty());
+    }
+
+    #[test]
+    fn far_future_overflows_and_returns() {
+        let mut c = Checked::new();
+        let top = 64u64.pow(LEVELS as u32);
+        c.schedule(top);
+        c.schedule(top * 3 + 17);
+        c.schedule(u64::MAX);
+        c.schedule(u64::MAX - 1);
+        c.advance(top - 1, usize::MAX);
+        assert_eq!(c.pending.len(), 4);
+        c.advance(top, usize::MAX);
+        assert_eq!(c.pending.len(), 3);
+        c.advance(top * 3 + 16, usize::MAX);
+        c.advance(top * 3 + 17, usize::MAX);
+        assert_eq!(c.pending.len(), 2);
+        c.advance(u64::MAX - 1, usize::MAX);
+        c.advance(u64::MAX, usize::MAX);
+        assert!(c.pending.is_empty());
+    }
+
+    #[test]
+    fn past_deadlines_fire_on_next_advance() {
+        let mut c = Checked::new();
+        c.advance(1000, usize::MAX);
+        c.schedule(3);
+        c.advance(1000, usize::MAX);
+        assert!(c.pending.is_empty());
+    }
+
+    #[test]
+    fn bounded_advance_resumes_where_it_stopped() {
+        let mut c = Checked::new();
+        for d in 0..500u64 {
+            c.schedule(d * 37 % 5000);
+        }
+        while !c.pending.is_empty() {
+            c.advance(6000, 7);
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Schedule(u64),
+        Advance(u64, usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let deadline = prop_oneof![
+            0u64..200,
+            0u64..10_000,
+            0u64..(1 << 24),
+            0u64..(1 << 40),
+            any::<u64>(),
+        ];
+        prop_oneof![
+            3 => deadline.prop_map(Op::Schedule),
+            1 => (0u64..(1 << 26), prop_oneof![Just(usize::MAX), 1usize..8])
+                .prop_map(|(d, b)| Op::Advance(d, b)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn matches_brute_force(ops in prop::collection::vec(op(), 1..200)) {
+            let mut c = Checked::new();
+            for op in ops {
+                match op {
+                    // Deadlines relative to now, as the store schedules them.
+                    Op::Schedule(d) => c.schedule(c.now.saturating_add(d)),
+                    Op::Advance(d, budget) => c.advance(c.now.saturating_add(d), budget),
+                }
+            }
+            c.advance(u64::MAX, usize::MAX);
+            prop_assert!(c.pending.is_empty());
+        }
     }
 }
