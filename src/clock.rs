@@ -93,6 +93,18 @@ impl Clock for ManualClock {
     }
 }
 
+/// How the store holds its clock. A std `Arc` even under loom: the clock is
+/// configuration, not part of any protocol, and loom's `Arc` cannot hold a
+/// trait object.
+#[allow(clippy::disallowed_types)]
+pub(crate) type SharedClock = std::sync::Arc<dyn Clock>;
+
+/// Wraps a clock for the store.
+#[allow(clippy::disallowed_types)]
+pub(crate) fn share(clock: impl Clock) -> SharedClock {
+    std::sync::Arc::new(clock)
+}
+
 /// `d` in nanoseconds, saturating at `u64::MAX` (about 584 years).
 pub(crate) fn saturating_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)

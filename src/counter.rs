@@ -12,6 +12,14 @@ pub(crate) struct StripedCounter {
     stripes: [CachePadded<AtomicIsize>; STRIPES],
 }
 
+/// Under loom, one stripe: per-thread state that outlives a model iteration
+/// would make executions non-deterministic.
+#[cfg(skipstore_loom)]
+fn stripe() -> usize {
+    0
+}
+
+#[cfg(not(skipstore_loom))]
 #[allow(clippy::disallowed_types)] // a process-wide id source, not part of any protocol
 fn stripe() -> usize {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -46,6 +54,16 @@ impl StripedCounter {
 
 /// True on every `every`-th call made on this thread (for any store): a
 /// cadence for amortised work that needs no shared counter.
+///
+/// Under loom it always says yes, so models see a sweep step on every write
+/// (and no per-thread state survives between model iterations).
+#[cfg(skipstore_loom)]
+pub(crate) fn thread_cadence(_every: u32) -> bool {
+    true
+}
+
+/// See the loom twin above.
+#[cfg(not(skipstore_loom))]
 pub(crate) fn thread_cadence(every: u32) -> bool {
     thread_local! {
         static CALLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };

@@ -114,6 +114,11 @@ impl<T> Expiry<T> {
         self.inbox.len() + lock(&self.wheel).len()
     }
 
+    /// Checks the wheel's invariants.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        lock(&self.wheel).check()
+    }
+
     /// Advances the wheel to `now` and fires everything due; returns how many
     /// rows `fire` removed. Waits for a concurrent sweep to finish.
     pub(crate) fn sweep_all(&self, now: u64, fire: impl FnMut(T) -> Fired<T>) -> usize {

@@ -209,6 +209,14 @@ mod imp {
         pub(crate) fn len(&self) -> usize {
             self.map.len()
         }
+
+        /// Visits every member (no order; weakly consistent).
+        pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<T>)) {
+            let guard = self.map.guard();
+            for (k, ()) in self.map.iter(&guard) {
+                f(&k.0);
+            }
+        }
     }
 }
 
@@ -326,6 +334,13 @@ mod imp {
 
         pub(crate) fn len(&self) -> usize {
             lock(&self.map).len()
+        }
+
+        pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<T>)) {
+            let snapshot: Vec<Arc<T>> = lock(&self.map).values().cloned().collect();
+            for m in &snapshot {
+                f(m);
+            }
         }
     }
 }

@@ -72,6 +72,11 @@ impl<V: Send + Sync + 'static> NsNode<V> {
                 .is_ok()
     }
 
+    /// Rows plus in-flight pins (without the retired bit).
+    pub(crate) fn pins(&self) -> usize {
+        self.rows.load(Ordering::Acquire) & !RETIRED
+    }
+
     pub(crate) fn is_retired(&self) -> bool {
         self.rows.load(Ordering::Acquire) & RETIRED != 0
     }

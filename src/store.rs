@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use entelix_core::{ExecutionContext, Result};
 use entelix_memory::{Namespace, NamespacePrefix, PutOptions, Store};
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SharedClock, SystemClock, share};
 use crate::engine::Engine;
 use crate::stats::Stats;
 use crate::sync::Arc;
@@ -70,7 +70,6 @@ where
     }
 
     /// A builder for a store with another clock or a background sweeper.
-    #[must_use]
     pub fn builder() -> SkipStoreBuilder<V> {
         SkipStoreBuilder {
             clock: None,
@@ -84,6 +83,18 @@ where
     #[must_use]
     pub fn total_entries(&self) -> usize {
         self.inner.engine.total_entries()
+    }
+
+    /// Checks the store's internal invariants: both indexes agree, no dead
+    /// row or empty namespace stays linked, counts are exact, the timing wheel
+    /// is well formed. O(rows). Meaningful only while no other operation is in
+    /// flight; for tests, fuzzing and debugging.
+    ///
+    /// # Errors
+    ///
+    /// A description of the first broken invariant found.
+    pub fn check_invariants(&self) -> std::result::Result<(), String> {
+        self.inner.engine.validate()
     }
 
     /// A snapshot of what the store holds (rows, namespaces, pending
@@ -143,7 +154,7 @@ where
 #[derive(Debug)]
 #[must_use]
 pub struct SkipStoreBuilder<V> {
-    clock: Option<Arc<dyn Clock>>,
+    clock: Option<SharedClock>,
     sweep_every: Option<Duration>,
     _values: PhantomData<fn() -> V>,
 }
@@ -155,7 +166,7 @@ where
     /// Reads time from `clock` instead of the system clock (for tests and
     /// simulations: a [`crate::ManualClock`] makes TTLs deterministic).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Some(Arc::new(clock));
+        self.clock = Some(share(clock));
         self
     }
 
@@ -176,7 +187,7 @@ where
     pub fn build(self) -> SkipStore<V> {
         let clock = self
             .clock
-            .unwrap_or_else(|| Arc::new(SystemClock::new()) as Arc<dyn Clock>);
+            .unwrap_or_else(|| share(SystemClock::new()));
         let inner = Arc::new(Inner {
             engine: Engine::new(clock),
             #[cfg(not(skipstore_loom))]

@@ -11,11 +11,22 @@
 
 #![allow(clippy::disallowed_types)]
 
+// Aliases rather than re-exports, so that a path through this module names
+// the alias and `clippy::disallowed_types` flags only direct uses of std's.
 #[cfg(not(skipstore_loom))]
-pub(crate) use std::sync::{
-    Arc, Mutex, MutexGuard,
-    atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering, fence},
-};
+mod std_types {
+    pub(crate) type Arc<T> = std::sync::Arc<T>;
+    pub(crate) type Mutex<T> = std::sync::Mutex<T>;
+    pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+    pub(crate) type AtomicIsize = std::sync::atomic::AtomicIsize;
+    pub(crate) type AtomicU64 = std::sync::atomic::AtomicU64;
+    pub(crate) type AtomicUsize = std::sync::atomic::AtomicUsize;
+}
+
+#[cfg(not(skipstore_loom))]
+pub(crate) use std::sync::atomic::{Ordering, fence};
+#[cfg(not(skipstore_loom))]
+pub(crate) use std_types::*;
 
 #[cfg(skipstore_loom)]
 pub(crate) use loom::sync::{

@@ -239,32 +239,47 @@ impl<T> Wheel<T> {
         }
     }
 
-    /// Checks the wheel's invariants; panics with a description if broken.
-    #[cfg(any(test, fuzzing))]
-    pub fn validate(&self) {
+    /// Checks the wheel's invariants: occupied bits match slots, every timer
+    /// sits in the slot of its deadline at a level no finer than it needs, and
+    /// the count is right. O(timers); for tests, fuzzing and debugging.
+    ///
+    /// # Errors
+    ///
+    /// A description of the first broken invariant.
+    pub fn check(&self) -> Result<(), String> {
         let mut count = self.overflow.len();
         for (level, lvl) in self.levels.iter().enumerate() {
             for (slot, timers) in lvl.slots.iter().enumerate() {
-                assert_eq!(
-                    lvl.occupied & (1 << slot) != 0,
-                    !timers.is_empty(),
-                    "occupied bit of level {level} slot {slot}"
-                );
+                if (lvl.occupied & (1 << slot) != 0) == timers.is_empty() {
+                    return Err(format!("occupied bit of level {level} slot {slot}"));
+                }
                 for &(deadline, _) in timers {
-                    assert_eq!(slot_for(deadline, level), slot, "timer in wrong slot");
-                    assert!(
-                        level_for(self.elapsed, deadline) <= level,
-                        "timer at level {level} belongs finer"
-                    );
+                    if slot_for(deadline, level) != slot {
+                        return Err(format!("deadline {deadline} in level {level} slot {slot}"));
+                    }
+                    if level_for(self.elapsed, deadline) > level {
+                        return Err(format!("deadline {deadline} filed too fine at {level}"));
+                    }
                 }
                 count += timers.len();
             }
         }
-        assert_eq!(count, self.len, "len");
+        if count != self.len {
+            return Err(format!("len {} but {count} timers held", self.len));
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn validate(&self) {
+        if let Err(e) = self.check() {
+            panic!("wheel invariant broken: {e}");
+        }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types)] // proptest's macros expand to std's Arc
 mod tests {
     use super::*;
     use proptest::prelude::*;

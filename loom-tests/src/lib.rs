@@ -1,0 +1,80 @@
+//! loom models of skipstore's protocol. The models live in `tests/`; run
+//!
+//! ```text
+//! RUSTFLAGS="--cfg skipstore_loom" cargo test --release --manifest-path loom-tests/Cargo.toml
+//! ```
+//!
+//! Under that cfg skipstore swaps crossbeam-skiplist, papaya, crossbeam-epoch
+//! and its timer inbox for mutexed std maps, a loom `AtomicPtr` slot and a
+//! mutexed `Vec` (see `src/sync.rs`, `src/index.rs`, `src/slot.rs` and
+//! `src/expiry.rs` in the main crate), so loom explores every interleaving of
+//! the atomics the store's own protocol relies on: entry slot states,
+//! namespace pins and retirement, and the fences between the two indexes.
+#![cfg_attr(not(skipstore_loom), allow(unused))]
+
+use std::future::Future;
+use std::time::Duration;
+
+use entelix_core::{ExecutionContext, TenantId};
+use entelix_memory::{Namespace, PutOptions, Store};
+use skipstore::{ManualClock, SkipStore};
+
+/// A store on a manual clock, as every model uses.
+pub fn store() -> (SkipStore<u32>, ManualClock) {
+    let clock = ManualClock::new();
+    let store = SkipStore::builder().clock(clock.clone()).build();
+    (store, clock)
+}
+
+/// The namespace most models use.
+pub fn ns(scope: &str) -> Namespace {
+    Namespace::new(TenantId::new("t")).with_scope(scope)
+}
+
+/// Runs a store future to completion (they never wait on anything).
+pub fn run<F: Future>(f: F) -> F::Output {
+    loom::future::block_on(f)
+}
+
+pub fn put(s: &SkipStore<u32>, ns: &Namespace, key: &str, v: u32, ttl: Option<Duration>) {
+    let opts = match ttl {
+        Some(t) => PutOptions::default().with_ttl(t),
+        None => PutOptions::default(),
+    };
+    run(s.put_with_options(&ExecutionContext::new(), ns, key, v, opts)).expect("put");
+}
+
+pub fn get(s: &SkipStore<u32>, ns: &Namespace, key: &str) -> Option<u32> {
+    run(s.get(&ExecutionContext::new(), ns, key)).expect("get")
+}
+
+pub fn delete(s: &SkipStore<u32>, ns: &Namespace, key: &str) {
+    run(s.delete(&ExecutionContext::new(), ns, key)).expect("delete");
+}
+
+pub fn list(s: &SkipStore<u32>, ns: &Namespace) -> Vec<String> {
+    run(s.list(&ExecutionContext::new(), ns, None)).expect("list")
+}
+
+pub fn list_namespaces(s: &SkipStore<u32>) -> Vec<Namespace> {
+    let p = entelix_memory::NamespacePrefix::new(TenantId::new("t"));
+    run(s.list_namespaces(&ExecutionContext::new(), &p)).expect("list_namespaces")
+}
+
+pub fn evict(s: &SkipStore<u32>) -> usize {
+    run(s.evict_expired(&ExecutionContext::new())).expect("evict")
+}
+
+/// Checks that every read path agrees about `(ns, key)` after the threads
+/// joined: `get`, `list`, `list_namespaces` and the row count.
+pub fn assert_settled(s: &SkipStore<u32>, ns: &Namespace, key: &str, expect: Option<u32>) {
+    if let Err(e) = s.check_invariants() {
+        panic!("invariant broken: {e}");
+    }
+    assert_eq!(get(s, ns, key), expect, "get");
+    let listed = list(s, ns);
+    assert_eq!(listed.contains(&key.to_owned()), expect.is_some(), "list: {listed:?}");
+    assert_eq!(s.total_entries(), listed.len(), "rows held vs listed");
+    let namespaces = list_namespaces(s);
+    assert_eq!(namespaces.contains(ns), !listed.is_empty(), "list_namespaces");
+}

@@ -1,0 +1,139 @@
+//! loom models of the store's protocol: each runs the crate's own code under
+//! every interleaving loom can reach within its preemption bound
+//! (`LOOM_MAX_PREEMPTIONS`, set by `.ci/run`).
+#![cfg(skipstore_loom)]
+
+use std::time::Duration;
+
+use loom::thread;
+use skipstore_loom_tests::*;
+
+const MS: Duration = Duration::from_millis(1);
+
+/// An overwrite racing the expiry of the value it replaces: the new value
+/// (no TTL) must survive; the old timer must not remove it.
+#[test]
+fn overwrite_racing_expiry() {
+    loom::model(|| {
+        let (s, clock) = store();
+        let a = ns("a");
+        put(&s, &a, "k", 1, Some(MS));
+        clock.advance(2 * MS);
+        let writer = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || put(&s, &a, "k", 2, None))
+        };
+        let swept = evict(&s);
+        writer.join().unwrap();
+        assert!(swept <= 1);
+        assert_settled(&s, &a, "k", Some(2));
+        assert_eq!(evict(&s), 0);
+        assert_settled(&s, &a, "k", Some(2));
+    });
+}
+
+/// A delete racing the expiry of the same row: exactly one removes it, and
+/// afterwards nothing of it remains anywhere, the namespace included.
+#[test]
+fn delete_racing_expiry() {
+    loom::model(|| {
+        let (s, clock) = store();
+        let a = ns("a");
+        put(&s, &a, "k", 1, Some(MS));
+        clock.advance(2 * MS);
+        let deleter = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || delete(&s, &a, "k"))
+        };
+        let swept = evict(&s);
+        deleter.join().unwrap();
+        assert!(swept <= 1);
+        assert_settled(&s, &a, "k", None);
+        assert_eq!(s.stats().namespaces, 0, "empty namespace retired");
+        assert_eq!(s.total_entries(), 0);
+    });
+}
+
+/// A get racing an overwrite of a present key never sees it absent.
+#[test]
+fn get_racing_overwrite() {
+    loom::model(|| {
+        let (s, _clock) = store();
+        let a = ns("a");
+        put(&s, &a, "k", 1, None);
+        let writer = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || put(&s, &a, "k", 2, None))
+        };
+        let seen = get(&s, &a, "k");
+        assert!(matches!(seen, Some(1 | 2)), "saw {seen:?}");
+        writer.join().unwrap();
+        assert_settled(&s, &a, "k", Some(2));
+    });
+}
+
+/// Two writers of one key with different TTLs: whichever wrote last decides
+/// the expiry; the other's timer never removes the survivor early.
+#[test]
+fn two_writers_with_different_ttls() {
+    loom::model(|| {
+        let (s, clock) = store();
+        let a = ns("a");
+        let short = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || put(&s, &a, "k", 1, Some(5 * MS)))
+        };
+        put(&s, &a, "k", 2, Some(10 * MS));
+        short.join().unwrap();
+        let winner = get(&s, &a, "k");
+        assert!(matches!(winner, Some(1 | 2)));
+        clock.advance(7 * MS);
+        evict(&s);
+        let expect = if winner == Some(2) { Some(2) } else { None };
+        assert_settled(&s, &a, "k", expect);
+        clock.advance(7 * MS);
+        evict(&s);
+        assert_settled(&s, &a, "k", None);
+    });
+}
+
+/// A namespace emptied (and retired) by a delete while another writer adds
+/// a key to it: the new key is readable, listed, and its namespace listed.
+#[test]
+fn namespace_retirement_racing_insert() {
+    loom::model(|| {
+        let (s, _clock) = store();
+        let a = ns("a");
+        put(&s, &a, "old", 1, None);
+        let writer = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || put(&s, &a, "new", 2, None))
+        };
+        delete(&s, &a, "old");
+        writer.join().unwrap();
+        assert_settled(&s, &a, "new", Some(2));
+        assert_settled(&s, &a, "old", None);
+        assert_eq!(s.stats().namespaces, 1);
+    });
+}
+
+/// An insert of a new key racing its delete: the outcome is one of the two
+/// orders, and every read path agrees on it (no ghost in the ordered index).
+#[test]
+fn insert_racing_delete() {
+    loom::model(|| {
+        let (s, _clock) = store();
+        let a = ns("a");
+        let writer = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || put(&s, &a, "k", 1, None))
+        };
+        delete(&s, &a, "k");
+        writer.join().unwrap();
+        let now = get(&s, &a, "k");
+        assert_settled(&s, &a, "k", now);
+        delete(&s, &a, "k");
+        assert_settled(&s, &a, "k", None);
+        assert_eq!(s.stats().namespaces, 0);
+    });
+}
