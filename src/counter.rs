@@ -43,11 +43,7 @@ impl StripedCounter {
     /// The sum, clamped at zero (stripes may be transiently negative when a
     /// removal is counted before the insert it undoes).
     pub(crate) fn sum(&self) -> usize {
-        let total: isize = self
-            .stripes
-            .iter()
-            .map(|s| s.load(Ordering::Relaxed))
-            .sum();
+        let total: isize = self.stripes.iter().map(|s| s.load(Ordering::Relaxed)).sum();
         usize::try_from(total).unwrap_or(0)
     }
 }

@@ -33,7 +33,7 @@ use crate::clock::{SharedClock, saturating_nanos};
 use crate::counter::{StripedCounter, thread_cadence};
 use crate::entry::Entry;
 use crate::expiry::{Expiry, Fired, SWEEP_EVERY};
-use crate::index::{OrderedSet, PointSet};
+use crate::index::{OrderedSet, PointSet, point_hash};
 use crate::namespace::NsNode;
 use crate::render::{render_prefix, with_rendered};
 use crate::slot::{Killed, NEVER, Slot, Version};
@@ -98,9 +98,10 @@ where
 
     fn put_rendered(&self, rendered: &str, ns: &Namespace, key: &str, mut next: Box<Version<V>>) {
         let expires_at = next.expires_at;
+        let hash = point_hash(rendered, key);
         loop {
             let node = self.pin_namespace(rendered, ns);
-            if let Some(entry) = self.entries.with(rendered, key, Arc::clone) {
+            if let Some(entry) = self.entries.with(hash, rendered, key, Arc::clone) {
                 match entry.slot.overwrite(next, |_| ()) {
                     Ok((version, ())) => {
                         self.unpin(&node);
@@ -120,6 +121,7 @@ where
                 ns: Arc::clone(&node),
                 key: CompactString::from(key),
                 slot: Slot::new(*next),
+                hash,
             });
             match self.entries.try_insert(Arc::clone(&entry)) {
                 Ok(()) => {
@@ -157,8 +159,9 @@ where
 
     /// The namespace node for `rendered`, pinned; created if absent.
     fn pin_namespace(&self, rendered: &str, ns: &Namespace) -> Arc<NsNode<V>> {
+        let hash = point_hash("", rendered);
         loop {
-            if let Some(node) = self.ns_lookup.with("", rendered, Arc::clone) {
+            if let Some(node) = self.ns_lookup.with(hash, "", rendered, Arc::clone) {
                 if node.try_pin() {
                     return node;
                 }
@@ -217,7 +220,10 @@ where
     }
 
     fn find(&self, ns: &Namespace, key: &str) -> Option<Arc<Entry<V>>> {
-        with_rendered(ns, |rendered| self.entries.with(rendered, key, Arc::clone))
+        with_rendered(ns, |rendered| {
+            let hash = point_hash(rendered, key);
+            self.entries.with(hash, rendered, key, Arc::clone)
+        })
     }
 
     // ---- reads ---------------------------------------------------------
@@ -230,7 +236,8 @@ where
         f: impl FnOnce(&Version<V>) -> R,
     ) -> Option<R> {
         with_rendered(ns, |rendered| {
-            self.entries.with(rendered, key, |entry| {
+            let hash = point_hash(rendered, key);
+            self.entries.with(hash, rendered, key, |entry| {
                 entry
                     .slot
                     .read(|cur| cur.filter(|v| v.is_live(|| self.now())).map(f))
@@ -245,8 +252,9 @@ where
 
     /// Live keys of `ns` that start with `prefix`, in order.
     pub(crate) fn list(&self, ns: &Namespace, prefix: &str) -> Vec<String> {
-        let Some(node) = with_rendered(ns, |r| self.ns_lookup.with("", r, Arc::clone))
-        else {
+        let Some(node) = with_rendered(ns, |r| {
+            self.ns_lookup.with(point_hash("", r), "", r, Arc::clone)
+        }) else {
             return Vec::new();
         };
         let now = self.now();
@@ -352,23 +360,39 @@ where
             problem.get_or_insert(p);
         };
         self.namespaces.scan(Bound::Unbounded, |node| {
-            let linked = self.ns_lookup.with("", &node.rendered, Arc::clone);
+            let linked = self
+                .ns_lookup
+                .with(node.hash, "", &node.rendered, Arc::clone);
             if !linked.is_some_and(|n| Arc::ptr_eq(&n, node)) {
-                fail(format!("namespace {:?} ordered but not looked up", node.rendered));
+                fail(format!(
+                    "namespace {:?} ordered but not looked up",
+                    node.rendered
+                ));
             }
             if node.is_retired() {
-                fail(format!("retired namespace {:?} still linked", node.rendered));
+                fail(format!(
+                    "retired namespace {:?} still linked",
+                    node.rendered
+                ));
             }
             let mut in_node = 0usize;
             node.keys.scan(Bound::Unbounded, |entry| {
                 in_node += 1;
                 if entry.slot.is_dead() {
-                    fail(format!("dead entry {:?} in keys of {:?}", entry.key, node.rendered));
+                    fail(format!(
+                        "dead entry {:?} in keys of {:?}",
+                        entry.key, node.rendered
+                    ));
                 }
                 if !Arc::ptr_eq(&entry.ns, node) {
                     fail(format!("entry {:?} filed under a foreign node", entry.key));
                 }
-                let indexed = self.entries.with(&node.rendered, &entry.key, Arc::clone);
+                let indexed = self
+                    .entries
+                    .with(entry.hash, &node.rendered, &entry.key, Arc::clone);
+                if entry.hash != point_hash(&node.rendered, &entry.key) {
+                    fail(format!("entry {:?} carries a stale hash", entry.key));
+                }
                 if !indexed.is_some_and(|e| Arc::ptr_eq(&e, entry)) {
                     fail(format!("entry {:?} ordered but not indexed", entry.key));
                 }
@@ -378,7 +402,11 @@ where
                 fail(format!("empty namespace {:?} still linked", node.rendered));
             }
             if node.pins() != in_node {
-                fail(format!("namespace {:?}: {} pins, {in_node} rows", node.rendered, node.pins()));
+                fail(format!(
+                    "namespace {:?}: {} pins, {in_node} rows",
+                    node.rendered,
+                    node.pins()
+                ));
             }
             rows_in_keys += in_node;
             ControlFlow::Continue(())
@@ -399,7 +427,10 @@ where
             fail(format!("{indexed} entries indexed, {rows_in_keys} ordered"));
         }
         if self.rows.sum() != rows_in_keys {
-            fail(format!("row count {} but {rows_in_keys} rows", self.rows.sum()));
+            fail(format!(
+                "row count {} but {rows_in_keys} rows",
+                self.rows.sum()
+            ));
         }
         if let Err(e) = self.expiry.validate() {
             fail(format!("wheel: {e}"));
@@ -411,7 +442,9 @@ where
 /// Takes the version back out of an entry that was never published (so has
 /// one owner and a live slot; `None` would mean a broken invariant).
 fn reclaim<V: Send + Sync + 'static>(entry: Arc<Entry<V>>) -> Option<Box<Version<V>>> {
-    let back = Arc::try_unwrap(entry).ok().and_then(|e| e.slot.into_version());
+    let back = Arc::try_unwrap(entry)
+        .ok()
+        .and_then(|e| e.slot.into_version());
     debug_assert!(back.is_some(), "an unpublished entry has one owner");
     back
 }

@@ -19,6 +19,8 @@ pub(crate) struct Entry<V: Send + Sync + 'static> {
     /// touches no extra cache line.
     pub(crate) key: CompactString,
     pub(crate) slot: Slot<V>,
+    /// `point_hash(rendered namespace, key)`.
+    pub(crate) hash: u64,
 }
 
 impl<V: Send + Sync + 'static> Member for Entry<V> {
@@ -36,5 +38,9 @@ impl<V: Send + Sync + 'static> Member for Entry<V> {
 
     fn is_gone(&self) -> bool {
         self.slot.is_dead()
+    }
+
+    fn point_hash(&self) -> u64 {
+        self.hash
     }
 }

@@ -27,6 +27,20 @@ pub(crate) trait Member: Send + Sync + 'static {
     fn scope(&self) -> &str;
     /// True once the member is logically removed and may be replaced.
     fn is_gone(&self) -> bool;
+    /// `point_hash(self.scope(), self.sort_key())`, computed once when the
+    /// member was made, so that resizing the hash index never follows a
+    /// member's pointers to rehash it.
+    fn point_hash(&self) -> u64;
+}
+
+/// The point-index hash of `(scope, key)`: foldhash with a per-process
+/// random seed (so keys chosen by an adversary cannot force collisions
+/// across processes).
+pub(crate) fn point_hash(scope: &str, key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    static SEED: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
+    SEED.get_or_init(foldhash::fast::RandomState::default)
+        .hash_one((scope, key))
 }
 
 #[cfg(not(skipstore_loom))]
@@ -119,19 +133,61 @@ mod imp {
     struct ByIdentity<T: Member>(Arc<T>);
 
     /// A borrowed probe equal to a member with the same `(scope, key)`.
-    #[derive(Hash)]
     struct Probe<'a> {
+        hash: u64,
         scope: &'a str,
         key: &'a str,
     }
 
+    impl<'a> Probe<'a> {
+        fn of<T: Member>(member: &'a T) -> Self {
+            Self {
+                hash: member.point_hash(),
+                scope: member.scope(),
+                key: member.sort_key(),
+            }
+        }
+    }
+
+    impl Hash for Probe<'_> {
+        fn hash<H: Hasher>(&self, state: &mut H) {
+            state.write_u64(self.hash);
+        }
+    }
+
     impl<T: Member> Hash for ByIdentity<T> {
         fn hash<H: Hasher>(&self, state: &mut H) {
-            Probe {
-                scope: self.0.scope(),
-                key: self.0.sort_key(),
+            state.write_u64(self.0.point_hash());
+        }
+    }
+
+    /// papaya's hasher: the members' hashes are already mixed and seeded, so
+    /// pass them through.
+    #[derive(Clone, Default)]
+    struct Prehashed;
+
+    #[derive(Default)]
+    struct PrehashedHasher(u64);
+
+    impl std::hash::BuildHasher for Prehashed {
+        type Hasher = PrehashedHasher;
+        fn build_hasher(&self) -> PrehashedHasher {
+            PrehashedHasher(0)
+        }
+    }
+
+    impl Hasher for PrehashedHasher {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            // Not reached (both key types write one u64); fold for safety.
+            for &b in bytes {
+                self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             }
-            .hash(state);
+        }
+        fn write_u64(&mut self, n: u64) {
+            self.0 = n;
         }
     }
     impl<T: Member> PartialEq for ByIdentity<T> {
@@ -142,35 +198,36 @@ mod imp {
     impl<T: Member> Eq for ByIdentity<T> {}
     impl<T: Member> Equivalent<ByIdentity<T>> for Probe<'_> {
         fn equivalent(&self, m: &ByIdentity<T>) -> bool {
-            // Key first: it is inline in an entry, the scope is one hop away.
-            self.key == m.0.sort_key() && self.scope == m.0.scope()
+            // Hash and key first: both are inline in an entry; the scope is
+            // one hop away.
+            self.hash == m.0.point_hash() && self.key == m.0.sort_key() && self.scope == m.0.scope()
         }
     }
 
     pub(crate) struct PointSet<T: Member> {
-        map: papaya::HashMap<ByIdentity<T>, (), foldhash::fast::RandomState>,
+        map: papaya::HashMap<ByIdentity<T>, (), Prehashed>,
     }
 
     impl<T: Member> PointSet<T> {
         pub(crate) fn new() -> Self {
             Self {
-                map: papaya::HashMap::builder()
-                    .hasher(foldhash::fast::RandomState::default())
-                    .build(),
+                map: papaya::HashMap::builder().hasher(Prehashed).build(),
             }
         }
 
-        /// Runs `f` on the member found under `(scope, key)`.
+        /// Runs `f` on the member found under `(scope, key)`, whose
+        /// [`point_hash`](super::point_hash) is `hash`.
         #[inline]
         pub(crate) fn with<R>(
             &self,
+            hash: u64,
             scope: &str,
             key: &str,
             f: impl FnOnce(&Arc<T>) -> R,
         ) -> Option<R> {
             let guard = self.map.guard();
             self.map
-                .get_key_value(&Probe { scope, key }, &guard)
+                .get_key_value(&Probe { hash, scope, key }, &guard)
                 .map(|(k, ())| f(&k.0))
         }
 
@@ -182,10 +239,7 @@ mod imp {
             match self.map.try_insert(ByIdentity(member), (), &guard) {
                 Ok(_) => Ok(()),
                 Err(_) => {
-                    let probe = Probe {
-                        scope: probe_key.scope(),
-                        key: probe_key.sort_key(),
-                    };
+                    let probe = Probe::of(&*probe_key);
                     Err(self
                         .map
                         .get_key_value(&probe, &guard)
@@ -197,10 +251,7 @@ mod imp {
         /// Removes `member` itself, if it is still the one held.
         pub(crate) fn remove_same(&self, member: &Arc<T>) {
             let guard = self.map.guard();
-            let probe = Probe {
-                scope: member.scope(),
-                key: member.sort_key(),
-            };
+            let probe = Probe::of(&**member);
             let _ = self
                 .map
                 .remove_if(&probe, |k, ()| Arc::ptr_eq(&k.0, member), &guard);
@@ -304,6 +355,7 @@ mod imp {
 
         pub(crate) fn with<R>(
             &self,
+            _hash: u64,
             scope: &str,
             key: &str,
             f: impl FnOnce(&Arc<T>) -> R,

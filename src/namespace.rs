@@ -16,7 +16,7 @@ use std::ops::{Bound, ControlFlow};
 use entelix_memory::Namespace;
 
 use crate::entry::Entry;
-use crate::index::{Member, OrderedSet};
+use crate::index::{Member, OrderedSet, point_hash};
 use crate::sync::{Arc, AtomicUsize, Ordering};
 
 const RETIRED: usize = 1 << (usize::BITS - 1);
@@ -25,6 +25,8 @@ pub(crate) struct NsNode<V: Send + Sync + 'static> {
     pub(crate) rendered: Box<str>,
     pub(crate) namespace: Namespace,
     pub(crate) keys: OrderedSet<Entry<V>>,
+    /// `point_hash("", rendered)`.
+    pub(crate) hash: u64,
     rows: AtomicUsize,
 }
 
@@ -35,6 +37,7 @@ impl<V: Send + Sync + 'static> NsNode<V> {
             rendered: rendered.into(),
             namespace: namespace.clone(),
             keys: OrderedSet::new(),
+            hash: point_hash("", rendered),
             rows: AtomicUsize::new(1),
         })
     }
@@ -46,12 +49,10 @@ impl<V: Send + Sync + 'static> NsNode<V> {
             if cur & RETIRED != 0 {
                 return false;
             }
-            match self.rows.compare_exchange_weak(
-                cur,
-                cur + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match self
+                .rows
+                .compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return true,
                 Err(seen) => cur = seen,
             }
@@ -107,5 +108,9 @@ impl<V: Send + Sync + 'static> Member for NsNode<V> {
 
     fn is_gone(&self) -> bool {
         self.is_retired()
+    }
+
+    fn point_hash(&self) -> u64 {
+        self.hash
     }
 }

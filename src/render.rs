@@ -72,8 +72,12 @@ mod tests {
     fn matches_entelix_render() {
         let cases = [
             Namespace::new(TenantId::new("acme")),
-            Namespace::new(TenantId::new("a:b")).with_scope("c\\d").with_scope(""),
-            Namespace::new(TenantId::new("\\")).with_scope(":").with_scope("\0é"),
+            Namespace::new(TenantId::new("a:b"))
+                .with_scope("c\\d")
+                .with_scope(""),
+            Namespace::new(TenantId::new("\\"))
+                .with_scope(":")
+                .with_scope("\0é"),
         ];
         for ns in &cases {
             with_rendered(ns, |r| assert_eq!(r, ns.render()));

@@ -81,9 +81,9 @@ mod imp {
         pub(crate) fn into_version(self) -> Option<Box<Version<V>>> {
             // SAFETY: we own the slot, so no other thread can reach it.
             unsafe {
-                let cur = self
-                    .current
-                    .swap(Shared::null(), Ordering::Relaxed, epoch::unprotected());
+                let cur =
+                    self.current
+                        .swap(Shared::null(), Ordering::Relaxed, epoch::unprotected());
                 (!cur.is_null()).then(|| cur.into_owned().into_box())
             }
         }
@@ -170,9 +170,9 @@ mod imp {
             // SAFETY: `&mut self` means no other thread can reach this slot
             // (see the module's ground rules), so no pin is needed.
             unsafe {
-                let cur = self
-                    .current
-                    .swap(Shared::null(), Ordering::Relaxed, epoch::unprotected());
+                let cur =
+                    self.current
+                        .swap(Shared::null(), Ordering::Relaxed, epoch::unprotected());
                 if !cur.is_null() {
                     drop(cur.into_owned());
                 }

@@ -185,9 +185,7 @@ where
     /// Builds the store. If the sweeper thread cannot be spawned (the OS
     /// refused a thread), the store is built without it; writers still sweep.
     pub fn build(self) -> SkipStore<V> {
-        let clock = self
-            .clock
-            .unwrap_or_else(|| share(SystemClock::new()));
+        let clock = self.clock.unwrap_or_else(|| share(SystemClock::new()));
         let inner = Arc::new(Inner {
             engine: Engine::new(clock),
             #[cfg(not(skipstore_loom))]

@@ -315,10 +315,15 @@ mod tests {
         fn advance(&mut self, to: u64, budget: usize) {
             let to = to.max(self.now);
             let mut fired = Vec::new();
-            let done = self.wheel.advance(to, budget, |deadline, id| fired.push((deadline, id)));
+            let done = self
+                .wheel
+                .advance(to, budget, |deadline, id| fired.push((deadline, id)));
             self.wheel.validate();
             for &(filed, id) in &fired {
-                let deadline = self.pending.remove(&id).expect("fired twice or never scheduled");
+                let deadline = self
+                    .pending
+                    .remove(&id)
+                    .expect("fired twice or never scheduled");
                 assert!(deadline <= to, "timer {id} fired early: {deadline} > {to}");
                 assert!(
                     (deadline..=to).contains(&filed),
@@ -346,7 +351,21 @@ mod tests {
                 c.schedule(span * 2 + delta);
             }
         }
-        for to in [0, 1, 62, 63, 64, 65, 4095, 4096, 4097, 1 << 20, 1 << 30, 1 << 36, 1 << 40] {
+        for to in [
+            0,
+            1,
+            62,
+            63,
+            64,
+            65,
+            4095,
+            4096,
+            4097,
+            1 << 20,
+            1 << 30,
+            1 << 36,
+            1 << 40,
+        ] {
             c.advance(to, usize::MAX);
         }
         assert!(c.pending.is_empty());

@@ -1,1 +1,66 @@
-fn main() {}
+//! `skipstore-compare`: runs a workload suite against entelix's
+//! `InMemoryStore` (the mutex baseline) and `SkipStore`, in one process,
+//! through `Arc<dyn Store<String>>`, and prints how they compare.
+//!
+//! ```text
+//! cargo run --release                        # the default suite, threads 1,2
+//! cargo run --release -- --threads 1,2,4 --entries 1000000 --namespaces 10000
+//! cargo run --release -- --workloads get-uniform,list --json
+//! cargo run --release -- --svg compare.svg
+//! ```
+//!
+//! | concern | module |
+//! |---|---|
+//! | arguments and their validation | `cli` |
+//! | namespaces, keys, values and seeded choices | `fixture` |
+//! | the workloads and their operations | `workloads` |
+//! | the stores, the executor, timed threaded runs | `runner` |
+//! | bytes per entry (counting allocator) | `memory` |
+//! | the suite: fills, rounds, medians | `suite` |
+//! | table and JSON | `report` |
+//! | the SVG chart | `chart` |
+
+mod chart;
+mod cli;
+mod fixture;
+mod memory;
+mod report;
+mod runner;
+mod suite;
+mod workloads;
+
+use std::process::ExitCode;
+
+use cli::Args;
+use fixture::{Fixture, Shape};
+
+#[global_allocator]
+static ALLOCATOR: memory::CountingAlloc = memory::CountingAlloc;
+
+fn main() -> ExitCode {
+    let args = Args::parse_and_validate();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let fixture = Fixture::new(Shape::new(args.entries, args.namespaces))?;
+    let report = suite::Suite::new(args, &fixture).run()?;
+    if args.json {
+        println!("{}", report.to_json()?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    if let Some(path) = &args.svg {
+        chart::write_svg(&report, path)?;
+        if !args.json {
+            println!("chart written to {}", path.display());
+        }
+    }
+    Ok(())
+}

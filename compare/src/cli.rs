@@ -1,0 +1,200 @@
+//! Command-line arguments: parsing and validation.
+//!
+//! Every bad argument ends in a clap error (a clear message, exit code 2),
+//! never a panic.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+
+use crate::workloads::Workload;
+
+/// The largest `--threads` value accepted (each is an OS thread).
+const MAX_THREADS: u32 = 512;
+/// The largest `--entries` accepted (about 50 GB of rows in either store).
+const MAX_ENTRIES: u64 = 200_000_000;
+/// The longest `--seconds` accepted for one measured round.
+const MAX_SECONDS: f64 = 600.0;
+
+/// Compares `SkipStore` with entelix's `InMemoryStore` (the mutex baseline)
+/// on the workloads of an agent host, in one process, through
+/// `Arc<dyn Store<String>>`.
+#[derive(Debug, Parser)]
+#[command(name = "skipstore-compare", version, about, long_about = None)]
+pub struct Args {
+    /// Thread counts to measure, comma-separated (one scaling point each).
+    /// Counts above the machine's cores are run and marked oversubscribed.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_negative_numbers = true,
+        default_value = "1,2",
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_THREADS))
+    )]
+    pub threads: Vec<u32>,
+
+    /// Rows each store holds before the read workloads run.
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 200_000,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_ENTRIES)
+    )]
+    pub entries: u64,
+
+    /// Conversation namespaces the rows are spread over
+    /// (tenant > agent > conversation).
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 2_000,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_ENTRIES)
+    )]
+    pub namespaces: u64,
+
+    /// Length of one measured round, in seconds.
+    #[arg(long, allow_negative_numbers = true, default_value = "0.3", value_parser = parse_seconds)]
+    pub seconds: Duration,
+
+    /// Measured rounds per workload, store and thread count; the table shows
+    /// the median.
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u32).range(1..=100)
+    )]
+    pub rounds: u32,
+
+    /// Workloads to run, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub workloads: Vec<Workload>,
+
+    /// Seed of every random choice (keys, namespaces, TTLs).
+    #[arg(long, default_value_t = 0x5eed)]
+    pub seed: u64,
+
+    /// Print one JSON document (parameters, machine, every row) instead of
+    /// the table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write a bar chart of throughput by workload and thread count
+    /// to this SVG file.
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<PathBuf>,
+}
+
+impl Args {
+    /// Parses the process arguments; exits with code 2 and a message on
+    /// any bad or inconsistent argument.
+    pub fn parse_and_validate() -> Self {
+        let mut args = Self::parse();
+        if args.namespaces > args.entries {
+            Self::command()
+                .error(
+                    ErrorKind::ValueValidation,
+                    format!(
+                        "--namespaces ({}) must not exceed --entries ({}): every namespace holds at least one row",
+                        args.namespaces, args.entries
+                    ),
+                )
+                .exit();
+        }
+        if let Some(path) = &args.svg {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            let problem = if dir.is_some_and(|d| !d.is_dir()) {
+                Some("its folder does not exist")
+            } else if path.is_dir() {
+                Some("it is a folder, not a file")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                Self::command()
+                    .error(
+                        ErrorKind::ValueValidation,
+                        format!("--svg {}: {problem}", path.display()),
+                    )
+                    .exit();
+            }
+        }
+        if args.workloads.is_empty() {
+            args.workloads = Workload::ALL.to_vec();
+        }
+        args.workloads.sort();
+        args.workloads.dedup();
+        args.threads.sort_unstable();
+        args.threads.dedup();
+        args
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!(
+            "must be a positive number of seconds, got `{text}`"
+        ));
+    }
+    if secs > MAX_SECONDS {
+        return Err(format!(
+            "at most {MAX_SECONDS} seconds per round, got `{text}`"
+        ));
+    }
+    let round = Duration::from_secs_f64(secs);
+    if round < Duration::from_millis(1) {
+        return Err(format!("at least 0.001 seconds per round, got `{text}`"));
+    }
+    Ok(round)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("compare").chain(line.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_parse() {
+        let args = parse(&[]).expect("defaults are valid");
+        assert_eq!(args.threads, vec![1, 2]);
+        assert_eq!(args.entries, 200_000);
+        assert!(args.workloads.is_empty(), "empty means all");
+    }
+
+    #[test]
+    fn lists_parse() {
+        let args =
+            parse(&["--threads", "1,2,4", "--workloads", "get-uniform,fill"]).expect("valid lists");
+        assert_eq!(args.threads, vec![1, 2, 4]);
+        assert_eq!(args.workloads, vec![Workload::GetUniform, Workload::Fill]);
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        for bad in [
+            &["--threads", "0"][..],
+            &["--threads", "two"],
+            &["--entries", "0"],
+            &["--entries", "-5"],
+            &["--namespaces", "0"],
+            &["--seconds", "0"],
+            &["--seconds", "-1"],
+            &["--seconds", "NaN"],
+            &["--seconds", "inf"],
+            &["--workloads", "gets"],
+            &["--rounds", "0"],
+        ] {
+            let err = parse(bad).expect_err("must be rejected");
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Driving a store: the two subjects, a minimal executor for their
+//! futures, and timed runs on N OS threads with a shared stop flag.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use entelix_core::Result;
+use entelix_memory::{InMemoryStore, Store};
+use skipstore::SkipStore;
+
+/// Which store a measurement is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// entelix-memory's `InMemoryStore`: one mutex over a `HashMap`.
+    Baseline,
+    /// This crate's lock-free store.
+    SkipStore,
+}
+
+impl StoreKind {
+    /// Both, baseline first.
+    pub const BOTH: [Self; 2] = [Self::Baseline, Self::SkipStore];
+
+    /// The name used in tables and charts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Baseline => "baseline",
+            Self::SkipStore => "skipstore",
+        }
+    }
+}
+
+/// A store under test: the trait object every workload drives, plus the
+/// inherent `total_entries` that the trait lacks.
+#[derive(Clone)]
+pub struct Subject {
+    /// The store, as an agent host holds it.
+    pub store: Arc<dyn Store<String>>,
+    rows: Arc<dyn Fn() -> usize + Send + Sync>,
+}
+
+impl Subject {
+    /// An empty store of `kind` (system clock, no background sweeper).
+    pub fn new(kind: StoreKind) -> Self {
+        match kind {
+            StoreKind::Baseline => {
+                let store = InMemoryStore::<String>::new();
+                let view = store.clone();
+                Self {
+                    store: Arc::new(store),
+                    rows: Arc::new(move || view.total_entries()),
+                }
+            }
+            StoreKind::SkipStore => {
+                let store = SkipStore::<String>::new();
+                let view = store.clone();
+                Self {
+                    store: Arc::new(store),
+                    rows: Arc::new(move || view.total_entries()),
+                }
+            }
+        }
+    }
+
+    /// Rows held, expired-but-unswept included.
+    pub fn total_entries(&self) -> usize {
+        (self.rows)()
+    }
+}
+
+/// Runs a store's future to completion on this thread.
+///
+/// Both stores are in-memory and finish every call in its first poll, so
+/// this polls with a no-op waker and, should a future ever be pending,
+/// simply polls again: no runtime, and no executor cost in the figures.
+pub fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// A task run beside the workers until the stop flag is set.
+pub type Background<'a> = &'a (dyn Fn(&AtomicBool) -> Result<()> + Sync);
+
+/// What one worker thread did in a timed run.
+struct WorkerResult {
+    ops: u64,
+    elapsed: Duration,
+}
+
+/// Runs `threads` workers for `duration` and returns the total rate
+/// (operations per second, summed over threads).
+///
+/// `make_worker(thread_index)` builds a thread's state before the clock
+/// starts; the step it returns does one operation and says how many it
+/// counts for. Workers start together at a barrier and stop at a shared
+/// flag; each rate is that worker's own operations over its own elapsed
+/// time, so the last operation running past the deadline is counted
+/// fairly. `background`, if any, runs beside the workers on its own thread
+/// until the flag is set (the TTL-churn sweeper).
+pub fn run_timed<M, S>(
+    threads: usize,
+    duration: Duration,
+    make_worker: M,
+    background: Option<Background<'_>>,
+) -> Result<f64>
+where
+    M: Fn(usize) -> S + Sync,
+    S: FnMut() -> Result<u64>,
+{
+    let stop = AtomicBool::new(false);
+    let start = Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (stop, start, make_worker) = (&stop, &start, &make_worker);
+                scope.spawn(move || {
+                    let mut step = make_worker(t);
+                    start.wait();
+                    worker_loop(&mut step, stop)
+                })
+            })
+            .collect();
+        let sweeper = background.map(|bg| {
+            let stop = &stop;
+            scope.spawn(move || bg(stop))
+        });
+        start.wait();
+        std::thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+        let mut rate = 0.0;
+        let mut first_error = None;
+        for worker in workers {
+            match join(worker) {
+                Ok(r) => rate += r.ops as f64 / r.elapsed.as_secs_f64().max(1e-9),
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        if let Some(sweeper) = sweeper
+            && let Err(e) = join(sweeper)
+        {
+            first_error = first_error.or(Some(e));
+        }
+        first_error.map_or(Ok(rate), Err)
+    })
+}
+
+fn worker_loop<S>(step: &mut S, stop: &AtomicBool) -> Result<WorkerResult>
+where
+    S: FnMut() -> Result<u64>,
+{
+    let begun = Instant::now();
+    let mut ops = 0;
+    while !stop.load(Ordering::Relaxed) {
+        ops += step()?;
+    }
+    Ok(WorkerResult {
+        ops,
+        elapsed: begun.elapsed(),
+    })
+}
+
+/// Joins a scoped thread; a panic in it (a bug in a store) becomes an
+/// error instead of tearing the tool down mid-table.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    handle.join().unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(ToString::to_string)
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a worker thread panicked".to_owned());
+        Err(entelix_core::Error::config(msg))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn timed_run_counts_every_thread() {
+        let total = AtomicU64::new(0);
+        let rate = run_timed(
+            2,
+            Duration::from_millis(20),
+            |_| {
+                || {
+                    total.fetch_add(1, Ordering::Relaxed);
+                    Ok(1)
+                }
+            },
+            None,
+        )
+        .expect("no error");
+        assert!(rate > 0.0);
+        assert!(total.load(Ordering::Relaxed) > 0);
+    }
+
+    #[test]
+    fn ready_runs_store_calls() {
+        let subject = Subject::new(StoreKind::SkipStore);
+        let ctx = entelix_core::ExecutionContext::new();
+        let ns = entelix_memory::Namespace::new(entelix_core::TenantId::new("t"));
+        ready(subject.store.put(&ctx, &ns, "k", "v".to_owned())).expect("put");
+        assert_eq!(subject.total_entries(), 1);
+    }
+}

@@ -1,0 +1,276 @@
+//! Runs the suite: fills both stores (measuring their memory), then every
+//! workload at every thread count for every round, alternating which store
+//! goes first, and gathers the [`Report`].
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::Args;
+use crate::fixture::Fixture;
+use crate::memory::{Footprint, measure};
+use crate::report::{Machine, Params, Report, Row, Side};
+use crate::runner::{Background, StoreKind, Subject, run_timed};
+use crate::workloads::{self, Worker, Workload};
+
+/// A run's settings, resolved from the arguments.
+pub struct Suite<'a> {
+    args: &'a Args,
+    fixture: &'a Fixture,
+    cores: usize,
+    progress: ProgressBar,
+}
+
+impl<'a> Suite<'a> {
+    /// A suite over `fixture`, as `args` ask.
+    pub fn new(args: &'a Args, fixture: &'a Fixture) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let runs: u64 = args
+            .workloads
+            .iter()
+            .map(|w| {
+                if w.single_threaded() {
+                    1
+                } else {
+                    args.threads.len() as u64
+                }
+            })
+            .sum::<u64>()
+            * u64::from(args.rounds)
+            * 2;
+        let progress = ProgressBar::new(runs + 2);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{elapsed_precise:.dim} [{bar:32.cyan/blue}] {pos}/{len} {msg}",
+        ) {
+            progress.set_style(style.progress_chars("=> "));
+        }
+        Self {
+            args,
+            fixture,
+            cores,
+            progress,
+        }
+    }
+
+    /// Runs everything and returns the report.
+    pub fn run(&self) -> Result<Report, String> {
+        let began = Instant::now();
+        let mut memory = Vec::new();
+        let mut filled = Vec::new();
+        for kind in StoreKind::BOTH {
+            self.progress
+                .set_message(format!("filling {}", kind.name()));
+            let (subject, footprint) = self.fill_measured(kind)?;
+            memory.push(footprint);
+            filled.push(subject);
+            self.progress.inc(1);
+        }
+        let mut rows = Vec::new();
+        for &workload in &self.args.workloads {
+            let counts = if workload.single_threaded() {
+                vec![1]
+            } else {
+                self.args.threads.clone()
+            };
+            for threads in counts {
+                rows.push(self.measure_row(workload, threads, &filled)?);
+            }
+        }
+        self.progress.finish_and_clear();
+        Ok(Report {
+            params: self.params(),
+            machine: self.machine(),
+            memory,
+            rows,
+            elapsed_seconds: began.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn fill_measured(&self, kind: StoreKind) -> Result<(Subject, Footprint), String> {
+        let started = Instant::now();
+        let (filled, bytes) = measure(|| {
+            let subject = Subject::new(kind);
+            workloads::fill(self.fixture, &subject).map(|()| subject)
+        });
+        let fill_seconds = started.elapsed().as_secs_f64();
+        let subject = filled.map_err(|e| format!("filling {}: {e}", kind.name()))?;
+        workloads::verify_fill(self.fixture, &subject)
+            .map_err(|e| format!("{} lost data after the fill: {e}", kind.name()))?;
+        let rows = self.fixture.shape.entries;
+        let footprint = Footprint {
+            store: kind,
+            rows,
+            bytes: bytes as i64,
+            bytes_per_entry: bytes as f64 / rows as f64,
+            fill_seconds,
+        };
+        Ok((subject, footprint))
+    }
+
+    fn measure_row(
+        &self,
+        workload: Workload,
+        threads: u32,
+        filled: &[Subject],
+    ) -> Result<Row, String> {
+        let mut sides = [Side::default(), Side::default()];
+        for round in 0..self.args.rounds {
+            let seed = self.args.seed
+                ^ u64::from(round).wrapping_mul(0x2545_f491_4f6c_dd1d)
+                ^ (workload as u64) << 48;
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for i in order {
+                let kind = StoreKind::BOTH[i];
+                self.progress.set_message(format!(
+                    "{} x{threads} {}",
+                    workload.name(),
+                    kind.name()
+                ));
+                self.round(workload, threads, &filled[i], kind, seed, &mut sides[i])
+                    .map_err(|e| format!("{} on {}: {e}", workload.name(), kind.name()))?;
+                self.progress.inc(1);
+            }
+        }
+        let [mut baseline, mut skipstore] = sides;
+        baseline.finish();
+        skipstore.finish();
+        let ratio = if baseline.median > 0.0 {
+            skipstore.median / baseline.median
+        } else {
+            f64::NAN
+        };
+        Ok(Row {
+            workload: workload.name(),
+            unit: workload.unit(),
+            threads,
+            oversubscribed: threads as usize > self.cores,
+            note: note(workload, &baseline, &skipstore),
+            baseline,
+            skipstore,
+            ratio,
+        })
+    }
+
+    /// One measured round of `workload` on one store, into `side`.
+    fn round(
+        &self,
+        workload: Workload,
+        threads: u32,
+        filled: &Subject,
+        kind: StoreKind,
+        seed: u64,
+        side: &mut Side,
+    ) -> entelix_core::Result<()> {
+        let seconds = self.args.seconds;
+        let fx = self.fixture;
+        match workload {
+            Workload::EvictExpired => {
+                let r = workloads::evict_round(fx, filled, seed, seconds)?;
+                side.rounds.push(r.rate());
+                side.seconds_per_call
+                    .push(r.in_calls.as_secs_f64() / r.calls.max(1) as f64);
+                side.evicted_share
+                    .push(r.evicted as f64 / r.expected.max(1) as f64);
+            }
+            Workload::TtlChurn => {
+                let sweeper = |stop: &_| workloads::churn_sweeper(filled, stop);
+                let rate = timed(fx, filled, workload, threads, seconds, seed, Some(&sweeper))?;
+                side.rounds.push(rate);
+                side.rows_held_at_end.push(
+                    filled
+                        .total_entries()
+                        .saturating_sub(fx.shape.entries as usize),
+                );
+                workloads::clean_after_churn(filled)?;
+            }
+            _ if workload.needs_empty_store() => {
+                let fresh = Subject::new(kind);
+                side.rounds
+                    .push(timed(fx, &fresh, workload, threads, seconds, seed, None)?);
+                self.progress
+                    .set_message(format!("dropping the {} fill", kind.name()));
+            }
+            _ => side
+                .rounds
+                .push(timed(fx, filled, workload, threads, seconds, seed, None)?),
+        }
+        Ok(())
+    }
+
+    fn params(&self) -> Params {
+        Params {
+            shape: self.fixture.shape,
+            threads: self.args.threads.clone(),
+            seconds: self.args.seconds.as_secs_f64(),
+            rounds: self.args.rounds,
+            workloads: self.args.workloads.iter().map(|w| w.name()).collect(),
+            seed: self.args.seed,
+        }
+    }
+
+    fn machine(&self) -> Machine {
+        Machine {
+            cores: self.cores,
+            oversubscribed_threads: self
+                .args
+                .threads
+                .iter()
+                .copied()
+                .filter(|&t| t as usize > self.cores)
+                .collect(),
+            target: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
+        }
+    }
+}
+
+/// A timed multi-threaded run of `workload` on `subject`.
+fn timed(
+    fx: &Fixture,
+    subject: &Subject,
+    workload: Workload,
+    threads: u32,
+    seconds: Duration,
+    seed: u64,
+    background: Option<Background<'_>>,
+) -> entelix_core::Result<f64> {
+    run_timed(
+        threads as usize,
+        seconds,
+        |t| {
+            let mut worker = Worker::new(fx, subject, seed, t);
+            move || worker.step(workload)
+        },
+        background,
+    )
+}
+
+/// What the table says beside a row's numbers, if anything.
+fn note(workload: Workload, baseline: &Side, skipstore: &Side) -> Option<String> {
+    use crate::report::{human, median};
+    match workload {
+        Workload::TtlChurn => {
+            let held = |s: &Side| {
+                let v: Vec<f64> = s.rows_held_at_end.iter().map(|&n| n as f64).collect();
+                human(median(&v)).trim_end().to_owned()
+            };
+            Some(format!(
+                "expiring rows held at end: {} vs {}",
+                held(baseline),
+                held(skipstore)
+            ))
+        }
+        Workload::EvictExpired => {
+            let per_call = |s: &Side| format!("{:.2} ms", median(&s.seconds_per_call) * 1e3);
+            let share = |s: &Side| format!("{:.0}%", median(&s.evicted_share) * 100.0);
+            Some(format!(
+                "per call {} vs {}, evicted {} vs {}",
+                per_call(baseline),
+                per_call(skipstore),
+                share(baseline),
+                share(skipstore)
+            ))
+        }
+        Workload::Fill => Some("into an empty store".to_owned()),
+        _ => None,
+    }
+}
