@@ -26,14 +26,19 @@
 use std::ops::{Bound, ControlFlow};
 use std::time::Duration;
 
-use compact_str::CompactString;
 use entelix_memory::{Namespace, NamespacePrefix};
 
 use crate::clock::{SharedClock, saturating_nanos};
 use crate::counter::{StripedCounter, thread_cadence};
 use crate::entry::Entry;
 use crate::expiry::{Expiry, Fired, SWEEP_EVERY};
-use crate::index::{OrderedSet, PointSet, point_hash};
+
+/// Pending entries per namespace that trigger a drain into its ordered keys.
+#[cfg(not(any(test, skipstore_loom)))]
+const DRAIN_AT: usize = 32;
+#[cfg(any(test, skipstore_loom))]
+const DRAIN_AT: usize = 2;
+use crate::index::{Member, OrderedSet, PointSet, point_hash};
 use crate::namespace::NsNode;
 use crate::render::{render_prefix, with_rendered};
 use crate::slot::{Killed, NEVER, Slot, Version};
@@ -91,9 +96,7 @@ where
             version: 1,
         });
         with_rendered(ns, |rendered| self.put_rendered(rendered, ns, key, next));
-        if thread_cadence(SWEEP_EVERY) {
-            self.sweep_step();
-        }
+        self.maybe_help_sweep();
     }
 
     fn put_rendered(&self, rendered: &str, ns: &Namespace, key: &str, mut next: Box<Version<V>>) {
@@ -117,21 +120,12 @@ where
                     }
                 }
             }
-            let entry = Arc::new(Entry {
-                ns: Arc::clone(&node),
-                key: CompactString::from(key),
-                slot: Slot::new(*next),
-                hash,
-            });
+            let entry = Arc::new(Entry::new(Arc::clone(&node), key, Slot::new(*next), hash));
             match self.entries.try_insert(Arc::clone(&entry)) {
                 Ok(()) => {
                     // The node's pin now belongs to the new row.
                     self.rows.add(1);
-                    node.keys.insert_over_gone(Arc::clone(&entry));
-                    fence(Ordering::SeqCst);
-                    if entry.slot.is_dead() {
-                        node.keys.remove_same(&entry);
-                    }
+                    self.buffer(&node, Arc::clone(&entry));
                     self.arm(entry, 1, expires_at);
                     return;
                 }
@@ -148,6 +142,49 @@ where
                     }
                 }
             }
+        }
+    }
+
+    /// Puts a newly published entry in its namespace's pending buffer, and
+    /// moves the buffer into the ordered keys once it is large enough.
+    fn buffer(&self, node: &NsNode<V>, entry: Arc<Entry<V>>) {
+        let buffered = node.pending.push(entry);
+        fence(Ordering::SeqCst);
+        // The entry may already have been killed and the node retired; a
+        // retired node must not keep entries (they point back at it), so
+        // drain it here as its retirer would.
+        if buffered >= DRAIN_AT || node.is_retired() {
+            self.drain(node);
+        }
+    }
+
+    /// Moves `node`'s pending entries into its ordered keys, dropping the
+    /// dead ones. Returns at once if another thread is draining `node`.
+    fn drain(&self, node: &NsNode<V>) {
+        loop {
+            if !node.pending.drain_with(|entry| self.order(node, entry)) {
+                return; // The active drainer re-checks below when it is done.
+            }
+            // Loop only while there is something to drop: each pass removes
+            // what it saw, so this ends.
+            if !node.is_retired() || node.pending.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Adds a pending entry to its namespace's ordered keys, unless dead.
+    fn order(&self, node: &NsNode<V>, entry: &Arc<Entry<V>>) {
+        if entry.slot.is_dead() {
+            return;
+        }
+        node.keys.insert_over_gone(Arc::clone(entry));
+        entry.set_in_keys();
+        // Pairs with the fence in `kill`: one of the two sees the other, so a
+        // dead entry never stays in `keys`.
+        fence(Ordering::SeqCst);
+        if entry.slot.is_dead() {
+            node.keys.remove_same(entry);
         }
     }
 
@@ -185,6 +222,9 @@ where
     fn unpin(&self, node: &Arc<NsNode<V>>) {
         if node.unpin() {
             self.unlink_namespace(node);
+            // Its pending buffer holds only dead entries now; drop them (they
+            // point back at the node).
+            self.drain(node);
         }
     }
 
@@ -200,8 +240,11 @@ where
             Killed::No => false,
             Killed::Now => {
                 self.entries.remove_same(entry);
+                // Pairs with the fence in `order`.
                 fence(Ordering::SeqCst);
-                entry.ns.keys.remove_same(entry);
+                if entry.in_keys() {
+                    entry.ns.keys.remove_same(entry);
+                }
                 self.rows.add(-1);
                 self.unpin(&entry.ns);
                 true
@@ -213,9 +256,7 @@ where
         let removed = self
             .find(ns, key)
             .is_some_and(|entry| self.kill(&entry, |_| true));
-        if thread_cadence(SWEEP_EVERY) {
-            self.sweep_step();
-        }
+        self.maybe_help_sweep();
         removed
     }
 
@@ -258,16 +299,30 @@ where
             return Vec::new();
         };
         let now = self.now();
+        let live = |entry: &Entry<V>| entry.slot.read(|v| v.is_some_and(|v| v.is_live(|| now)));
+        // The pending buffer first, then the ordered keys: an entry leaves the
+        // buffer only after it entered the keys, so none is missed.
+        let mut buffered = Vec::new();
+        node.pending.for_each(|entry| {
+            if entry.key.starts_with(prefix) && live(entry) {
+                buffered.push(entry.key.to_string());
+            }
+        });
         let mut out = Vec::new();
         node.keys.scan(Bound::Included(prefix), |entry| {
             if !entry.key.starts_with(prefix) {
                 return ControlFlow::Break(());
             }
-            if entry.slot.read(|v| v.is_some_and(|v| v.is_live(|| now))) {
+            if live(entry) {
                 out.push(entry.key.to_string());
             }
             ControlFlow::Continue(())
         });
+        if !buffered.is_empty() {
+            out.append(&mut buffered);
+            out.sort_unstable();
+            out.dedup();
+        }
         out
     }
 
@@ -327,10 +382,15 @@ where
         self.expiry.sweep_all(now, |t| self.fire(t, now))
     }
 
-    /// One bounded sweep step, skipped if a sweep is running elsewhere.
-    pub(crate) fn sweep_step(&self) -> usize {
-        let now = self.now();
-        self.expiry.sweep_step(now, |t| self.fire(t, now))
+    /// Every few writes on a thread, one bounded sweep step, if no sweep has
+    /// caught up lately and none is running elsewhere.
+    fn maybe_help_sweep(&self) {
+        if thread_cadence(SWEEP_EVERY) {
+            let now = self.now();
+            if self.expiry.wants_help(now) {
+                self.expiry.sweep_step(now, |t| self.fire(t, now));
+            }
+        }
     }
 
     /// Timers not yet fired (a measure of expiry bookkeeping memory).
@@ -376,8 +436,26 @@ where
                 ));
             }
             let mut in_node = 0usize;
+            node.pending.for_each(|entry| {
+                if entry.slot.is_dead() {
+                    return;
+                }
+                in_node += 1;
+                if entry.in_keys() {
+                    fail(format!("entry {:?} both pending and ordered", entry.key));
+                }
+                let indexed =
+                    self.entries
+                        .with(entry.point_hash(), &node.rendered, &entry.key, Arc::clone);
+                if !indexed.is_some_and(|e| Arc::ptr_eq(&e, entry)) {
+                    fail(format!("pending entry {:?} not indexed", entry.key));
+                }
+            });
             node.keys.scan(Bound::Unbounded, |entry| {
                 in_node += 1;
+                if !entry.in_keys() {
+                    fail(format!("ordered entry {:?} not flagged in_keys", entry.key));
+                }
                 if entry.slot.is_dead() {
                     fail(format!(
                         "dead entry {:?} in keys of {:?}",
@@ -387,10 +465,10 @@ where
                 if !Arc::ptr_eq(&entry.ns, node) {
                     fail(format!("entry {:?} filed under a foreign node", entry.key));
                 }
-                let indexed = self
-                    .entries
-                    .with(entry.hash, &node.rendered, &entry.key, Arc::clone);
-                if entry.hash != point_hash(&node.rendered, &entry.key) {
+                let indexed =
+                    self.entries
+                        .with(entry.point_hash(), &node.rendered, &entry.key, Arc::clone);
+                if entry.point_hash() != point_hash(&node.rendered, &entry.key) {
                     fail(format!("entry {:?} carries a stale hash", entry.key));
                 }
                 if !indexed.is_some_and(|e| Arc::ptr_eq(&e, entry)) {
@@ -455,6 +533,7 @@ impl<V: Send + Sync + 'static> Drop for Engine<V> {
         // cycle so both are freed.
         self.namespaces.scan(Bound::Unbounded, |node| {
             node.keys.clear();
+            node.pending.drain_with(|_| ());
             ControlFlow::Continue(())
         });
         self.namespaces.clear();

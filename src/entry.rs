@@ -11,7 +11,7 @@ use compact_str::CompactString;
 use crate::index::Member;
 use crate::namespace::NsNode;
 use crate::slot::Slot;
-use crate::sync::Arc;
+use crate::sync::{Arc, AtomicU64, Ordering};
 
 pub(crate) struct Entry<V: Send + Sync + 'static> {
     pub(crate) ns: Arc<NsNode<V>>,
@@ -19,8 +19,36 @@ pub(crate) struct Entry<V: Send + Sync + 'static> {
     /// touches no extra cache line.
     pub(crate) key: CompactString,
     pub(crate) slot: Slot<V>,
-    /// `point_hash(rendered namespace, key)`.
-    pub(crate) hash: u64,
+    /// `point_hash(rendered namespace, key)` (63 bits), with the top bit set
+    /// once the entry was added to its namespace's ordered keys (it starts in
+    /// the namespace's pending buffer). One word for both keeps an entry at
+    /// 64 bytes.
+    tag: AtomicU64,
+}
+
+const IN_KEYS: u64 = 1 << 63;
+
+impl<V: Send + Sync + 'static> Entry<V> {
+    /// A new entry of `ns`, not yet in its ordered keys.
+    pub(crate) fn new(ns: Arc<NsNode<V>>, key: &str, slot: Slot<V>, hash: u64) -> Self {
+        debug_assert_eq!(hash & IN_KEYS, 0, "point hashes are 63 bits");
+        Self {
+            ns,
+            key: CompactString::from(key),
+            slot,
+            tag: AtomicU64::new(hash & !IN_KEYS),
+        }
+    }
+
+    /// Whether the entry was added to its namespace's ordered keys.
+    pub(crate) fn in_keys(&self) -> bool {
+        self.tag.load(Ordering::SeqCst) & IN_KEYS != 0
+    }
+
+    /// Records that the entry was added to its namespace's ordered keys.
+    pub(crate) fn set_in_keys(&self) {
+        self.tag.fetch_or(IN_KEYS, Ordering::SeqCst);
+    }
 }
 
 impl<V: Send + Sync + 'static> Member for Entry<V> {
@@ -41,6 +69,6 @@ impl<V: Send + Sync + 'static> Member for Entry<V> {
     }
 
     fn point_hash(&self) -> u64 {
-        self.hash
+        self.tag.load(Ordering::Relaxed) & !IN_KEYS
     }
 }

@@ -13,7 +13,7 @@
 //!
 //! Reads never touch any of this.
 
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::wheel::{TICK_NANOS, Wheel};
 
 /// Writes per thread between amortised sweep steps.
@@ -27,6 +27,15 @@ pub(crate) const SWEEP_EVERY: u32 = 2;
 pub(crate) const STEP_BUDGET: usize = 1024;
 #[cfg(any(test, skipstore_loom))]
 pub(crate) const STEP_BUDGET: usize = 4;
+
+/// Writers help sweep only when no sweep has caught up for this long, so a
+/// host that runs `evict_expired` (or the background sweeper) keeps expiry
+/// work off its write path entirely, and one that does not still has expired
+/// rows removed within a few milliseconds of writes.
+#[cfg(not(any(test, skipstore_loom)))]
+pub(crate) const HELP_AFTER_NANOS: u64 = 4_000_000;
+#[cfg(any(test, skipstore_loom))]
+pub(crate) const HELP_AFTER_NANOS: u64 = 1;
 
 /// The first tick at or after `nanos`.
 pub(crate) fn ceil_tick(nanos: u64) -> u64 {
@@ -94,6 +103,8 @@ pub(crate) enum Fired<T> {
 pub(crate) struct Expiry<T> {
     inbox: Inbox<(u64, T)>,
     wheel: Mutex<Wheel<T>>,
+    /// Clock time of the last sweep that drained the inbox and reached `now`.
+    caught_up_at: AtomicU64,
 }
 
 impl<T> Expiry<T> {
@@ -101,6 +112,7 @@ impl<T> Expiry<T> {
         Self {
             inbox: Inbox::new(),
             wheel: Mutex::new(Wheel::new()),
+            caught_up_at: AtomicU64::new(0),
         }
     }
 
@@ -124,6 +136,11 @@ impl<T> Expiry<T> {
     pub(crate) fn sweep_all(&self, now: u64, fire: impl FnMut(T) -> Fired<T>) -> usize {
         let mut wheel = lock(&self.wheel);
         self.run(&mut wheel, now, usize::MAX, fire)
+    }
+
+    /// Whether writers should help: no sweep has caught up recently.
+    pub(crate) fn wants_help(&self, now: u64) -> bool {
+        now.saturating_sub(self.caught_up_at.load(Ordering::Relaxed)) >= HELP_AFTER_NANOS
     }
 
     /// One bounded step, skipped if another thread is sweeping.
@@ -151,15 +168,19 @@ impl<T> Expiry<T> {
         // Advance through the tick that contains `now`, so every row expired
         // by `now` is found; timers of that tick whose rows expire later in it
         // come back as `NotYet` and are re-armed after the advance.
+        let drained = budget > 0;
         let mut removed = 0;
         let mut again = Vec::new();
-        wheel.advance(ceil_tick(now), budget, |_, timer| match fire(timer) {
+        let reached = wheel.advance(ceil_tick(now), budget, |_, timer| match fire(timer) {
             Fired::Removed => removed += 1,
             Fired::Stale => {}
             Fired::NotYet(expires_at, timer) => again.push((ceil_tick(expires_at), timer)),
         });
         for (tick, timer) in again {
             wheel.schedule(tick, timer);
+        }
+        if drained && reached {
+            self.caught_up_at.fetch_max(now, Ordering::Relaxed);
         }
         removed
     }

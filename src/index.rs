@@ -39,48 +39,26 @@ pub(crate) trait Member: Send + Sync + 'static {
 pub(crate) fn point_hash(scope: &str, key: &str) -> u64 {
     use std::hash::BuildHasher;
     static SEED: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
+    // 63 bits: entries keep a flag in the top bit of the same word.
     SEED.get_or_init(foldhash::fast::RandomState::default)
         .hash_one((scope, key))
+        >> 1
 }
 
 #[cfg(not(skipstore_loom))]
 mod imp {
-    use std::borrow::Borrow;
-    use std::cmp::Ordering as CmpOrdering;
     use std::hash::{Hash, Hasher};
 
+    use compact_str::CompactString;
     use crossbeam_skiplist::SkipMap;
     use papaya::Equivalent;
 
     use super::{Arc, Bound, ControlFlow, Member};
 
-    /// Orders a member by its sort key, borrowing as `str` for lookups.
-    struct ByKey<T: Member>(Arc<T>);
-
-    impl<T: Member> PartialEq for ByKey<T> {
-        fn eq(&self, other: &Self) -> bool {
-            self.0.sort_key() == other.0.sort_key()
-        }
-    }
-    impl<T: Member> Eq for ByKey<T> {}
-    impl<T: Member> PartialOrd for ByKey<T> {
-        fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
-            Some(self.cmp(other))
-        }
-    }
-    impl<T: Member> Ord for ByKey<T> {
-        fn cmp(&self, other: &Self) -> CmpOrdering {
-            self.0.sort_key().cmp(other.0.sort_key())
-        }
-    }
-    impl<T: Member> Borrow<str> for ByKey<T> {
-        fn borrow(&self) -> &str {
-            self.0.sort_key()
-        }
-    }
-
+    /// Keys are copied into the skiplist node (inline up to 24 bytes), so
+    /// that a search compares without following a pointer per node.
     pub(crate) struct OrderedSet<T: Member> {
-        map: SkipMap<ByKey<T>, Arc<T>>,
+        map: SkipMap<CompactString, Arc<T>>,
     }
 
     impl<T: Member> OrderedSet<T> {
@@ -93,7 +71,9 @@ mod imp {
         /// Inserts `member`, replacing an occupant only if it is gone.
         pub(crate) fn insert_over_gone(&self, member: Arc<T>) {
             self.map
-                .compare_insert(ByKey(Arc::clone(&member)), member, |old| old.is_gone());
+                .compare_insert(CompactString::from(member.sort_key()), member, |old| {
+                    old.is_gone()
+                });
         }
 
         /// Removes `member` itself, if it is still the one held for its key.
@@ -161,8 +141,8 @@ mod imp {
         }
     }
 
-    /// papaya's hasher: the members' hashes are already mixed and seeded, so
-    /// pass them through.
+    /// papaya's hasher: the members' hashes are already seeded and mixed, so
+    /// only spread them to 64 bits.
     #[derive(Clone, Default)]
     struct Prehashed;
 
@@ -178,7 +158,9 @@ mod imp {
 
     impl Hasher for PrehashedHasher {
         fn finish(&self) -> u64 {
-            self.0
+            // Point hashes are 63 bits; spread them over all 64 so papaya's
+            // tag bits (the top ones) and index bits (the low ones) both vary.
+            self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         }
         fn write(&mut self, bytes: &[u8]) {
             // Not reached (both key types write one u64); fold for safety.
@@ -211,7 +193,10 @@ mod imp {
     impl<T: Member> PointSet<T> {
         pub(crate) fn new() -> Self {
             Self {
-                map: papaya::HashMap::builder().hasher(Prehashed).build(),
+                map: papaya::HashMap::builder()
+                    .hasher(Prehashed)
+                    .resize_mode(papaya::ResizeMode::Blocking)
+                    .build(),
             }
         }
 

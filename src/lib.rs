@@ -20,6 +20,7 @@
 //! | the engine: put, get, delete, list, expiry protocol | `engine` |
 //! | an entry and its epoch-managed value slot | `entry`, `slot` |
 //! | per-namespace ordered keys, namespace retirement | `namespace` |
+//! | the write buffer in front of a namespace's ordered keys | `pending` |
 //! | ordered skiplists and the lock-free hash index | `index` |
 //! | the hierarchical timing wheel | [`wheel`] |
 //! | handing timers to the wheel and advancing it | `expiry` |
@@ -42,6 +43,7 @@ mod entry;
 mod expiry;
 mod index;
 mod namespace;
+mod pending;
 mod render;
 mod slot;
 mod stats;

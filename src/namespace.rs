@@ -17,6 +17,7 @@ use entelix_memory::Namespace;
 
 use crate::entry::Entry;
 use crate::index::{Member, OrderedSet, point_hash};
+use crate::pending::Pending;
 use crate::sync::{Arc, AtomicUsize, Ordering};
 
 const RETIRED: usize = 1 << (usize::BITS - 1);
@@ -25,6 +26,8 @@ pub(crate) struct NsNode<V: Send + Sync + 'static> {
     pub(crate) rendered: Box<str>,
     pub(crate) namespace: Namespace,
     pub(crate) keys: OrderedSet<Entry<V>>,
+    /// New entries not yet moved into `keys` (see [`crate::pending`]).
+    pub(crate) pending: Pending<Entry<V>>,
     /// `point_hash("", rendered)`.
     pub(crate) hash: u64,
     rows: AtomicUsize,
@@ -37,6 +40,7 @@ impl<V: Send + Sync + 'static> NsNode<V> {
             rendered: rendered.into(),
             namespace: namespace.clone(),
             keys: OrderedSet::new(),
+            pending: Pending::new(),
             hash: point_hash("", rendered),
             rows: AtomicUsize::new(1),
         })
@@ -64,12 +68,14 @@ impl<V: Send + Sync + 'static> NsNode<V> {
     /// caller must then unlink it.
     #[must_use]
     pub(crate) fn unpin(&self) -> bool {
-        let before = self.rows.fetch_sub(1, Ordering::AcqRel);
+        // SeqCst: retiring pairs with a writer that buffers an entry and then
+        // checks `is_retired` (see `Engine::buffer`); one sees the other.
+        let before = self.rows.fetch_sub(1, Ordering::SeqCst);
         debug_assert!(before & !RETIRED > 0, "unpin of an unpinned namespace");
         before == 1
             && self
                 .rows
-                .compare_exchange(0, RETIRED, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(0, RETIRED, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
     }
 
@@ -79,12 +85,18 @@ impl<V: Send + Sync + 'static> NsNode<V> {
     }
 
     pub(crate) fn is_retired(&self) -> bool {
-        self.rows.load(Ordering::Acquire) & RETIRED != 0
+        self.rows.load(Ordering::SeqCst) & RETIRED != 0
     }
 
     /// True if some entry is live at `now`. Stops at the first one.
     pub(crate) fn has_live(&self, now: u64) -> bool {
         let mut live = false;
+        self.pending.for_each(|e| {
+            live = live || e.slot.read(|v| v.is_some_and(|v| v.is_live(|| now)));
+        });
+        if live {
+            return true;
+        }
         self.keys.scan(Bound::Unbounded, |e| {
             live = e.slot.read(|v| v.is_some_and(|v| v.is_live(|| now)));
             if live {

@@ -18,6 +18,7 @@ mod std_types {
     pub(crate) type Arc<T> = std::sync::Arc<T>;
     pub(crate) type Mutex<T> = std::sync::Mutex<T>;
     pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+    pub(crate) type AtomicBool = std::sync::atomic::AtomicBool;
     pub(crate) type AtomicIsize = std::sync::atomic::AtomicIsize;
     pub(crate) type AtomicU64 = std::sync::atomic::AtomicU64;
     pub(crate) type AtomicUsize = std::sync::atomic::AtomicUsize;
@@ -31,5 +32,5 @@ pub(crate) use std_types::*;
 #[cfg(skipstore_loom)]
 pub(crate) use loom::sync::{
     Arc, Mutex, MutexGuard,
-    atomic::{AtomicIsize, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence},
+    atomic::{AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence},
 };

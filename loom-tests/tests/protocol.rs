@@ -137,3 +137,28 @@ fn insert_racing_delete() {
         assert_eq!(s.stats().namespaces, 0);
     });
 }
+
+/// A listing racing the drain of the pending buffer into the ordered keys:
+/// a key present throughout is always listed, exactly once.
+#[test]
+fn list_racing_drain() {
+    loom::model(|| {
+        let (s, _clock) = store();
+        let a = ns("a");
+        put(&s, &a, "k1", 1, None);
+        // The second new key fills the buffer and drains both into the keys.
+        let writer = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || put(&s, &a, "k2", 2, None))
+        };
+        let listed = list(&s, &a);
+        assert!(listed.contains(&"k1".to_owned()), "lost k1: {listed:?}");
+        let mut sorted = listed.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, listed, "unsorted or duplicated");
+        writer.join().unwrap();
+        assert_settled(&s, &a, "k1", Some(1));
+        assert_settled(&s, &a, "k2", Some(2));
+    });
+}
