@@ -6,7 +6,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::sync::{AtomicIsize, Ordering};
 
-const STRIPES: usize = 8;
+pub(crate) const STRIPES: usize = 8;
 
 pub(crate) struct StripedCounter {
     stripes: [CachePadded<AtomicIsize>; STRIPES],
@@ -15,13 +15,13 @@ pub(crate) struct StripedCounter {
 /// Under loom, one stripe: per-thread state that outlives a model iteration
 /// would make executions non-deterministic.
 #[cfg(skipstore_loom)]
-fn stripe() -> usize {
+pub(crate) fn stripe() -> usize {
     0
 }
 
 #[cfg(not(skipstore_loom))]
 #[allow(clippy::disallowed_types)] // a process-wide id source, not part of any protocol
-fn stripe() -> usize {
+pub(crate) fn stripe() -> usize {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     thread_local! {
         static MINE: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % STRIPES;

@@ -19,24 +19,27 @@ pub(crate) struct Entry<V: Send + Sync + 'static> {
     /// touches no extra cache line.
     pub(crate) key: CompactString,
     pub(crate) slot: Slot<V>,
-    /// `point_hash(rendered namespace, key)` (63 bits), with the top bit set
+    /// `point_hash(rendered namespace, key)` (62 bits), with the top bit set
     /// once the entry was added to its namespace's ordered keys (it starts in
-    /// the namespace's pending buffer). One word for both keeps an entry at
-    /// 64 bytes.
+    /// the namespace's pending buffer), and the next one set by reads when
+    /// the store is bounded (the eviction clock's reference bit). One word
+    /// for all three keeps an entry at 64 bytes.
     tag: AtomicU64,
 }
 
 const IN_KEYS: u64 = 1 << 63;
+const ACCESSED: u64 = 1 << 62;
+const FLAGS: u64 = IN_KEYS | ACCESSED;
 
 impl<V: Send + Sync + 'static> Entry<V> {
     /// A new entry of `ns`, not yet in its ordered keys.
     pub(crate) fn new(ns: Arc<NsNode<V>>, key: &str, slot: Slot<V>, hash: u64) -> Self {
-        debug_assert_eq!(hash & IN_KEYS, 0, "point hashes are 63 bits");
+        debug_assert_eq!(hash & FLAGS, 0, "point hashes are 62 bits");
         Self {
             ns,
             key: CompactString::from(key),
             slot,
-            tag: AtomicU64::new(hash & !IN_KEYS),
+            tag: AtomicU64::new(hash & !FLAGS),
         }
     }
 
@@ -48,6 +51,19 @@ impl<V: Send + Sync + 'static> Entry<V> {
     /// Records that the entry was added to its namespace's ordered keys.
     pub(crate) fn set_in_keys(&self) {
         self.tag.fetch_or(IN_KEYS, Ordering::SeqCst);
+    }
+
+    /// Sets the reference bit (reads of a bounded store). Writes only when
+    /// the bit is clear, so hot entries cost readers no cache-line traffic.
+    pub(crate) fn mark_accessed(&self) {
+        if self.tag.load(Ordering::Relaxed) & ACCESSED == 0 {
+            self.tag.fetch_or(ACCESSED, Ordering::Relaxed);
+        }
+    }
+
+    /// Clears the reference bit; returns whether it was set.
+    pub(crate) fn take_accessed(&self) -> bool {
+        self.tag.fetch_and(!ACCESSED, Ordering::Relaxed) & ACCESSED != 0
     }
 }
 
@@ -69,6 +85,6 @@ impl<V: Send + Sync + 'static> Member for Entry<V> {
     }
 
     fn point_hash(&self) -> u64 {
-        self.tag.load(Ordering::Relaxed) & !IN_KEYS
+        self.tag.load(Ordering::Relaxed) & !FLAGS
     }
 }

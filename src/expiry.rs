@@ -138,6 +138,20 @@ impl<T> Expiry<T> {
         self.run(&mut wheel, now, usize::MAX, fire)
     }
 
+    /// Takes one timer due soonest (for eviction), after moving a bounded
+    /// number of new timers into the wheel. `None` if the wheel is busy or
+    /// empty.
+    pub(crate) fn pop_soonest(&self) -> Option<T> {
+        let mut wheel = self.wheel.try_lock().ok()?;
+        for _ in 0..STEP_BUDGET {
+            let Some((tick, timer)) = self.inbox.pop() else {
+                break;
+            };
+            wheel.schedule(tick, timer);
+        }
+        wheel.pop_earliest().map(|(_, timer)| timer)
+    }
+
     /// Whether writers should help: no sweep has caught up recently.
     pub(crate) fn wants_help(&self, now: u64) -> bool {
         now.saturating_sub(self.caught_up_at.load(Ordering::Relaxed)) >= HELP_AFTER_NANOS

@@ -39,10 +39,10 @@ pub(crate) trait Member: Send + Sync + 'static {
 pub(crate) fn point_hash(scope: &str, key: &str) -> u64 {
     use std::hash::BuildHasher;
     static SEED: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
-    // 63 bits: entries keep a flag in the top bit of the same word.
+    // 62 bits: entries keep two flags in the top bits of the same word.
     SEED.get_or_init(foldhash::fast::RandomState::default)
         .hash_one((scope, key))
-        >> 1
+        >> 2
 }
 
 #[cfg(not(skipstore_loom))]
@@ -158,7 +158,7 @@ mod imp {
 
     impl Hasher for PrehashedHasher {
         fn finish(&self) -> u64 {
-            // Point hashes are 63 bits; spread them over all 64 so papaya's
+            // Point hashes are 62 bits; spread them over all 64 so papaya's
             // tag bits (the top ones) and index bits (the low ones) both vary.
             self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         }

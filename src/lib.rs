@@ -36,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+mod api;
 mod clock;
 mod counter;
 mod engine;
@@ -53,6 +54,8 @@ mod sweeper;
 pub(crate) mod sync;
 pub mod wheel;
 
+pub use api::{Conflict, EntryVersion, KeyPage, NamespacePage};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{Removal, RemovalCause};
 pub use stats::Stats;
 pub use store::{SkipStore, SkipStoreBuilder};

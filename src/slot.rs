@@ -15,27 +15,139 @@
 //! * The slot's final version is freed when the slot drops; by then no reader
 //!   can reach the slot (its entry is unreachable from every index).
 
-use crate::sync::Ordering;
+use crate::sync::{AtomicU64, Ordering};
 
 /// Expiry stamp meaning "never expires".
 pub(crate) const NEVER: u64 = u64::MAX;
+
+/// Expiry stamp of a version whose expiry was claimed by a sweep: expired,
+/// and no reader may extend it any more (see [`Version::claim_expired`]).
+const CLAIMED: u64 = 0;
+
+/// Bits of a version number that count writes to one entry; the bits above
+/// them name the entry's incarnation, unique in the process, so that a
+/// version never repeats across a delete and re-insert of the same key.
+const WRITE_BITS: u32 = 24;
+const WRITE_MASK: u64 = (1 << WRITE_BITS) - 1;
+
+/// The version number of the first write of a new entry.
+pub(crate) fn first_version() -> u64 {
+    use std::cell::Cell;
+    #[allow(clippy::disallowed_types)] // a process-wide id source, not part of any protocol
+    static NEXT_BLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    const BLOCK: u64 = 1024;
+    thread_local! {
+        static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+    let id = IDS.with(|ids| {
+        let (mut next, mut end) = ids.get();
+        if next == end {
+            next = NEXT_BLOCK.fetch_add(BLOCK, std::sync::atomic::Ordering::Relaxed);
+            end = next + BLOCK;
+        }
+        ids.set((next + 1, end));
+        next
+    });
+    (id << WRITE_BITS) | 1
+}
+
+/// The version number of the write after `v` (same incarnation).
+pub(crate) fn next_version(v: u64) -> u64 {
+    (v & !WRITE_MASK) | (v.wrapping_add(1) & WRITE_MASK)
+}
+
+/// Sliding expiry: each read pushes the expiry to `now + ttl`, never past
+/// `cap_at`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slide {
+    pub(crate) ttl: u64,
+    pub(crate) cap_at: u64,
+}
 
 /// One write of an entry: the value, when it expires, and which write it was.
 #[derive(Debug)]
 pub(crate) struct Version<V> {
     pub(crate) value: V,
     /// Clock nanoseconds at which the value stops being visible; [`NEVER`]
-    /// for no TTL. Live while `now < expires_at`.
-    pub(crate) expires_at: u64,
-    /// Per-entry write number, 1 for the write that created the entry. Timers
-    /// carry it so that a timer armed by an earlier write never removes a
-    /// later one.
+    /// for no TTL. Live while `now < expires_at`. Moves only forward (a
+    /// sliding read) or to [`CLAIMED`] (a sweep that removes it).
+    expires_at: AtomicU64,
+    /// Write number (see [`first_version`]). Timers carry it so that a timer
+    /// armed by an earlier write never removes a later one.
     pub(crate) version: u64,
+    /// Present for sliding-TTL writes only (boxed: most writes do not slide).
+    pub(crate) slide: Option<Box<Slide>>,
 }
 
 impl<V> Version<V> {
+    pub(crate) fn new(value: V, expires_at: u64, slide: Option<Slide>) -> Self {
+        Self {
+            value,
+            expires_at: AtomicU64::new(expires_at),
+            version: 0,
+            slide: slide.map(Box::new),
+        }
+    }
+
+    pub(crate) fn expires_at(&self) -> u64 {
+        self.expires_at.load(Ordering::Acquire)
+    }
+
     pub(crate) fn is_live(&self, now: impl FnOnce() -> u64) -> bool {
-        self.expires_at == NEVER || now() < self.expires_at
+        let at = self.expires_at();
+        at == NEVER || now() < at
+    }
+
+    /// A read at `now`: whether the version is live, and if it slides, its
+    /// expiry pushed forward. Lock-free (a CAS on the expiry).
+    pub(crate) fn touch(&self, now: impl FnOnce() -> u64) -> bool {
+        let mut at = self.expires_at();
+        if at == NEVER {
+            return true;
+        }
+        let now = now();
+        let Some(slide) = &self.slide else {
+            return now < at;
+        };
+        let want = now.saturating_add(slide.ttl).min(slide.cap_at);
+        loop {
+            if now >= at {
+                return false;
+            }
+            if want <= at {
+                return true;
+            }
+            match self.expires_at.compare_exchange_weak(
+                at,
+                want,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => at = seen,
+            }
+        }
+    }
+
+    /// Claims an expired version for removal: true if it was expired at
+    /// `now` and no reader extended it first. Afterwards no read sees it live.
+    pub(crate) fn claim_expired(&self, now: u64) -> bool {
+        let mut at = self.expires_at();
+        loop {
+            if at == NEVER || now < at {
+                return false;
+            }
+            if at == CLAIMED {
+                return true;
+            }
+            match self
+                .expires_at
+                .compare_exchange(at, CLAIMED, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(seen) => at = seen,
+            }
+        }
     }
 }
 
@@ -47,9 +159,20 @@ pub(crate) enum Killed {
     No,
 }
 
+/// Outcome of [`Slot::replace_if`].
+pub(crate) enum Replaced<V, R> {
+    /// Installed, with this version number; `R` is what `f` made of the
+    /// version it replaced.
+    Done(u64, R),
+    /// The predicate declined the current version (the new one is dropped).
+    Declined,
+    /// The slot is dead; the new version comes back.
+    Dead(Box<Version<V>>),
+}
+
 #[cfg(not(skipstore_loom))]
 mod imp {
-    use super::{Killed, Ordering, Version};
+    use super::{Killed, Ordering, Replaced, Version, next_version};
     use crossbeam_epoch::{self as epoch, Atomic, Owned, Shared};
 
     pub(crate) struct Slot<V> {
@@ -91,20 +214,24 @@ mod imp {
         /// Installs `next` over the live version, numbering it one past the
         /// version it replaces. `Err(next)` when the slot is dead. On success
         /// returns `f` applied to the replaced version.
-        pub(crate) fn overwrite<R>(
+        pub(crate) fn replace_if<R>(
             &self,
             next: Box<Version<V>>,
+            mut pred: impl FnMut(&Version<V>) -> bool,
             f: impl FnOnce(&Version<V>) -> R,
-        ) -> Result<(u64, R), Box<Version<V>>> {
+        ) -> Replaced<V, R> {
             let guard = epoch::pin();
             let mut next: Owned<Version<V>> = Owned::from(next);
             let mut cur = self.current.load(Ordering::Acquire, &guard);
             loop {
                 // SAFETY: loaded under `guard`, see `read`.
                 let Some(cur_ref) = (unsafe { cur.as_ref() }) else {
-                    return Err(next.into_box());
+                    return Replaced::Dead(next.into_box());
                 };
-                next.version = cur_ref.version.wrapping_add(1);
+                if !pred(cur_ref) {
+                    return Replaced::Declined;
+                }
+                next.version = next_version(cur_ref.version);
                 let number = next.version;
                 match self.current.compare_exchange(
                     cur,
@@ -119,7 +246,7 @@ mod imp {
                         // no new reference to it can be created; readers that
                         // hold one are pinned, and the epoch waits for them.
                         unsafe { guard.defer_destroy(cur) };
-                        return Ok((number, out));
+                        return Replaced::Done(number, out);
                     }
                     Err(e) => {
                         cur = e.current;
@@ -185,7 +312,7 @@ mod imp {
 mod imp {
     //! The loom seam: the same protocol on a loom `AtomicPtr`, with retired
     //! versions parked on a garbage list until the slot drops.
-    use super::{Killed, Ordering, Version};
+    use super::{Killed, Ordering, Replaced, Version, next_version};
     use crate::sync::{AtomicPtr, Mutex};
 
     pub(crate) struct Slot<V> {
@@ -225,18 +352,22 @@ mod imp {
             }
         }
 
-        pub(crate) fn overwrite<R>(
+        pub(crate) fn replace_if<R>(
             &self,
             mut next: Box<Version<V>>,
+            mut pred: impl FnMut(&Version<V>) -> bool,
             f: impl FnOnce(&Version<V>) -> R,
-        ) -> Result<(u64, R), Box<Version<V>>> {
+        ) -> Replaced<V, R> {
             let mut cur = self.current.load(Ordering::Acquire);
             loop {
                 // SAFETY: versions are freed only when the slot drops.
                 let Some(cur_ref) = (unsafe { cur.as_ref() }) else {
-                    return Err(next);
+                    return Replaced::Dead(next);
                 };
-                next.version = cur_ref.version.wrapping_add(1);
+                if !pred(cur_ref) {
+                    return Replaced::Declined;
+                }
+                next.version = next_version(cur_ref.version);
                 let number = next.version;
                 let raw = Box::into_raw(next);
                 match self
@@ -246,7 +377,7 @@ mod imp {
                     Ok(_) => {
                         let out = f(cur_ref);
                         self.retire(cur);
-                        return Ok((number, out));
+                        return Replaced::Done(number, out);
                     }
                     Err(seen) => {
                         // SAFETY: the CAS failed, `raw` was never published.

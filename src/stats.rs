@@ -12,4 +12,16 @@ pub struct Stats {
     pub namespaces: usize,
     /// Expiry timers not yet fired (one per TTL write still pending).
     pub pending_timers: usize,
+    /// Reads (`get`, `get_versioned`) that found a live value.
+    pub hits: u64,
+    /// Reads that found nothing live.
+    pub misses: u64,
+    /// Writes stored (puts and conditional writes that succeeded).
+    pub writes: u64,
+    /// Rows removed by `delete` or `delete_subtree`.
+    pub deletes: u64,
+    /// Rows removed because they expired.
+    pub expirations: u64,
+    /// Rows evicted to respect `max_entries`.
+    pub evictions: u64,
 }

@@ -10,8 +10,9 @@ use entelix_core::{ExecutionContext, Result};
 use entelix_memory::{Namespace, NamespacePrefix, PutOptions, Store};
 
 use crate::clock::{Clock, SharedClock, SystemClock, share};
-use crate::engine::Engine;
-use crate::stats::Stats;
+#[cfg(doc)]
+use crate::engine::RemovalCause;
+use crate::engine::{Engine, Hooks, Listener, Removal, listener_of};
 use crate::sync::Arc;
 
 /// A lock-free, ordered, TTL-aware in-memory [`Store`].
@@ -74,6 +75,8 @@ where
         SkipStoreBuilder {
             clock: None,
             sweep_every: None,
+            listener: None,
+            max_entries: None,
             _values: PhantomData,
         }
     }
@@ -95,18 +98,6 @@ where
     /// A description of the first broken invariant found.
     pub fn check_invariants(&self) -> std::result::Result<(), String> {
         self.inner.engine.validate()
-    }
-
-    /// A snapshot of what the store holds (rows, namespaces, pending
-    /// expiry timers).
-    #[must_use]
-    pub fn stats(&self) -> Stats {
-        let engine = &self.inner.engine;
-        Stats {
-            rows: engine.total_entries(),
-            namespaces: engine.namespace_nodes(),
-            pending_timers: engine.pending_timers(),
-        }
     }
 }
 
@@ -151,12 +142,24 @@ where
 /// let store: SkipStore<u64> = SkipStore::builder().clock(clock.clone()).build();
 /// # let _ = store;
 /// ```
-#[derive(Debug)]
 #[must_use]
 pub struct SkipStoreBuilder<V> {
     clock: Option<SharedClock>,
     sweep_every: Option<Duration>,
+    listener: Option<Listener<V>>,
+    max_entries: Option<usize>,
     _values: PhantomData<fn() -> V>,
+}
+
+impl<V> fmt::Debug for SkipStoreBuilder<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SkipStoreBuilder")
+            .field("clock", &self.clock)
+            .field("sweep_every", &self.sweep_every)
+            .field("listener", &self.listener.is_some())
+            .field("max_entries", &self.max_entries)
+            .finish()
+    }
 }
 
 impl<V> SkipStoreBuilder<V>
@@ -182,12 +185,52 @@ where
         self
     }
 
+    /// Calls `listener` for every entry that leaves the store or is
+    /// replaced: its namespace, key, value (a clone) and [`RemovalCause`].
+    ///
+    /// The listener runs on the thread whose operation removed the entry,
+    /// after that operation is done and outside every lock (expirations
+    /// found by a sweep are delivered once the sweep has released the
+    /// wheel), and never on a read. A panic in the listener is caught and
+    /// ignored. With no listener, removals clone nothing.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use skipstore::{RemovalCause, SkipStore};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let store: SkipStore<String> = SkipStore::builder()
+    ///     .on_removal(move |r| log.lock().unwrap().push((r.key.to_owned(), r.cause)))
+    ///     .build();
+    /// # let _ = store;
+    /// ```
+    pub fn on_removal(mut self, listener: impl Fn(Removal<'_, V>) + Send + Sync + 'static) -> Self {
+        self.listener = Some(listener_of(listener));
+        self
+    }
+
+    /// Bounds the store to about `max` entries (off by default).
+    ///
+    /// A write that takes the store over the bound evicts, in this order:
+    /// rows that have expired; then the rows closest to expiry (the earliest
+    /// timers of the wheel); then, for rows without a TTL, an approximation
+    /// of least-recently-read: a clock hand sweeps the ordered index, giving
+    /// each row read since its last pass (a reference bit that reads set
+    /// only in bounded stores) a second chance. Each write evicts at most a
+    /// few rows, so concurrent writers can overshoot the bound briefly.
+    /// Evictions reach the removal listener as [`RemovalCause::Evicted`].
+    pub fn max_entries(mut self, max: usize) -> Self {
+        self.max_entries = Some(max);
+        self
+    }
+
     /// Builds the store. If the sweeper thread cannot be spawned (the OS
     /// refused a thread), the store is built without it; writers still sweep.
     pub fn build(self) -> SkipStore<V> {
         let clock = self.clock.unwrap_or_else(|| share(SystemClock::new()));
         let inner = Arc::new(Inner {
-            engine: Engine::new(clock),
+            engine: Engine::new(clock, Hooks::new(self.listener, self.max_entries)),
             #[cfg(not(skipstore_loom))]
             sweeper: std::sync::OnceLock::new(),
         });

@@ -239,6 +239,27 @@ impl<T> Wheel<T> {
         }
     }
 
+    /// Removes and returns a timer from the earliest occupied slot, without
+    /// advancing time: the timer due soonest, or (from a coarse slot) one of
+    /// the timers due soonest. For evicting entries closest to expiry.
+    pub fn pop_earliest(&mut self) -> Option<(u64, T)> {
+        self.pull_overflow();
+        let Some((level, slot, _)) = self.next_slot() else {
+            let Reverse(Far(deadline, payload)) = self.overflow.pop()?;
+            self.len -= 1;
+            return Some((deadline, payload));
+        };
+        let lvl = &mut self.levels[level];
+        let popped = lvl.slots[slot].pop();
+        if lvl.slots[slot].is_empty() {
+            lvl.occupied &= !(1 << slot);
+        }
+        if popped.is_some() {
+            self.len -= 1;
+        }
+        popped
+    }
+
     /// Checks the wheel's invariants: occupied bits match slots, every timer
     /// sits in the slot of its deadline at a level no finer than it needs, and
     /// the count is right. O(timers); for tests, fuzzing and debugging.

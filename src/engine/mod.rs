@@ -26,28 +26,66 @@
 use std::ops::{Bound, ControlFlow};
 use std::time::Duration;
 
-use entelix_memory::{Namespace, NamespacePrefix};
+use entelix_memory::Namespace;
 
 use crate::clock::{SharedClock, saturating_nanos};
 use crate::counter::{StripedCounter, thread_cadence};
 use crate::entry::Entry;
-use crate::expiry::{Expiry, Fired, SWEEP_EVERY};
+use crate::expiry::Expiry;
+use crate::index::{OrderedSet, PointSet, point_hash};
+use crate::namespace::NsNode;
+use crate::render::with_rendered;
+use crate::slot::{Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
+use crate::sync::{Arc, Mutex, Ordering, fence};
+
+mod expire;
+mod hooks;
+mod scan;
+mod validate;
+
+use hooks::Cause;
+pub(crate) use hooks::{Hooks, Listener, Notices, listener_of};
+pub use hooks::{Removal, RemovalCause};
 
 /// Pending entries per namespace that trigger a drain into its ordered keys.
 #[cfg(not(any(test, skipstore_loom)))]
 const DRAIN_AT: usize = 32;
 #[cfg(any(test, skipstore_loom))]
 const DRAIN_AT: usize = 2;
-use crate::index::{Member, OrderedSet, PointSet, point_hash};
-use crate::namespace::NsNode;
-use crate::render::{render_prefix, with_rendered};
-use crate::slot::{Killed, NEVER, Slot, Version};
-use crate::sync::{Arc, Ordering, fence};
 
 /// A scheduled expiry: this entry, as written by this version.
 pub(crate) struct Timer<V: Send + Sync + 'static> {
     entry: Arc<Entry<V>>,
     version: u64,
+}
+
+/// How a write treats the live value it finds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Condition {
+    /// Replace it (a plain put).
+    Always,
+    /// Only write if there is none (an expired value counts as none).
+    IfAbsent,
+    /// Only replace the live value with this version number.
+    IfVersion(u64),
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// Stored, as this version.
+    Stored(u64),
+    /// Refused by its condition; the live version found, if any.
+    Refused(Option<u64>),
+}
+
+/// The expiry options of one write.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Expiring {
+    pub(crate) ttl: Option<Duration>,
+    /// Sliding: reads push the expiry to `now + ttl`, up to this long after
+    /// the write (`Duration::MAX`: no cap).
+    pub(crate) slide_cap: Option<Duration>,
 }
 
 pub(crate) struct Engine<V: Send + Sync + 'static> {
@@ -57,13 +95,16 @@ pub(crate) struct Engine<V: Send + Sync + 'static> {
     expiry: Expiry<Timer<V>>,
     clock: SharedClock,
     rows: StripedCounter,
+    hooks: Hooks<V>,
+    /// The eviction clock's position: the rendered namespace it last visited.
+    clock_hand: Mutex<String>,
 }
 
 impl<V> Engine<V>
 where
     V: Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(clock: SharedClock) -> Self {
+    pub(crate) fn new(clock: SharedClock, hooks: Hooks<V>) -> Self {
         Self {
             namespaces: OrderedSet::new(),
             ns_lookup: PointSet::new(),
@@ -71,6 +112,8 @@ where
             expiry: Expiry::new(),
             clock,
             rows: StripedCounter::new(),
+            hooks,
+            clock_hand: Mutex::new(String::new()),
         }
     }
 
@@ -78,40 +121,100 @@ where
         self.clock.now_nanos()
     }
 
-    /// Expiry stamp for a write now with `ttl`; huge TTLs saturate to never.
-    fn expiry_for(&self, ttl: Option<Duration>) -> u64 {
-        match ttl {
-            None => NEVER,
-            Some(ttl) => self.now().saturating_add(saturating_nanos(ttl)),
-        }
+    /// The first version of a write now with these options.
+    fn version_for(&self, value: V, expiring: Expiring) -> Box<Version<V>> {
+        let Some(ttl) = expiring.ttl else {
+            return Box::new(Version::new(value, NEVER, None));
+        };
+        let now = self.now();
+        let ttl = saturating_nanos(ttl);
+        let slide = expiring.slide_cap.map(|cap| Slide {
+            ttl,
+            cap_at: now.saturating_add(saturating_nanos(cap)),
+        });
+        Box::new(Version::new(value, now.saturating_add(ttl), slide))
     }
 
     // ---- writes --------------------------------------------------------
 
     pub(crate) fn put(&self, ns: &Namespace, key: &str, value: V, ttl: Option<Duration>) {
-        let expires_at = self.expiry_for(ttl);
-        let next = Box::new(Version {
-            value,
-            expires_at,
-            version: 1,
-        });
-        with_rendered(ns, |rendered| self.put_rendered(rendered, ns, key, next));
-        self.maybe_help_sweep();
+        let expiring = Expiring {
+            ttl,
+            slide_cap: None,
+        };
+        self.write(ns, key, value, expiring, Condition::Always);
     }
 
-    fn put_rendered(&self, rendered: &str, ns: &Namespace, key: &str, mut next: Box<Version<V>>) {
-        let expires_at = next.expires_at;
+    /// Writes `(ns, key)` under `condition`.
+    pub(crate) fn write(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        value: V,
+        expiring: Expiring,
+        condition: Condition,
+    ) -> Written {
+        let next = self.version_for(value, expiring);
+        let mut notices = Notices::new();
+        let written = with_rendered(ns, |rendered| {
+            self.write_rendered(rendered, ns, key, next, condition, &mut notices)
+        });
+        if matches!(written, Written::Stored(_)) {
+            self.hooks.stats.add_write();
+        }
+        self.hooks.deliver(notices);
+        self.maybe_help_sweep();
+        written
+    }
+
+    fn write_rendered(
+        &self,
+        rendered: &str,
+        ns: &Namespace,
+        key: &str,
+        mut next: Box<Version<V>>,
+        condition: Condition,
+        notices: &mut Notices<V>,
+    ) -> Written {
+        let expires_at = next.expires_at();
         let hash = point_hash(rendered, key);
         loop {
             let node = self.pin_namespace(rendered, ns);
             if let Some(entry) = self.entries.with(hash, rendered, key, Arc::clone) {
-                match entry.slot.overwrite(next, |_| ()) {
-                    Ok((version, ())) => {
+                let now = std::cell::OnceCell::new();
+                let now = || *now.get_or_init(|| self.now());
+                let allowed = |cur: &Version<V>| match condition {
+                    Condition::Always => true,
+                    Condition::IfAbsent => !cur.is_live(now),
+                    Condition::IfVersion(v) => cur.version == v && cur.is_live(now),
+                };
+                let keep_old = |old: &Version<V>| {
+                    self.hooks.wants_notices().then(|| {
+                        let cause = if old.is_live(now) {
+                            Cause::Replaced
+                        } else {
+                            Cause::Expired
+                        };
+                        (old.value.clone(), cause)
+                    })
+                };
+                match entry.slot.replace_if(next, allowed, keep_old) {
+                    Replaced::Done(version, old) => {
                         self.unpin(&node);
+                        if let Some((value, cause)) = old {
+                            notices.push(&entry, value, cause);
+                        }
                         self.arm(entry, version, expires_at);
-                        return;
+                        return Written::Stored(version);
                     }
-                    Err(back) => {
+                    Replaced::Declined => {
+                        self.unpin(&node);
+                        let live = entry
+                            .slot
+                            .read(|cur| cur.filter(|v| v.is_live(now)).map(|v| v.version));
+                        return Written::Refused(live);
+                    }
+                    Replaced::Dead(back) => {
                         // Dead but not yet unlinked: help, then retry.
                         next = back;
                         self.entries.remove_same(&entry);
@@ -120,14 +223,21 @@ where
                     }
                 }
             }
+            if let Condition::IfVersion(_) = condition {
+                self.unpin(&node);
+                return Written::Refused(None);
+            }
+            next.version = first_version();
+            let version = next.version;
             let entry = Arc::new(Entry::new(Arc::clone(&node), key, Slot::new(*next), hash));
             match self.entries.try_insert(Arc::clone(&entry)) {
                 Ok(()) => {
                     // The node's pin now belongs to the new row.
                     self.rows.add(1);
                     self.buffer(&node, Arc::clone(&entry));
-                    self.arm(entry, 1, expires_at);
-                    return;
+                    self.arm(entry, version, expires_at);
+                    self.enforce_bound(notices);
+                    return Written::Stored(version);
                 }
                 Err(occupant) => {
                     if let Some(occupant) = occupant
@@ -138,7 +248,7 @@ where
                     self.unpin(&node);
                     match reclaim(entry) {
                         Some(back) => next = back,
-                        None => return,
+                        None => return Written::Refused(None),
                     }
                 }
             }
@@ -234,9 +344,23 @@ where
     }
 
     /// Kills `entry` if `pred` holds for its current version, then unlinks
-    /// it. Returns whether this call removed it.
-    fn kill(&self, entry: &Arc<Entry<V>>, pred: impl FnMut(&Version<V>) -> bool) -> bool {
-        match entry.slot.kill_if(pred, |_| ()) {
+    /// it. Returns whether this call removed it; the removed value goes to
+    /// `notices` (for the listener) with `cause`.
+    fn kill(
+        &self,
+        entry: &Arc<Entry<V>>,
+        pred: impl FnMut(&Version<V>) -> bool,
+        cause: Cause,
+        notices: &mut Notices<V>,
+    ) -> bool {
+        let mut removed = None;
+        let wants = self.hooks.wants_notices();
+        let killed = entry.slot.kill_if(pred, |old| {
+            if wants {
+                removed = Some(old.value.clone());
+            }
+        });
+        match killed {
             Killed::No => false,
             Killed::Now => {
                 self.entries.remove_same(entry);
@@ -247,15 +371,21 @@ where
                 }
                 self.rows.add(-1);
                 self.unpin(&entry.ns);
+                self.hooks.stats.add_removal(cause);
+                if let Some(value) = removed {
+                    notices.push(entry, value, cause);
+                }
                 true
             }
         }
     }
 
     pub(crate) fn delete(&self, ns: &Namespace, key: &str) -> bool {
+        let mut notices = Notices::new();
         let removed = self
             .find(ns, key)
-            .is_some_and(|entry| self.kill(&entry, |_| true));
+            .is_some_and(|entry| self.kill(&entry, |_| true, Cause::Deleted, &mut notices));
+        self.hooks.deliver(notices);
         self.maybe_help_sweep();
         removed
     }
@@ -269,85 +399,32 @@ where
 
     // ---- reads ---------------------------------------------------------
 
-    /// Runs `f` on the live version of `(ns, key)`. Lock-free, no allocation.
+    /// Runs `f` on the live version of `(ns, key)`, refreshing a sliding
+    /// expiry. Lock-free, no allocation.
     pub(crate) fn read<R>(
         &self,
         ns: &Namespace,
         key: &str,
         f: impl FnOnce(&Version<V>) -> R,
     ) -> Option<R> {
-        with_rendered(ns, |rendered| {
+        let out = with_rendered(ns, |rendered| {
             let hash = point_hash(rendered, key);
             self.entries.with(hash, rendered, key, |entry| {
+                if self.hooks.bounded() {
+                    entry.mark_accessed();
+                }
                 entry
                     .slot
-                    .read(|cur| cur.filter(|v| v.is_live(|| self.now())).map(f))
+                    .read(|cur| cur.filter(|v| v.touch(|| self.now())).map(f))
             })
         })
-        .flatten()
+        .flatten();
+        self.hooks.stats.add_read(out.is_some());
+        out
     }
 
     pub(crate) fn get(&self, ns: &Namespace, key: &str) -> Option<V> {
         self.read(ns, key, |v| v.value.clone())
-    }
-
-    /// Live keys of `ns` that start with `prefix`, in order.
-    pub(crate) fn list(&self, ns: &Namespace, prefix: &str) -> Vec<String> {
-        let Some(node) = with_rendered(ns, |r| {
-            self.ns_lookup.with(point_hash("", r), "", r, Arc::clone)
-        }) else {
-            return Vec::new();
-        };
-        let now = self.now();
-        let live = |entry: &Entry<V>| entry.slot.read(|v| v.is_some_and(|v| v.is_live(|| now)));
-        // The pending buffer first, then the ordered keys: an entry leaves the
-        // buffer only after it entered the keys, so none is missed.
-        let mut buffered = Vec::new();
-        node.pending.for_each(|entry| {
-            if entry.key.starts_with(prefix) && live(entry) {
-                buffered.push(entry.key.to_string());
-            }
-        });
-        let mut out = Vec::new();
-        node.keys.scan(Bound::Included(prefix), |entry| {
-            if !entry.key.starts_with(prefix) {
-                return ControlFlow::Break(());
-            }
-            if live(entry) {
-                out.push(entry.key.to_string());
-            }
-            ControlFlow::Continue(())
-        });
-        if !buffered.is_empty() {
-            out.append(&mut buffered);
-            out.sort_unstable();
-            out.dedup();
-        }
-        out
-    }
-
-    /// Namespaces under `prefix` holding a live entry, in rendered order.
-    pub(crate) fn list_namespaces(&self, prefix: &NamespacePrefix) -> Vec<Namespace> {
-        let exact = render_prefix(prefix);
-        let now = self.now();
-        let mut out = Vec::new();
-        if let Some(node) = self.namespaces.get(&exact)
-            && node.has_live(now)
-        {
-            out.push(node.namespace.clone());
-        }
-        let mut below = exact;
-        below.push(':');
-        self.namespaces.scan(Bound::Included(&below), |node| {
-            if !node.rendered.starts_with(below.as_str()) {
-                return ControlFlow::Break(());
-            }
-            if node.has_live(now) {
-                out.push(node.namespace.clone());
-            }
-            ControlFlow::Continue(())
-        });
-        out
     }
 
     /// Rows held, expired-but-unswept included.
@@ -355,42 +432,10 @@ where
         self.rows.sum()
     }
 
-    // ---- expiry --------------------------------------------------------
-
-    fn fire(&self, timer: Timer<V>, now: u64) -> Fired<Timer<V>> {
-        let mut not_yet = None;
-        let killed = self.kill(&timer.entry, |v| {
-            if v.version != timer.version {
-                return false;
-            }
-            if v.is_live(|| now) {
-                not_yet = Some(v.expires_at);
-                return false;
-            }
-            true
-        });
-        match (killed, not_yet) {
-            (true, _) => Fired::Removed,
-            (false, Some(at)) => Fired::NotYet(at, timer),
-            (false, None) => Fired::Stale,
-        }
-    }
-
-    /// Removes every row expired by now; returns how many.
-    pub(crate) fn evict_expired(&self) -> usize {
-        let now = self.now();
-        self.expiry.sweep_all(now, |t| self.fire(t, now))
-    }
-
-    /// Every few writes on a thread, one bounded sweep step, if no sweep has
-    /// caught up lately and none is running elsewhere.
-    fn maybe_help_sweep(&self) {
-        if thread_cadence(SWEEP_EVERY) {
-            let now = self.now();
-            if self.expiry.wants_help(now) {
-                self.expiry.sweep_step(now, |t| self.fire(t, now));
-            }
-        }
+    /// Operation counters: hits, misses, writes, deletes, expirations,
+    /// evictions.
+    pub(crate) fn counters(&self) -> [u64; 6] {
+        self.hooks.stats.read()
     }
 
     /// Timers not yet fired (a measure of expiry bookkeeping memory).
@@ -401,119 +446,6 @@ where
     /// Namespaces linked in the index (retired-but-unlinked ones included).
     pub(crate) fn namespace_nodes(&self) -> usize {
         self.ns_lookup.len()
-    }
-}
-
-impl<V> Engine<V>
-where
-    V: Clone + Send + Sync + 'static,
-{
-    /// Checks every structural invariant of a quiescent engine (no operation
-    /// in flight): both indexes hold the same live entries, each namespace
-    /// node is linked in both namespace indexes and pinned once per row, no
-    /// empty namespace stays linked, the row count is exact, and the wheel is
-    /// well formed. O(rows).
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        let mut rows_in_keys = 0usize;
-        let mut problem: Option<String> = None;
-        let mut fail = |p: String| {
-            problem.get_or_insert(p);
-        };
-        self.namespaces.scan(Bound::Unbounded, |node| {
-            let linked = self
-                .ns_lookup
-                .with(node.hash, "", &node.rendered, Arc::clone);
-            if !linked.is_some_and(|n| Arc::ptr_eq(&n, node)) {
-                fail(format!(
-                    "namespace {:?} ordered but not looked up",
-                    node.rendered
-                ));
-            }
-            if node.is_retired() {
-                fail(format!(
-                    "retired namespace {:?} still linked",
-                    node.rendered
-                ));
-            }
-            let mut in_node = 0usize;
-            node.pending.for_each(|entry| {
-                if entry.slot.is_dead() {
-                    return;
-                }
-                in_node += 1;
-                if entry.in_keys() {
-                    fail(format!("entry {:?} both pending and ordered", entry.key));
-                }
-                let indexed =
-                    self.entries
-                        .with(entry.point_hash(), &node.rendered, &entry.key, Arc::clone);
-                if !indexed.is_some_and(|e| Arc::ptr_eq(&e, entry)) {
-                    fail(format!("pending entry {:?} not indexed", entry.key));
-                }
-            });
-            node.keys.scan(Bound::Unbounded, |entry| {
-                in_node += 1;
-                if !entry.in_keys() {
-                    fail(format!("ordered entry {:?} not flagged in_keys", entry.key));
-                }
-                if entry.slot.is_dead() {
-                    fail(format!(
-                        "dead entry {:?} in keys of {:?}",
-                        entry.key, node.rendered
-                    ));
-                }
-                if !Arc::ptr_eq(&entry.ns, node) {
-                    fail(format!("entry {:?} filed under a foreign node", entry.key));
-                }
-                let indexed =
-                    self.entries
-                        .with(entry.point_hash(), &node.rendered, &entry.key, Arc::clone);
-                if entry.point_hash() != point_hash(&node.rendered, &entry.key) {
-                    fail(format!("entry {:?} carries a stale hash", entry.key));
-                }
-                if !indexed.is_some_and(|e| Arc::ptr_eq(&e, entry)) {
-                    fail(format!("entry {:?} ordered but not indexed", entry.key));
-                }
-                ControlFlow::Continue(())
-            });
-            if in_node == 0 {
-                fail(format!("empty namespace {:?} still linked", node.rendered));
-            }
-            if node.pins() != in_node {
-                fail(format!(
-                    "namespace {:?}: {} pins, {in_node} rows",
-                    node.rendered,
-                    node.pins()
-                ));
-            }
-            rows_in_keys += in_node;
-            ControlFlow::Continue(())
-        });
-        let mut nodes = 0usize;
-        self.ns_lookup.for_each(|_| nodes += 1);
-        let mut ordered = 0usize;
-        self.namespaces.scan(Bound::Unbounded, |_| {
-            ordered += 1;
-            ControlFlow::Continue(())
-        });
-        if nodes != ordered {
-            fail(format!("{nodes} namespaces looked up, {ordered} ordered"));
-        }
-        let mut indexed = 0usize;
-        self.entries.for_each(|_| indexed += 1);
-        if indexed != rows_in_keys {
-            fail(format!("{indexed} entries indexed, {rows_in_keys} ordered"));
-        }
-        if self.rows.sum() != rows_in_keys {
-            fail(format!(
-                "row count {} but {rows_in_keys} rows",
-                self.rows.sum()
-            ));
-        }
-        if let Err(e) = self.expiry.validate() {
-            fail(format!("wheel: {e}"));
-        }
-        problem.map_or(Ok(()), Err)
     }
 }
 

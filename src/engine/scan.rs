@@ -1,0 +1,285 @@
+//! Range scans: `list` and `list_namespaces`, and their paginated forms.
+
+use std::ops::{Bound, ControlFlow};
+
+use entelix_memory::{Namespace, NamespacePrefix};
+
+use super::Engine;
+use crate::entry::Entry;
+use crate::index::point_hash;
+use crate::render::{render_prefix, with_rendered};
+use crate::sync::Arc;
+
+impl<V> Engine<V>
+where
+    V: Clone + Send + Sync + 'static,
+{
+    /// Live keys of `ns` that start with `prefix`, in order.
+    pub(crate) fn list(&self, ns: &Namespace, prefix: &str) -> Vec<String> {
+        let Some(node) = with_rendered(ns, |r| {
+            self.ns_lookup.with(point_hash("", r), "", r, Arc::clone)
+        }) else {
+            return Vec::new();
+        };
+        let now = self.now();
+        let live = |entry: &Entry<V>| entry.slot.read(|v| v.is_some_and(|v| v.is_live(|| now)));
+        // The pending buffer first, then the ordered keys: an entry leaves the
+        // buffer only after it entered the keys, so none is missed.
+        let mut buffered = Vec::new();
+        node.pending.for_each(|entry| {
+            if entry.key.starts_with(prefix) && live(entry) {
+                buffered.push(entry.key.to_string());
+            }
+        });
+        let mut out = Vec::new();
+        node.keys.scan(Bound::Included(prefix), |entry| {
+            if !entry.key.starts_with(prefix) {
+                return ControlFlow::Break(());
+            }
+            if live(entry) {
+                out.push(entry.key.to_string());
+            }
+            ControlFlow::Continue(())
+        });
+        if !buffered.is_empty() {
+            out.append(&mut buffered);
+            out.sort_unstable();
+            out.dedup();
+        }
+        out
+    }
+
+    /// Namespaces under `prefix` holding a live entry, in rendered order.
+    pub(crate) fn list_namespaces(&self, prefix: &NamespacePrefix) -> Vec<Namespace> {
+        let exact = render_prefix(prefix);
+        let now = self.now();
+        let mut out = Vec::new();
+        if let Some(node) = self.namespaces.get(&exact)
+            && node.has_live(now)
+        {
+            out.push(node.namespace.clone());
+        }
+        let mut below = exact;
+        below.push(':');
+        self.namespaces.scan(Bound::Included(&below), |node| {
+            if !node.rendered.starts_with(below.as_str()) {
+                return ControlFlow::Break(());
+            }
+            if node.has_live(now) {
+                out.push(node.namespace.clone());
+            }
+            ControlFlow::Continue(())
+        });
+        out
+    }
+}
+
+/// One page of keys.
+pub(crate) struct KeyPage {
+    pub(crate) keys: Vec<String>,
+    pub(crate) more: bool,
+}
+
+/// One page of namespaces; `last` is the rendered cursor of the last one.
+pub(crate) struct NsPage {
+    pub(crate) namespaces: Vec<Namespace>,
+    pub(crate) last: Option<String>,
+    pub(crate) more: bool,
+}
+
+impl<V> Engine<V>
+where
+    V: Clone + Send + Sync + 'static,
+{
+    /// Up to `limit` live keys of `ns` that start with `prefix` and sort after
+    /// `after`, in order; `more` says whether any follow.
+    pub(crate) fn list_page(
+        &self,
+        ns: &Namespace,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> KeyPage {
+        let Some(node) = with_rendered(ns, |r| {
+            self.ns_lookup.with(point_hash("", r), "", r, Arc::clone)
+        }) else {
+            return KeyPage {
+                keys: Vec::new(),
+                more: false,
+            };
+        };
+        let now = self.now();
+        let live = |entry: &Entry<V>| entry.slot.read(|v| v.is_some_and(|v| v.is_live(|| now)));
+        let wanted = |key: &str| key.starts_with(prefix) && after.is_none_or(|a| key > a);
+        // Pending entries first (see `list`), sorted, then merged.
+        let mut buffered = Vec::new();
+        node.pending.for_each(|entry| {
+            if wanted(&entry.key) && live(entry) {
+                buffered.push(entry.key.to_string());
+            }
+        });
+        buffered.sort_unstable();
+        let start = match after {
+            Some(a) if a >= prefix => Bound::Excluded(a),
+            _ => Bound::Included(prefix),
+        };
+        // One more than asked, to know whether another page follows.
+        let want = limit.saturating_add(1);
+        let mut ordered = Vec::new();
+        node.keys.scan(start, |entry| {
+            if !entry.key.starts_with(prefix) || ordered.len() >= want {
+                return ControlFlow::Break(());
+            }
+            if live(entry) {
+                ordered.push(entry.key.to_string());
+            }
+            ControlFlow::Continue(())
+        });
+        let mut keys = merge_sorted(ordered, buffered);
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        KeyPage { keys, more }
+    }
+
+    /// Up to `limit` namespaces under `prefix` holding a live entry, sorted
+    /// by rendered form, after the rendered cursor `after`. With `max_depth`,
+    /// deeper namespaces are cut to that many scope segments and each cut
+    /// form is listed once; the scan then jumps past its subtree, so the cost
+    /// follows the namespaces returned, not the entries or the subtrees.
+    pub(crate) fn list_namespaces_page(
+        &self,
+        prefix: &NamespacePrefix,
+        max_depth: Option<usize>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> NsPage {
+        let exact = render_prefix(prefix);
+        let below = format!("{exact}:");
+        let now = self.now();
+        // Cutting above the prefix would leave its subtree: never cut there.
+        let max_depth = max_depth.map(|d| d.max(prefix.scope().len()));
+        let mut page = NsPage {
+            namespaces: Vec::new(),
+            last: None,
+            more: false,
+        };
+        // The scan restarts after each cut group, from `from`.
+        let mut from: Bound<String> = match after {
+            Some(a) => Bound::Excluded(a.to_owned()),
+            None => Bound::Included(exact.clone()),
+        };
+        loop {
+            let mut jump: Option<String> = None;
+            let start = match &from {
+                Bound::Included(s) => Bound::Included(s.as_str()),
+                Bound::Excluded(s) => Bound::Excluded(s.as_str()),
+                Bound::Unbounded => Bound::Unbounded,
+            };
+            self.namespaces.scan(start, |node| {
+                let r: &str = &node.rendered;
+                if r != exact && !r.starts_with(below.as_str()) {
+                    return if r < exact.as_str() {
+                        ControlFlow::Continue(())
+                    } else {
+                        ControlFlow::Break(())
+                    };
+                }
+                // At or below the depth, a node stands for its whole group.
+                let cut = max_depth.filter(|d| node.namespace.scope().len() >= *d);
+                if let Some(depth) = cut {
+                    let group = truncate(&node.namespace, depth);
+                    let rendered = group.render();
+                    if after.is_some_and(|a| rendered.as_str() <= a) {
+                        // The cursor's own group: already returned.
+                        jump = Some(rendered);
+                        return ControlFlow::Break(());
+                    }
+                    if !self.group_has_live(&rendered, now) {
+                        jump = Some(rendered);
+                        return ControlFlow::Break(());
+                    }
+                    if page.namespaces.len() == limit {
+                        page.more = true;
+                        return ControlFlow::Break(());
+                    }
+                    page.namespaces.push(group);
+                    page.last = Some(rendered.clone());
+                    jump = Some(rendered);
+                    return ControlFlow::Break(());
+                }
+                if node.has_live(now) {
+                    if page.namespaces.len() == limit {
+                        page.more = true;
+                        return ControlFlow::Break(());
+                    }
+                    page.namespaces.push(node.namespace.clone());
+                    page.last = Some(node.rendered.to_string());
+                }
+                ControlFlow::Continue(())
+            });
+            match jump {
+                // Skip the group's subtree: everything under `g:` sorts
+                // before `g;` (`;` follows `:`).
+                Some(group) => from = Bound::Included(format!("{group};")),
+                None => return page,
+            }
+            if page.more {
+                return page;
+            }
+        }
+    }
+
+    /// Whether the namespace rendered `group`, or one below it, is live.
+    fn group_has_live(&self, group: &str, now: u64) -> bool {
+        let mut live = self.namespaces.get(group).is_some_and(|n| n.has_live(now));
+        if !live {
+            let below = format!("{group}:");
+            self.namespaces
+                .scan(Bound::Included(below.as_str()), |node| {
+                    if !node.rendered.starts_with(below.as_str()) {
+                        return ControlFlow::Break(());
+                    }
+                    live = node.has_live(now);
+                    if live {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                });
+        }
+        live
+    }
+}
+
+/// `ns` cut to its first `depth` scope segments.
+fn truncate(ns: &Namespace, depth: usize) -> Namespace {
+    ns.scope()
+        .iter()
+        .take(depth)
+        .fold(Namespace::new(ns.tenant_id().clone()), |acc, s| {
+            acc.with_scope(s.clone())
+        })
+}
+
+/// Merges two sorted key lists, dropping duplicates.
+fn merge_sorted(a: Vec<String>, b: Vec<String>) -> Vec<String> {
+    if b.is_empty() {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x < y => a.next(),
+            (Some(x), Some(y)) if x > y => b.next(),
+            (Some(_), Some(_)) => {
+                b.next();
+                a.next()
+            }
+            (Some(_), None) => a.next(),
+            (None, Some(_)) => b.next(),
+            (None, None) => return out,
+        };
+        out.extend(next);
+    }
+}
