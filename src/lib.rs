@@ -17,7 +17,8 @@
 //!
 //! | concern | module |
 //! |---|---|
-//! | the engine: put, get, delete, list, expiry protocol | `engine` |
+//! | the engine: writes, reads and the protocol between the indexes | `engine` |
+//! | range scans and pagination; expiry, eviction, subtree delete; listener notices and counters | `engine::{scan, expire, hooks}` |
 //! | an entry and its epoch-managed value slot | `entry`, `slot` |
 //! | per-namespace ordered keys, namespace retirement | `namespace` |
 //! | the write buffer in front of a namespace's ordered keys | `pending` |
@@ -26,7 +27,8 @@
 //! | handing timers to the wheel and advancing it | `expiry` |
 //! | the optional background sweeper | `sweeper` |
 //! | time sources | [`Clock`] |
-//! | the async trait adapter and builder | [`SkipStore`] |
+//! | the async trait adapter and builder | [`SkipStore`], [`SkipStoreBuilder`] |
+//! | the inherent API beyond the trait | [`SkipStore::get_versioned`], [`SkipStore::list_page`], ... (`api`) |
 //!
 //! Gets are lock-free and allocate nothing but the cloned value; `list` and
 //! `list_namespaces` are range scans over skiplists ordered by rendered
@@ -59,3 +61,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Removal, RemovalCause};
 pub use stats::Stats;
 pub use store::{SkipStore, SkipStoreBuilder};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
