@@ -47,18 +47,47 @@ pub(crate) fn point_hash(scope: &str, key: &str) -> u64 {
 
 #[cfg(not(skipstore_loom))]
 mod imp {
+    use std::borrow::Borrow;
+    use std::cmp::Ordering as CmpOrdering;
     use std::hash::{Hash, Hasher};
 
-    use compact_str::CompactString;
     use crossbeam_skiplist::SkipMap;
     use papaya::Equivalent;
 
     use super::{Arc, Bound, ControlFlow, Member};
 
-    /// Keys are copied into the skiplist node (inline up to 24 bytes), so
-    /// that a search compares without following a pointer per node.
+    /// Orders a member by its sort key, borrowing as `str` for lookups.
+    ///
+    /// The node holds the member, not a copy of its key: a copy would save a
+    /// pointer hop per node a search visits, but cost 16 bytes per entry,
+    /// and the write buffer in front of the skiplist (`crate::pending`)
+    /// already spares short-lived rows the search.
+    struct ByKey<T: Member>(Arc<T>);
+
+    impl<T: Member> PartialEq for ByKey<T> {
+        fn eq(&self, other: &Self) -> bool {
+            self.0.sort_key() == other.0.sort_key()
+        }
+    }
+    impl<T: Member> Eq for ByKey<T> {}
+    impl<T: Member> PartialOrd for ByKey<T> {
+        fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl<T: Member> Ord for ByKey<T> {
+        fn cmp(&self, other: &Self) -> CmpOrdering {
+            self.0.sort_key().cmp(other.0.sort_key())
+        }
+    }
+    impl<T: Member> Borrow<str> for ByKey<T> {
+        fn borrow(&self) -> &str {
+            self.0.sort_key()
+        }
+    }
+
     pub(crate) struct OrderedSet<T: Member> {
-        map: SkipMap<CompactString, Arc<T>>,
+        map: SkipMap<ByKey<T>, Arc<T>>,
     }
 
     impl<T: Member> OrderedSet<T> {
@@ -71,9 +100,7 @@ mod imp {
         /// Inserts `member`, replacing an occupant only if it is gone.
         pub(crate) fn insert_over_gone(&self, member: Arc<T>) {
             self.map
-                .compare_insert(CompactString::from(member.sort_key()), member, |old| {
-                    old.is_gone()
-                });
+                .compare_insert(ByKey(Arc::clone(&member)), member, |old| old.is_gone());
         }
 
         /// Removes `member` itself, if it is still the one held for its key.

@@ -1,5 +1,5 @@
 //! A hierarchical timing wheel: a plain sequential type (`&mut self`, no
-//! atomics), driven from one place in [`crate::expiry`].
+//! atomics), driven from one place in the crate's `expiry` module.
 //!
 //! # Shape
 //!
