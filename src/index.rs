@@ -122,10 +122,16 @@ mod imp {
             start: Bound<&str>,
             mut f: impl FnMut(&Arc<T>) -> ControlFlow<()>,
         ) {
-            for e in self.map.range::<str, _>((start, Bound::Unbounded)) {
+            // Not `SkipMap::range`: crossbeam-skiplist 0.1.3's range iterator
+            // never releases the nodes it steps past (crossbeam issue #1178,
+            // fixed after the release), so every member a listing visited
+            // leaked once removed. Entries release their node when dropped.
+            let mut cur = self.map.lower_bound(start);
+            while let Some(e) = cur {
                 if f(e.value()).is_break() {
                     return;
                 }
+                cur = e.next();
             }
         }
 
