@@ -259,12 +259,14 @@ where
         }
     }
 
-    /// Up to `limit` namespaces under `prefix` that hold a live entry, sorted
-    /// by rendered form, after the cursor `after` (a previous page's `next`).
-    /// With `max_depth`, namespaces with more scope segments are cut to that
-    /// many and each cut form is listed once (as LangGraph's
-    /// `list_namespaces` does); a depth below the prefix's own is raised to
-    /// it. Costs O(namespaces returned x log n), never O(entries).
+    /// Up to `limit` namespaces under `prefix` that hold a live entry, after
+    /// the cursor `after` (a previous page's `next`), in the index's order
+    /// (by rendered form). With `max_depth`, namespaces with more scope
+    /// segments are cut to that many and each cut form is listed once (as
+    /// LangGraph's `list_namespaces` does), at the position of the first
+    /// namespace it stands for; a depth below the prefix's own is raised to
+    /// it. Pages never repeat a namespace. Costs O(namespaces returned x
+    /// log n), never O(entries).
     ///
     /// ```
     /// use entelix_core::TenantId;

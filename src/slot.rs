@@ -109,7 +109,11 @@ impl<V> Version<V> {
         let Some(slide) = &self.slide else {
             return now < at;
         };
-        let want = now.saturating_add(slide.ttl).min(slide.cap_at);
+        // Never onto the "never" sentinel: a refreshed expiry stays finite.
+        let want = now
+            .saturating_add(slide.ttl)
+            .min(slide.cap_at)
+            .min(NEVER - 1);
         loop {
             if now >= at {
                 return false;

@@ -1,19 +1,43 @@
 //! The reference model the differential target checks the store against:
 //! rows keyed by `(rendered namespace, key)` in a `BTreeMap`, each with its
-//! value and its expiry in clock nanoseconds, plus the model's own time.
+//! value, its expiry in clock nanoseconds, its sliding TTL if any, and the
+//! version the store reported for its last versioned write, plus the model's
+//! own time.
 //!
 //! Rendering uses entelix's `Namespace::render`, and namespace matching
 //! entelix's `NamespacePrefix::matches`: the structural truth, independent of
 //! the store's own rendering and range scans.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use entelix_memory::{Namespace, NamespacePrefix};
+use skipstore::EntryVersion;
 
-/// One row: its value and, with a TTL, the clock nanosecond it expires at
-/// (`u128`, so that `now + Duration::MAX` is exact).
-type Row = (u32, Option<u128>);
+/// Expiry stamps are `u64` nanoseconds; `u64::MAX` is "never".
+const NEVER: u64 = u64::MAX;
+
+/// The store's rule: a TTL too long for the clock never expires; any other
+/// expires, at the latest one tick before the end of time.
+fn expiry_after(now: u64, ttl: Duration) -> u64 {
+    match u64::try_from(ttl.as_nanos()) {
+        Ok(n) if n != u64::MAX => now.saturating_add(n).min(NEVER - 1),
+        _ => NEVER,
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Row {
+    pub(crate) value: u32,
+    expires_at: u64,
+    /// Sliding: `(ttl nanos, cap)`.
+    slide: Option<(u64, u64)>,
+    pub(crate) version: Option<EntryVersion>,
+}
 
 #[derive(Default)]
 pub(crate) struct StoreModel {
@@ -25,26 +49,94 @@ pub(crate) struct StoreModel {
 
 impl StoreModel {
     fn live(&self, row: &Row) -> bool {
-        row.1.is_none_or(|at| u128::from(self.now) < at)
+        row.expires_at == NEVER || self.now < row.expires_at
     }
 
-    pub(crate) fn put(&mut self, ns: &Namespace, key: &str, value: u32, ttl: Option<Duration>) {
-        let rendered = ns.render();
-        self.names.insert(rendered.clone(), ns.clone());
-        let expiry = ttl.map(|d| u128::from(self.now) + d.as_nanos());
-        self.rows
-            .insert((rendered, key.to_owned()), (value, expiry));
+    fn id(ns: &Namespace, key: &str) -> (String, String) {
+        (ns.render(), key.to_owned())
     }
 
-    pub(crate) fn get(&self, ns: &Namespace, key: &str) -> Option<u32> {
+    /// A plain or versioned write with an optional TTL.
+    pub(crate) fn put(
+        &mut self,
+        ns: &Namespace,
+        key: &str,
+        value: u32,
+        ttl: Option<Duration>,
+        version: Option<EntryVersion>,
+    ) {
+        let expires_at = ttl.map_or(NEVER, |d| expiry_after(self.now, d));
+        self.insert(
+            ns,
+            key,
+            Row {
+                value,
+                expires_at,
+                slide: None,
+                version,
+            },
+        );
+    }
+
+    /// A sliding write.
+    pub(crate) fn put_sliding(
+        &mut self,
+        ns: &Namespace,
+        key: &str,
+        value: u32,
+        ttl: Duration,
+        cap: Option<Duration>,
+        version: EntryVersion,
+    ) {
+        let expires_at = expiry_after(self.now, ttl);
+        let cap_at = expiry_after(self.now, cap.unwrap_or(Duration::MAX));
+        let slide = Some((nanos(ttl), cap_at));
+        self.insert(
+            ns,
+            key,
+            Row {
+                value,
+                expires_at,
+                slide,
+                version: Some(version),
+            },
+        );
+    }
+
+    fn insert(&mut self, ns: &Namespace, key: &str, row: Row) {
+        let id = Self::id(ns, key);
+        self.names.insert(id.0.clone(), ns.clone());
+        self.rows.insert(id, row);
+    }
+
+    /// The live row, if any (no refresh).
+    pub(crate) fn peek(&self, ns: &Namespace, key: &str) -> Option<&Row> {
         self.rows
-            .get(&(ns.render(), key.to_owned()))
+            .get(&Self::id(ns, key))
             .filter(|row| self.live(row))
-            .map(|row| row.0)
+    }
+
+    /// A read: the live row, its sliding expiry refreshed.
+    pub(crate) fn read(&mut self, ns: &Namespace, key: &str) -> Option<Row> {
+        let now = self.now;
+        let id = Self::id(ns, key);
+        let live = self.peek(ns, key).is_some();
+        let row = self.rows.get_mut(&id).filter(|_| live)?;
+        if let Some((ttl, cap)) = row.slide
+            && row.expires_at != NEVER
+        {
+            let want = now.saturating_add(ttl).min(cap).min(NEVER - 1);
+            row.expires_at = row.expires_at.max(want);
+        }
+        Some(row.clone())
+    }
+
+    pub(crate) fn get(&mut self, ns: &Namespace, key: &str) -> Option<u32> {
+        self.read(ns, key).map(|row| row.value)
     }
 
     pub(crate) fn delete(&mut self, ns: &Namespace, key: &str) {
-        self.rows.remove(&(ns.render(), key.to_owned()));
+        self.rows.remove(&Self::id(ns, key));
     }
 
     /// Live keys of `ns` starting with `prefix`, in key order.
@@ -70,6 +162,49 @@ impl StoreModel {
         out
     }
 
+    /// [`Self::list_namespaces`] with every namespace cut to `depth` scope
+    /// segments (never fewer than the prefix's), as a set of rendered forms.
+    pub(crate) fn namespace_groups(
+        &self,
+        prefix: &NamespacePrefix,
+        depth: Option<usize>,
+    ) -> BTreeSet<String> {
+        let depth = depth.map(|d| d.max(prefix.scope().len()));
+        self.list_namespaces(prefix)
+            .into_iter()
+            .map(|ns| match depth {
+                Some(d) => ns
+                    .scope()
+                    .iter()
+                    .take(d)
+                    .fold(Namespace::new(ns.tenant_id().clone()), |acc, s| {
+                        acc.with_scope(s.clone())
+                    })
+                    .render(),
+                None => ns.render(),
+            })
+            .collect()
+    }
+
+    /// Drops every row of every namespace under `prefix`; returns
+    /// `(live rows, all rows)` removed.
+    pub(crate) fn delete_subtree(&mut self, prefix: &NamespacePrefix) -> (usize, usize) {
+        let doomed: Vec<(String, String)> = self
+            .rows
+            .keys()
+            .filter(|(n, _)| prefix.matches(&self.names[n]))
+            .cloned()
+            .collect();
+        let live = doomed
+            .iter()
+            .filter(|id| self.live(&self.rows[*id]))
+            .count();
+        for id in &doomed {
+            self.rows.remove(id);
+        }
+        (live, doomed.len())
+    }
+
     pub(crate) fn live_rows(&self) -> usize {
         self.rows.values().filter(|row| self.live(row)).count()
     }
@@ -81,8 +216,9 @@ impl StoreModel {
     /// Drops every expired row; returns how many.
     pub(crate) fn evict(&mut self) -> usize {
         let before = self.rows.len();
-        let now = u128::from(self.now);
-        self.rows.retain(|_, row| row.1.is_none_or(|at| now < at));
+        let now = self.now;
+        self.rows
+            .retain(|_, row| row.expires_at == NEVER || now < row.expires_at);
         before - self.rows.len()
     }
 

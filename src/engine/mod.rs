@@ -130,9 +130,9 @@ where
         let ttl = saturating_nanos(ttl);
         let slide = expiring.slide_cap.map(|cap| Slide {
             ttl,
-            cap_at: now.saturating_add(saturating_nanos(cap)),
+            cap_at: finite_expiry(now, saturating_nanos(cap)),
         });
-        Box::new(Version::new(value, now.saturating_add(ttl), slide))
+        Box::new(Version::new(value, finite_expiry(now, ttl), slide))
     }
 
     // ---- writes --------------------------------------------------------
@@ -446,6 +446,18 @@ where
     /// Namespaces linked in the index (retired-but-unlinked ones included).
     pub(crate) fn namespace_nodes(&self) -> usize {
         self.ns_lookup.len()
+    }
+}
+
+/// The expiry stamp of a TTL of `ttl` nanoseconds written at `now`. A TTL
+/// too long for the clock (`Duration::MAX`, or anything past `u64::MAX`
+/// nanoseconds) never expires; any other TTL expires, even on a clock that
+/// reached its last instant (a manual clock can).
+fn finite_expiry(now: u64, ttl: u64) -> u64 {
+    if ttl == u64::MAX {
+        NEVER
+    } else {
+        now.saturating_add(ttl).min(NEVER - 1)
     }
 }
 

@@ -141,11 +141,18 @@ where
         KeyPage { keys, more }
     }
 
-    /// Up to `limit` namespaces under `prefix` holding a live entry, sorted
-    /// by rendered form, after the rendered cursor `after`. With `max_depth`,
-    /// deeper namespaces are cut to that many scope segments and each cut
-    /// form is listed once; the scan then jumps past its subtree, so the cost
-    /// follows the namespaces returned, not the entries or the subtrees.
+    /// Up to `limit` namespaces under `prefix` holding a live entry, in index
+    /// order, after the cursor `after`. With `max_depth`, deeper namespaces
+    /// are cut to that many scope segments and each cut form (a *group*) is
+    /// listed once, at the index position of its first namespace; the scan
+    /// then jumps past the group's subtree, so the cost follows the
+    /// namespaces returned, not the entries or the subtrees.
+    ///
+    /// A group's subtree is not contiguous in rendered order: `g`, then
+    /// siblings such as `g0` (digits sort before `:`), then `g:...`. So a
+    /// namespace met inside `g:...` checks whether its group's first
+    /// namespace came earlier (already listed, or before the cursor) and
+    /// jumps to `g;` if so.
     pub(crate) fn list_namespaces_page(
         &self,
         prefix: &NamespacePrefix,
@@ -163,7 +170,6 @@ where
             last: None,
             more: false,
         };
-        // The scan restarts after each cut group, from `from`.
         let mut from: Bound<String> = match after {
             Some(a) => Bound::Excluded(a.to_owned()),
             None => Bound::Included(exact.clone()),
@@ -184,49 +190,68 @@ where
                         ControlFlow::Break(())
                     };
                 }
-                // At or below the depth, a node stands for its whole group.
-                let cut = max_depth.filter(|d| node.namespace.scope().len() >= *d);
-                if let Some(depth) = cut {
-                    let group = truncate(&node.namespace, depth);
-                    let rendered = group.render();
-                    if after.is_some_and(|a| rendered.as_str() <= a) {
-                        // The cursor's own group: already returned.
-                        jump = Some(rendered);
-                        return ControlFlow::Break(());
+                let depth = max_depth.filter(|d| node.namespace.scope().len() >= *d);
+                let Some(depth) = depth else {
+                    if node.has_live(now) {
+                        if page.namespaces.len() == limit {
+                            page.more = true;
+                            return ControlFlow::Break(());
+                        }
+                        page.namespaces.push(node.namespace.clone());
+                        page.last = Some(r.to_owned());
                     }
-                    if !self.group_has_live(&rendered, now) {
-                        jump = Some(rendered);
-                        return ControlFlow::Break(());
-                    }
+                    return ControlFlow::Continue(());
+                };
+                let group = truncate(&node.namespace, depth);
+                let group_rendered = group.render();
+                let first = self.first_in_group(&group_rendered);
+                if first.as_deref() != Some(r) {
+                    // Met before (listed, skipped, or before the cursor):
+                    // leave its subtree.
+                    jump = Some(group_rendered);
+                    return ControlFlow::Break(());
+                }
+                if self.group_has_live(&group_rendered, now) {
                     if page.namespaces.len() == limit {
                         page.more = true;
                         return ControlFlow::Break(());
                     }
                     page.namespaces.push(group);
-                    page.last = Some(rendered.clone());
-                    jump = Some(rendered);
-                    return ControlFlow::Break(());
+                    page.last = Some(r.to_owned());
                 }
-                if node.has_live(now) {
-                    if page.namespaces.len() == limit {
-                        page.more = true;
-                        return ControlFlow::Break(());
-                    }
-                    page.namespaces.push(node.namespace.clone());
-                    page.last = Some(node.rendered.to_string());
+                if r == group_rendered {
+                    // The group's own namespace: its subtree comes later,
+                    // after its siblings; it is skipped when met.
+                    ControlFlow::Continue(())
+                } else {
+                    jump = Some(group_rendered);
+                    ControlFlow::Break(())
                 }
-                ControlFlow::Continue(())
             });
             match jump {
-                // Skip the group's subtree: everything under `g:` sorts
-                // before `g;` (`;` follows `:`).
-                Some(group) => from = Bound::Included(format!("{group};")),
-                None => return page,
-            }
-            if page.more {
-                return page;
+                // Everything under `g:` sorts before `g;` (`;` follows `:`).
+                Some(group) if !page.more => from = Bound::Included(format!("{group};")),
+                _ => return page,
             }
         }
+    }
+
+    /// The rendered form of the first namespace linked in the group rendered
+    /// `group`: the group's own namespace, or else its first descendant.
+    fn first_in_group(&self, group: &str) -> Option<String> {
+        if self.namespaces.get(group).is_some() {
+            return Some(group.to_owned());
+        }
+        let below = format!("{group}:");
+        let mut first = None;
+        self.namespaces
+            .scan(Bound::Included(below.as_str()), |node| {
+                if node.rendered.starts_with(below.as_str()) {
+                    first = Some(node.rendered.to_string());
+                }
+                ControlFlow::Break(())
+            });
+        first
     }
 
     /// Whether the namespace rendered `group`, or one below it, is live.
