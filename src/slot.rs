@@ -52,8 +52,15 @@ pub(crate) fn first_version() -> u64 {
 }
 
 /// The version number of the write after `v` (same incarnation).
+/// The version number of the write after `v`: the next write number of the
+/// same incarnation, or a fresh incarnation once its write numbers run out
+/// (so that no version ever repeats).
 pub(crate) fn next_version(v: u64) -> u64 {
-    (v & !WRITE_MASK) | (v.wrapping_add(1) & WRITE_MASK)
+    if v & WRITE_MASK == WRITE_MASK {
+        first_version()
+    } else {
+        v + 1
+    }
 }
 
 /// Sliding expiry: each read pushes the expiry to `now + ttl`, never past
@@ -94,18 +101,26 @@ impl<V> Version<V> {
     }
 
     pub(crate) fn is_live(&self, now: impl FnOnce() -> u64) -> bool {
-        let at = self.expires_at();
-        at == NEVER || now() < at
+        if self.expires_at() == NEVER {
+            // A "never" stamp is final: no read moves it, no sweep claims it.
+            return true;
+        }
+        // The clock first, then the stamp: a sliding read may move the stamp
+        // forward meanwhile, and comparing an old stamp with a later time
+        // would call a refreshed entry expired.
+        let now = now();
+        now < self.expires_at()
     }
 
     /// A read at `now`: whether the version is live, and if it slides, its
     /// expiry pushed forward. Lock-free (a CAS on the expiry).
     pub(crate) fn touch(&self, now: impl FnOnce() -> u64) -> bool {
-        let mut at = self.expires_at();
-        if at == NEVER {
+        if self.expires_at() == NEVER {
             return true;
         }
+        // As in `is_live`: the clock first, then the stamp.
         let now = now();
+        let mut at = self.expires_at();
         let Some(slide) = &self.slide else {
             return now < at;
         };

@@ -68,7 +68,10 @@ pub struct Args {
     )]
     pub rounds: u32,
 
-    /// Workloads to run, comma-separated (default: all).
+    /// Workloads to run, comma-separated. Default: the trait's workloads,
+    /// all but list-page, cas-counter, get-sliding and bounded-fill, which
+    /// measure SkipStore's inherent API against the baseline's closest
+    /// equivalent and run only when named.
     #[arg(long, value_delimiter = ',', value_enum)]
     pub workloads: Vec<Workload>,
 
@@ -122,7 +125,7 @@ impl Args {
             }
         }
         if args.workloads.is_empty() {
-            args.workloads = Workload::ALL.to_vec();
+            args.workloads = Workload::DEFAULT.to_vec();
         }
         args.workloads.sort();
         args.workloads.dedup();
@@ -176,6 +179,29 @@ mod tests {
             parse(&["--threads", "1,2,4", "--workloads", "get-uniform,fill"]).expect("valid lists");
         assert_eq!(args.threads, vec![1, 2, 4]);
         assert_eq!(args.workloads, vec![Workload::GetUniform, Workload::Fill]);
+        let args = parse(&[
+            "--workloads",
+            "list-page,cas-counter,get-sliding,bounded-fill",
+        ])
+        .expect("the inherent-API workloads parse");
+        assert_eq!(args.workloads, Workload::INHERENT);
+    }
+
+    #[test]
+    fn names_round_trip_and_the_default_is_the_trait_suite() {
+        use clap::ValueEnum;
+        for w in Workload::DEFAULT.iter().chain(&Workload::INHERENT) {
+            assert_eq!(Workload::from_str(w.name(), false), Ok(*w));
+        }
+        assert_eq!(
+            Workload::value_variants().len(),
+            Workload::DEFAULT.len() + Workload::INHERENT.len()
+        );
+        assert!(
+            !Workload::DEFAULT
+                .iter()
+                .any(|w| Workload::INHERENT.contains(w))
+        );
     }
 
     #[test]

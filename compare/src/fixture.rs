@@ -143,6 +143,12 @@ impl Fixture {
         (self.any_conversation(rng), key)
     }
 
+    /// A key the fullest conversations hold, uniformly (a cursor for
+    /// paginated listings).
+    pub fn any_present_key(&self, rng: &mut SmallRng) -> &str {
+        &self.keys[rng.random_range(0..self.shape.rows_per_namespace as usize)]
+    }
+
     /// A conversation, uniformly.
     pub fn any_conversation(&self, rng: &mut SmallRng) -> &Namespace {
         &self.conversations[rng.random_range(0..self.conversations.len())]

@@ -6,6 +6,9 @@
 //! cargo run --release                        # the default suite, threads 1,2
 //! cargo run --release -- --threads 1,2,4 --entries 1000000 --namespaces 10000
 //! cargo run --release -- --workloads get-uniform,list --json
+//! # SkipStore's inherent API against the baseline's closest equivalents
+//! # (not in the default suite, which stays at about a minute):
+//! cargo run --release -- --workloads list-page,cas-counter,get-sliding,bounded-fill
 //! cargo run --release -- --svg compare.svg
 //! ```
 //!

@@ -37,17 +37,25 @@ impl StoreKind {
 }
 
 /// A store under test: the trait object every workload drives, plus the
-/// inherent `total_entries` that the trait lacks.
+/// inherent `total_entries` that the trait lacks, and for `SkipStore` the
+/// concrete store, for the workloads of its inherent API.
 #[derive(Clone)]
 pub struct Subject {
     /// The store, as an agent host holds it.
     pub store: Arc<dyn Store<String>>,
     rows: Arc<dyn Fn() -> usize + Send + Sync>,
+    skip: Option<SkipStore<String>>,
 }
 
 impl Subject {
     /// An empty store of `kind` (system clock, no background sweeper).
     pub fn new(kind: StoreKind) -> Self {
+        Self::bounded(kind, None)
+    }
+
+    /// An empty store of `kind`; a `SkipStore` bounded to `max_entries` rows
+    /// if given (the baseline has no bound and ignores it).
+    pub fn bounded(kind: StoreKind, max_entries: Option<usize>) -> Self {
         match kind {
             StoreKind::Baseline => {
                 let store = InMemoryStore::<String>::new();
@@ -55,14 +63,20 @@ impl Subject {
                 Self {
                     store: Arc::new(store),
                     rows: Arc::new(move || view.total_entries()),
+                    skip: None,
                 }
             }
             StoreKind::SkipStore => {
-                let store = SkipStore::<String>::new();
+                let builder = SkipStore::<String>::builder();
+                let store = match max_entries {
+                    Some(max) => builder.max_entries(max).build(),
+                    None => builder.build(),
+                };
                 let view = store.clone();
                 Self {
-                    store: Arc::new(store),
+                    store: Arc::new(store.clone()),
                     rows: Arc::new(move || view.total_entries()),
+                    skip: Some(store),
                 }
             }
         }
@@ -71,6 +85,12 @@ impl Subject {
     /// Rows held, expired-but-unswept included.
     pub fn total_entries(&self) -> usize {
         (self.rows)()
+    }
+
+    /// The `SkipStore` itself (a clone sharing the store), for workloads of
+    /// its inherent API; `None` for the baseline, which has no such API.
+    pub fn skipstore(&self) -> Option<&SkipStore<String>> {
+        self.skip.as_ref()
     }
 }
 
@@ -215,5 +235,26 @@ mod tests {
         let ns = entelix_memory::Namespace::new(entelix_core::TenantId::new("t"));
         ready(subject.store.put(&ctx, &ns, "k", "v".to_owned())).expect("put");
         assert_eq!(subject.total_entries(), 1);
+        let skip = subject.skipstore().expect("a SkipStore subject");
+        assert_eq!(skip.list_page(&ns, None, None, 10).keys, ["k"]);
+        assert!(Subject::new(StoreKind::Baseline).skipstore().is_none());
+    }
+
+    #[test]
+    fn bounded_subjects_bound_only_skipstore() {
+        let ctx = entelix_core::ExecutionContext::new();
+        let ns = entelix_memory::Namespace::new(entelix_core::TenantId::new("t"));
+        for (kind, rows) in [(StoreKind::Baseline, 10), (StoreKind::SkipStore, 4)] {
+            let subject = Subject::bounded(kind, Some(4));
+            for i in 0..10 {
+                ready(
+                    subject
+                        .store
+                        .put(&ctx, &ns, &format!("k{i}"), String::new()),
+                )
+                .expect("put");
+            }
+            assert_eq!(subject.total_entries(), rows, "{}", kind.name());
+        }
     }
 }

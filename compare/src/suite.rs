@@ -114,6 +114,13 @@ impl<'a> Suite<'a> {
         filled: &[Subject],
     ) -> Result<Row, String> {
         let mut sides = [Side::default(), Side::default()];
+        let sliding;
+        let filled = if workload.needs_sliding_store() {
+            sliding = self.fill_sliding()?;
+            &sliding[..]
+        } else {
+            filled
+        };
         for round in 0..self.args.rounds {
             let seed = self.args.seed
                 ^ u64::from(round).wrapping_mul(0x2545_f491_4f6c_dd1d)
@@ -144,7 +151,7 @@ impl<'a> Suite<'a> {
             unit: workload.unit(),
             threads,
             oversubscribed: threads as usize > self.cores,
-            note: note(workload, &baseline, &skipstore),
+            note: note(workload, self.fixture, &baseline, &skipstore),
             baseline,
             skipstore,
             ratio,
@@ -184,9 +191,12 @@ impl<'a> Suite<'a> {
                 workloads::clean_after_churn(filled)?;
             }
             _ if workload.needs_empty_store() => {
-                let fresh = Subject::new(kind);
+                let fresh = Subject::bounded(kind, workload.bound(fx));
                 side.rounds
                     .push(timed(fx, &fresh, workload, threads, seconds, seed, None)?);
+                if workload == Workload::BoundedFill {
+                    side.rows_held_at_end.push(fresh.total_entries());
+                }
                 self.progress
                     .set_message(format!("dropping the {} fill", kind.name()));
             }
@@ -195,6 +205,20 @@ impl<'a> Suite<'a> {
                 .push(timed(fx, filled, workload, threads, seconds, seed, None)?),
         }
         Ok(())
+    }
+
+    /// Both stores filled with every row under a 1 h TTL, sliding on
+    /// SkipStore (for `GetSliding`), baseline first.
+    fn fill_sliding(&self) -> Result<Vec<Subject>, String> {
+        StoreKind::BOTH
+            .iter()
+            .map(|&kind| {
+                self.progress
+                    .set_message(format!("filling {} with sliding rows", kind.name()));
+                workloads::fill_sliding(self.fixture, kind)
+                    .map_err(|e| format!("filling {} with sliding rows: {e}", kind.name()))
+            })
+            .collect()
     }
 
     fn params(&self) -> Params {
@@ -245,20 +269,18 @@ fn timed(
 }
 
 /// What the table says beside a row's numbers, if anything.
-fn note(workload: Workload, baseline: &Side, skipstore: &Side) -> Option<String> {
+fn note(workload: Workload, fx: &Fixture, baseline: &Side, skipstore: &Side) -> Option<String> {
     use crate::report::{human, median};
+    let held = |s: &Side| {
+        let v: Vec<f64> = s.rows_held_at_end.iter().map(|&n| n as f64).collect();
+        human(median(&v)).trim_end().to_owned()
+    };
     match workload {
-        Workload::TtlChurn => {
-            let held = |s: &Side| {
-                let v: Vec<f64> = s.rows_held_at_end.iter().map(|&n| n as f64).collect();
-                human(median(&v)).trim_end().to_owned()
-            };
-            Some(format!(
-                "expiring rows held at end: {} vs {}",
-                held(baseline),
-                held(skipstore)
-            ))
-        }
+        Workload::TtlChurn => Some(format!(
+            "expiring rows held at end: {} vs {}",
+            held(baseline),
+            held(skipstore)
+        )),
         Workload::EvictExpired => {
             let per_call = |s: &Side| format!("{:.2} ms", median(&s.seconds_per_call) * 1e3);
             let share = |s: &Side| format!("{:.0}%", median(&s.evicted_share) * 100.0);
@@ -271,6 +293,15 @@ fn note(workload: Workload, baseline: &Side, skipstore: &Side) -> Option<String>
             ))
         }
         Workload::Fill => Some("into an empty store".to_owned()),
+        Workload::ListPage => Some("baseline: list + sort + take 10".to_owned()),
+        Workload::CasCounter => Some("baseline: get + put, no version check".to_owned()),
+        Workload::GetSliding => Some("baseline: plain TTL rows (no sliding)".to_owned()),
+        Workload::BoundedFill => Some(format!(
+            "bound {} (baseline unbounded); rows held at end: {} vs {}",
+            workload.bound(fx).unwrap_or(0),
+            held(baseline),
+            held(skipstore)
+        )),
         _ => None,
     }
 }

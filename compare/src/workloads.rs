@@ -44,11 +44,29 @@ pub enum Workload {
     EvictExpired,
     /// `put` of new keys into an empty store.
     Fill,
+    /// One page of 10 keys of a conversation after a random cursor:
+    /// `SkipStore::list_page`. The baseline has no paginated listing; its
+    /// closest equivalent is `list`, sort, then take the 10 after the cursor.
+    ListPage,
+    /// A read-modify-write of a Zipf-skewed row: `get_versioned` then
+    /// `compare_and_swap`, retried on conflict. The baseline has no
+    /// conditional write; its closest equivalent is `get` then `put` (which
+    /// can lose updates).
+    CasCounter,
+    /// `get` of rows written with a 1 h sliding TTL (each read pushes the
+    /// expiry forward), Zipf-skewed. The baseline has no sliding TTL; it
+    /// reads the same rows written with a plain 1 h TTL.
+    GetSliding,
+    /// `put` of new keys into a store bounded to half the fixture's rows
+    /// (`max_entries`), which evicts once full. The baseline has no bound:
+    /// it fills an unbounded store.
+    BoundedFill,
 }
 
 impl Workload {
-    /// Every workload, in suite order.
-    pub const ALL: [Self; 12] = [
+    /// The default suite: the trait's workloads, in suite order (about 45 s
+    /// on 2 cores with the default settings).
+    pub const DEFAULT: [Self; 12] = [
         Self::GetUniform,
         Self::GetZipf,
         Self::GetAbsent,
@@ -61,6 +79,17 @@ impl Workload {
         Self::TtlChurn,
         Self::EvictExpired,
         Self::Fill,
+    ];
+
+    /// Workloads of SkipStore's inherent API (beyond the trait), run only
+    /// when named in `--workloads`; each is measured against the baseline's
+    /// closest equivalent.
+    #[cfg(test)]
+    pub const INHERENT: [Self; 4] = [
+        Self::ListPage,
+        Self::CasCounter,
+        Self::GetSliding,
+        Self::BoundedFill,
     ];
 
     /// The name on the command line, in the table and in JSON.
@@ -78,18 +107,24 @@ impl Workload {
             Self::TtlChurn => "ttl-churn",
             Self::EvictExpired => "evict-expired",
             Self::Fill => "fill",
+            Self::ListPage => "list-page",
+            Self::CasCounter => "cas-counter",
+            Self::GetSliding => "get-sliding",
+            Self::BoundedFill => "bounded-fill",
         }
     }
 
     /// What one counted operation is.
     pub fn unit(self) -> &'static str {
         match self {
-            Self::GetUniform | Self::GetZipf | Self::GetAbsent => "gets/s",
+            Self::GetUniform | Self::GetZipf | Self::GetAbsent | Self::GetSliding => "gets/s",
             Self::Mixed90 | Self::Mixed50 => "ops/s",
             Self::List | Self::ListPrefix => "lists/s",
             Self::ListNsTenant | Self::ListNsAgent => "lists/s",
-            Self::TtlChurn | Self::Fill => "puts/s",
+            Self::TtlChurn | Self::Fill | Self::BoundedFill => "puts/s",
             Self::EvictExpired => "evicted/s",
+            Self::ListPage => "pages/s",
+            Self::CasCounter => "updates/s",
         }
     }
 
@@ -102,9 +137,27 @@ impl Workload {
     /// Whether the workload writes into a fresh, empty store of its own
     /// rather than the shared filled one.
     pub fn needs_empty_store(self) -> bool {
-        self == Self::Fill
+        matches!(self, Self::Fill | Self::BoundedFill)
+    }
+
+    /// The entry bound of the fresh store of `BoundedFill`: half the rows.
+    pub fn bound(self, fixture: &Fixture) -> Option<usize> {
+        (self == Self::BoundedFill).then(|| (fixture.shape.entries / 2).max(1) as usize)
+    }
+
+    /// Whether the workload reads the sliding-TTL fill ([`fill_sliding`])
+    /// instead of the shared filled store.
+    pub fn needs_sliding_store(self) -> bool {
+        self == Self::GetSliding
     }
 }
+
+/// Keys per page of `ListPage`.
+const PAGE: usize = 10;
+
+/// The TTL of the rows `GetSliding` reads: long enough that none expires
+/// during a run.
+const SLIDING_TTL: Duration = Duration::from_secs(3600);
 
 /// Per-thread state of a worker: its seeded RNG, context and key buffer.
 pub struct Worker<'a> {
@@ -169,10 +222,62 @@ impl<'a> Worker<'a> {
                 black_box(ready(store.list_namespaces(ctx, fx.any_agent(rng)))?);
             }
             Workload::TtlChurn => self.put_new("tmp", Some(1..=50))?,
-            Workload::Fill => self.put_new("new", None)?,
+            Workload::Fill | Workload::BoundedFill => self.put_new("new", None)?,
             Workload::EvictExpired => return Ok(0),
+            Workload::ListPage => self.list_page()?,
+            Workload::CasCounter => self.read_modify_write()?,
+            Workload::GetSliding => {
+                // Same operation as `GetZipf`: the suite hands this worker
+                // the sliding-TTL store.
+                let (ns, key) = fx.zipf_row(rng);
+                black_box(ready(store.get(ctx, ns, key))?);
+            }
         }
         Ok(1)
+    }
+
+    /// One page of `PAGE` keys after a random present key of a random
+    /// conversation.
+    fn list_page(&mut self) -> Result<()> {
+        let (fx, rng) = (self.fixture, &mut self.rng);
+        let ns = fx.any_conversation(rng);
+        let after = fx.any_present_key(rng);
+        if let Some(skip) = self.subject.skipstore() {
+            black_box(skip.list_page(ns, None, Some(after), PAGE));
+            return Ok(());
+        }
+        // The baseline's closest equivalent: everything, sorted, cut.
+        let mut keys = ready(self.subject.store.list(&self.ctx, ns, None))?;
+        keys.sort_unstable();
+        let from = keys.partition_point(|k| k.as_str() <= after);
+        let page: Vec<String> = keys.drain(from..).take(PAGE).collect();
+        black_box(page);
+        Ok(())
+    }
+
+    /// Replaces a Zipf-skewed row's value after reading it: with a version
+    /// check and retries on SkipStore, as a plain `get` + `put` on the
+    /// baseline. Each attempt writes a freshly allocated value.
+    fn read_modify_write(&mut self) -> Result<()> {
+        let (fx, rng) = (self.fixture, &mut self.rng);
+        let (ns, key) = fx.zipf_row(rng);
+        let Some(skip) = self.subject.skipstore() else {
+            let store = &*self.subject.store;
+            black_box(ready(store.get(&self.ctx, ns, key))?);
+            return ready(store.put(&self.ctx, ns, key, fx.value(rng)));
+        };
+        // Every fixture row is present, so the loop ends at the first
+        // attempt that no other writer raced.
+        while let Some((current, seen)) = skip.get_versioned(ns, key) {
+            black_box(current);
+            if skip
+                .compare_and_swap(ns, key, seen, fx.value(rng), None)
+                .is_ok()
+            {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn mixed(&mut self, read_percent: u32) -> Result<()> {
@@ -213,6 +318,31 @@ pub fn fill(fixture: &Fixture, subject: &Subject) -> Result<()> {
         ready(subject.store.put(&ctx, ns, key, fixture.value_of(row)))?;
     }
     Ok(())
+}
+
+/// A fresh store of `kind` holding every row of `fixture` with a 1 h TTL:
+/// sliding on SkipStore (`put_sliding`), plain on the baseline.
+pub fn fill_sliding(fixture: &Fixture, kind: crate::runner::StoreKind) -> Result<Subject> {
+    let subject = Subject::new(kind);
+    let ctx = ExecutionContext::new();
+    for row in 0..fixture.shape.entries {
+        let (ns, key) = fixture.row(row);
+        let value = fixture.value_of(row);
+        match subject.skipstore() {
+            Some(skip) => {
+                skip.put_sliding(ns, key, value, SLIDING_TTL, None);
+            }
+            None => {
+                let options = PutOptions::default().with_ttl(SLIDING_TTL);
+                ready(
+                    subject
+                        .store
+                        .put_with_options(&ctx, ns, key, value, options),
+                )?;
+            }
+        }
+    }
+    Ok(subject)
 }
 
 /// Spot-checks a filled store: sampled rows are present with their value,

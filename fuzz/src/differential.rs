@@ -540,3 +540,4 @@ pub fn run(data: &[u8]) {
     }
     harness.finish();
 }
+

@@ -88,8 +88,9 @@ impl StoreModel {
         cap: Option<Duration>,
         version: EntryVersion,
     ) {
-        let expires_at = expiry_after(self.now, ttl);
         let cap_at = expiry_after(self.now, cap.unwrap_or(Duration::MAX));
+        // The cap bounds the first expiry too.
+        let expires_at = expiry_after(self.now, ttl).min(cap_at);
         let slide = Some((nanos(ttl), cap_at));
         self.insert(
             ns,

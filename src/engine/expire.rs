@@ -12,8 +12,10 @@ use crate::namespace::NsNode;
 use crate::render::render_prefix;
 use crate::sync::Arc;
 
-/// Rows one write may evict to get back under the bound.
+/// Rows a write evicts at least, when it finds the store over its bound.
 const EVICT_PER_WRITE: usize = 4;
+/// Rows one write evicts at most (so no write pays for a large backlog).
+const EVICT_CAP: usize = 256;
 /// Entries the eviction clock looks at before it evicts regardless.
 const CLOCK_PATIENCE: usize = 64;
 
@@ -82,10 +84,16 @@ where
         let Some(max) = self.hooks.max_entries else {
             return;
         };
-        for _ in 0..EVICT_PER_WRITE {
-            if self.rows.sum() <= max {
+        // A write evicts at least one row per row of overshoot it sees (up
+        // to a cap), so concurrent writers cannot outrun eviction; far over
+        // the bound it waits for the clock hand instead of skipping.
+        let mut work = 0;
+        loop {
+            let rows = self.rows.sum();
+            if rows <= max || work >= EVICT_PER_WRITE.max(rows - max).min(EVICT_CAP) {
                 return;
             }
+            work += 1;
             if self.sweep_step(notices) > 0 {
                 continue;
             }
@@ -98,7 +106,10 @@ where
                 );
                 continue;
             }
-            if !self.clock_evict_one(notices) {
+            let wait = rows - max > EVICT_PER_WRITE;
+            if !self.clock_evict_one(wait, notices) && !wait {
+                // The hand is busy (someone else is evicting) and we are
+                // only a little over: leave it to them.
                 return;
             }
         }
@@ -106,11 +117,20 @@ where
 
     /// Advances the eviction clock: from its cursor, clears reference bits
     /// of recently read entries and evicts the first entry without one (or,
-    /// after [`CLOCK_PATIENCE`] entries, the next one regardless).
-    fn clock_evict_one(&self, notices: &mut Notices<V>) -> bool {
-        let Ok(mut cursor) = self.clock_hand.try_lock() else {
-            return false;
+    /// after [`CLOCK_PATIENCE`] entries, the next one regardless). Returns
+    /// whether it evicted; `wait` says whether to wait for a busy hand.
+    fn clock_evict_one(&self, wait: bool, notices: &mut Notices<V>) -> bool {
+        let hand = if wait {
+            self.clock_hand
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        } else {
+            match self.clock_hand.try_lock() {
+                Ok(hand) => hand,
+                Err(_) => return false,
+            }
         };
+        let mut cursor = hand;
         let mut seen = 0usize;
         let mut victim: Option<Arc<Entry<V>>> = None;
         let from = std::mem::take(&mut *cursor);
@@ -123,6 +143,10 @@ where
             self.namespaces.scan(start, |node| {
                 self.drain(node);
                 node.keys.scan(Bound::Unbounded, |entry| {
+                    if entry.slot.is_dead() {
+                        // Being removed by another thread.
+                        return ControlFlow::Continue(());
+                    }
                     seen += 1;
                     if entry.take_accessed() && seen < CLOCK_PATIENCE {
                         return ControlFlow::Continue(());
@@ -130,6 +154,15 @@ where
                     victim = Some(Arc::clone(entry));
                     ControlFlow::Break(())
                 });
+                if victim.is_none() {
+                    // Another thread is draining this namespace's buffer:
+                    // its rows are candidates too.
+                    node.pending.for_each(|entry| {
+                        if victim.is_none() && !entry.slot.is_dead() {
+                            victim = Some(Arc::clone(entry));
+                        }
+                    });
+                }
                 cursor.clear();
                 cursor.push_str(&node.rendered);
                 if victim.is_some() {

@@ -132,7 +132,11 @@ where
             ttl,
             cap_at: finite_expiry(now, saturating_nanos(cap)),
         });
-        Box::new(Version::new(value, finite_expiry(now, ttl), slide))
+        // The cap bounds the first expiry too.
+        let expires_at = slide.map_or(finite_expiry(now, ttl), |s| {
+            finite_expiry(now, ttl).min(s.cap_at)
+        });
+        Box::new(Version::new(value, expires_at, slide))
     }
 
     // ---- writes --------------------------------------------------------
@@ -189,19 +193,19 @@ where
                     Condition::IfVersion(v) => cur.version == v && cur.is_live(now),
                 };
                 let keep_old = |old: &Version<V>| {
-                    self.hooks.wants_notices().then(|| {
-                        let cause = if old.is_live(now) {
-                            Cause::Replaced
-                        } else {
-                            Cause::Expired
-                        };
-                        (old.value.clone(), cause)
-                    })
+                    let cause = if old.is_live(now) {
+                        Cause::Replaced
+                    } else {
+                        Cause::Expired
+                    };
+                    let value = self.hooks.wants_notices().then(|| old.value.clone());
+                    (value, cause)
                 };
                 match entry.slot.replace_if(next, allowed, keep_old) {
-                    Replaced::Done(version, old) => {
+                    Replaced::Done(version, (old, cause)) => {
                         self.unpin(&node);
-                        if let Some((value, cause)) = old {
+                        self.hooks.stats.add_removal(cause);
+                        if let Some(value) = old {
                             notices.push(&entry, value, cause);
                         }
                         self.arm(entry, version, expires_at);

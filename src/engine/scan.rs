@@ -7,6 +7,7 @@ use entelix_memory::{Namespace, NamespacePrefix};
 use super::Engine;
 use crate::entry::Entry;
 use crate::index::point_hash;
+use crate::namespace::NsNode;
 use crate::render::{render_prefix, with_rendered};
 use crate::sync::Arc;
 
@@ -162,17 +163,29 @@ where
     ) -> NsPage {
         let exact = render_prefix(prefix);
         let below = format!("{exact}:");
-        let now = self.now();
-        // Cutting above the prefix would leave its subtree: never cut there.
-        let max_depth = max_depth.map(|d| d.max(prefix.scope().len()));
-        let mut page = NsPage {
-            namespaces: Vec::new(),
-            last: None,
-            more: false,
+        let mut walk = NsWalk {
+            now: self.now(),
+            // Cutting above the prefix would leave its subtree: never there.
+            max_depth: max_depth.map(|d| d.max(prefix.scope().len())),
+            limit,
+            page: NsPage {
+                namespaces: Vec::new(),
+                last: None,
+                more: false,
+            },
         };
+        // The prefix's own namespace sorts first; then its subtree, which is
+        // exactly the names starting with `exact:` (names such as `exact-x`
+        // or `exact0` sort in between and belong to no one here).
+        if after.is_none()
+            && let Some(node) = self.namespaces.get(&exact)
+            && self.visit(&mut walk, &node).is_break()
+        {
+            return walk.page;
+        }
         let mut from: Bound<String> = match after {
-            Some(a) => Bound::Excluded(a.to_owned()),
-            None => Bound::Included(exact.clone()),
+            Some(a) if a >= below.as_str() => Bound::Excluded(a.to_owned()),
+            _ => Bound::Included(below.clone()),
         };
         loop {
             let mut jump: Option<String> = None;
@@ -182,57 +195,58 @@ where
                 Bound::Unbounded => Bound::Unbounded,
             };
             self.namespaces.scan(start, |node| {
-                let r: &str = &node.rendered;
-                if r != exact && !r.starts_with(below.as_str()) {
-                    return if r < exact.as_str() {
-                        ControlFlow::Continue(())
-                    } else {
-                        ControlFlow::Break(())
-                    };
-                }
-                let depth = max_depth.filter(|d| node.namespace.scope().len() >= *d);
-                let Some(depth) = depth else {
-                    if node.has_live(now) {
-                        if page.namespaces.len() == limit {
-                            page.more = true;
-                            return ControlFlow::Break(());
-                        }
-                        page.namespaces.push(node.namespace.clone());
-                        page.last = Some(r.to_owned());
-                    }
-                    return ControlFlow::Continue(());
-                };
-                let group = truncate(&node.namespace, depth);
-                let group_rendered = group.render();
-                let first = self.first_in_group(&group_rendered);
-                if first.as_deref() != Some(r) {
-                    // Met before (listed, skipped, or before the cursor):
-                    // leave its subtree.
-                    jump = Some(group_rendered);
+                if !node.rendered.starts_with(below.as_str()) {
                     return ControlFlow::Break(());
                 }
-                if self.group_has_live(&group_rendered, now) {
-                    if page.namespaces.len() == limit {
-                        page.more = true;
-                        return ControlFlow::Break(());
+                match self.visit(&mut walk, node) {
+                    ControlFlow::Continue(next) => {
+                        jump = next;
+                        if jump.is_some() {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        }
                     }
-                    page.namespaces.push(group);
-                    page.last = Some(r.to_owned());
-                }
-                if r == group_rendered {
-                    // The group's own namespace: its subtree comes later,
-                    // after its siblings; it is skipped when met.
-                    ControlFlow::Continue(())
-                } else {
-                    jump = Some(group_rendered);
-                    ControlFlow::Break(())
+                    ControlFlow::Break(()) => ControlFlow::Break(()),
                 }
             });
             match jump {
                 // Everything under `g:` sorts before `g;` (`;` follows `:`).
-                Some(group) if !page.more => from = Bound::Included(format!("{group};")),
-                _ => return page,
+                Some(group) if !walk.page.more => from = Bound::Included(format!("{group};")),
+                _ => return walk.page,
             }
+        }
+    }
+
+    /// One namespace of a namespace walk: lists it (or its group). Breaks
+    /// when the page is full; continues with `Some(group)` when the walk
+    /// should jump past that group's subtree.
+    fn visit(&self, walk: &mut NsWalk, node: &NsNode<V>) -> ControlFlow<(), Option<String>> {
+        let r: &str = &node.rendered;
+        let Some(depth) = walk
+            .max_depth
+            .filter(|d| node.namespace.scope().len() >= *d)
+        else {
+            if node.has_live(walk.now) {
+                walk.push(node.namespace.clone(), r)?;
+            }
+            return ControlFlow::Continue(None);
+        };
+        let group = truncate(&node.namespace, depth);
+        let group_rendered = group.render();
+        if self.first_in_group(&group_rendered).as_deref() != Some(r) {
+            // Met before (listed, skipped, or before the cursor).
+            return ControlFlow::Continue(Some(group_rendered));
+        }
+        if self.group_has_live(&group_rendered, walk.now) {
+            walk.push(group, r)?;
+        }
+        if r == group_rendered {
+            // The group's own namespace: its subtree comes after its
+            // siblings, and is skipped when met.
+            ControlFlow::Continue(None)
+        } else {
+            ControlFlow::Continue(Some(group_rendered))
         }
     }
 
@@ -273,6 +287,28 @@ where
                 });
         }
         live
+    }
+}
+
+/// The state of one namespace walk.
+struct NsWalk {
+    now: u64,
+    max_depth: Option<usize>,
+    limit: usize,
+    page: NsPage,
+}
+
+impl NsWalk {
+    /// Adds a namespace whose first index position is `at`; breaks (saying
+    /// more follow) if the page is full.
+    fn push(&mut self, ns: Namespace, at: &str) -> ControlFlow<(), ()> {
+        if self.page.namespaces.len() == self.limit {
+            self.page.more = true;
+            return ControlFlow::Break(());
+        }
+        self.page.namespaces.push(ns);
+        self.page.last = Some(at.to_owned());
+        ControlFlow::Continue(())
     }
 }
 
