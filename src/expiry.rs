@@ -14,7 +14,7 @@
 //! Reads never touch any of this.
 
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
-use crate::wheel::{TICK_NANOS, Wheel};
+use crate::wheel::{LEVELS, TICK_NANOS, Wheel};
 
 /// Writes per thread between amortised sweep steps.
 #[cfg(not(any(test, skipstore_loom)))]
@@ -36,6 +36,12 @@ pub(crate) const STEP_BUDGET: usize = 4;
 pub(crate) const HELP_AFTER_NANOS: u64 = 4_000_000;
 #[cfg(any(test, skipstore_loom))]
 pub(crate) const HELP_AFTER_NANOS: u64 = 1;
+
+/// Timers `evict_expired` handles per hold of the wheel's mutex.
+#[cfg(not(any(test, skipstore_loom)))]
+const SWEEP_CHUNK: usize = 4096;
+#[cfg(any(test, skipstore_loom))]
+const SWEEP_CHUNK: usize = 3;
 
 /// The first tick at or after `nanos`.
 pub(crate) fn ceil_tick(nanos: u64) -> u64 {
@@ -133,9 +139,34 @@ impl<T> Expiry<T> {
 
     /// Advances the wheel to `now` and fires everything due; returns how many
     /// rows `fire` removed. Waits for a concurrent sweep to finish.
-    pub(crate) fn sweep_all(&self, now: u64, fire: impl FnMut(T) -> Fired<T>) -> usize {
-        let mut wheel = lock(&self.wheel);
-        self.run(&mut wheel, now, usize::MAX, fire)
+    ///
+    /// Works in chunks of [`SWEEP_CHUNK`] timers and lets go of the wheel
+    /// between them: a sweeper thread descheduled mid-sweep (writers on every
+    /// core) must not keep writers from helping.
+    pub(crate) fn sweep_all(&self, now: u64, mut fire: impl FnMut(T) -> Fired<T>) -> usize {
+        let mut removed = 0;
+        // Timers that fired early are re-armed only once the sweep is done,
+        // so no chunk meets them twice.
+        let mut again = Vec::new();
+        // Bounded by the timers held when the sweep began (each is drained
+        // once, cascades at most once per level and fires once), so writers
+        // that keep adding timers cannot keep it going forever.
+        let mut chunks_left = {
+            let wheel = lock(&self.wheel);
+            (self.inbox.len() + wheel.len()) * (LEVELS + 2) / SWEEP_CHUNK + 2
+        };
+        loop {
+            let mut wheel = lock(&self.wheel);
+            let (chunk, caught_up) = self.run(&mut wheel, now, SWEEP_CHUNK, &mut fire, &mut again);
+            removed += chunk;
+            chunks_left -= 1;
+            if caught_up || chunks_left == 0 {
+                for (tick, timer) in again {
+                    wheel.schedule(tick, timer);
+                }
+                return removed;
+            }
+        }
     }
 
     /// Takes one timer due soonest (for eviction), after moving a bounded
@@ -162,7 +193,12 @@ impl<T> Expiry<T> {
         let Ok(mut wheel) = self.wheel.try_lock() else {
             return 0;
         };
-        self.run(&mut wheel, now, STEP_BUDGET, fire)
+        let mut again = Vec::new();
+        let (removed, _) = self.run(&mut wheel, now, STEP_BUDGET, fire, &mut again);
+        for (tick, timer) in again {
+            wheel.schedule(tick, timer);
+        }
+        removed
     }
 
     fn run(
@@ -171,7 +207,8 @@ impl<T> Expiry<T> {
         now: u64,
         mut budget: usize,
         mut fire: impl FnMut(T) -> Fired<T>,
-    ) -> usize {
+        again: &mut Vec<(u64, T)>,
+    ) -> (usize, bool) {
         while budget > 0 {
             let Some((tick, timer)) = self.inbox.pop() else {
                 break;
@@ -181,21 +218,18 @@ impl<T> Expiry<T> {
         }
         // Advance through the tick that contains `now`, so every row expired
         // by `now` is found; timers of that tick whose rows expire later in it
-        // come back as `NotYet` and are re-armed after the advance.
+        // come back as `NotYet`, for the caller to re-arm after the sweep.
         let drained = budget > 0;
         let mut removed = 0;
-        let mut again = Vec::new();
         let reached = wheel.advance(ceil_tick(now), budget, |_, timer| match fire(timer) {
             Fired::Removed => removed += 1,
             Fired::Stale => {}
             Fired::NotYet(expires_at, timer) => again.push((ceil_tick(expires_at), timer)),
         });
-        for (tick, timer) in again {
-            wheel.schedule(tick, timer);
-        }
-        if drained && reached {
+        let caught_up = drained && reached;
+        if caught_up {
             self.caught_up_at.fetch_max(now, Ordering::Relaxed);
         }
-        removed
+        (removed, caught_up)
     }
 }

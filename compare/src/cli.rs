@@ -75,6 +75,11 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_enum)]
     pub workloads: Vec<Workload>,
 
+    /// Rows that expire before each timed `evict_expired` call of the
+    /// evict-expired workload. Default: 1% of --entries.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub expired: Option<u64>,
+
     /// Seed of every random choice (keys, namespaces, TTLs).
     #[arg(long, default_value_t = 0x5eed)]
     pub seed: u64,

@@ -172,7 +172,8 @@ impl<'a> Suite<'a> {
         let fx = self.fixture;
         match workload {
             Workload::EvictExpired => {
-                let r = workloads::evict_round(fx, filled, seed, seconds)?;
+                let batch = self.args.expired.unwrap_or(fx.shape.entries / 100).max(1);
+                let r = workloads::evict_round(fx, filled, seed, seconds, batch)?;
                 side.rounds.push(r.rate());
                 side.seconds_per_call
                     .push(r.in_calls.as_secs_f64() / r.calls.max(1) as f64);

@@ -411,7 +411,7 @@ impl EvictRound {
     }
 }
 
-/// Repeats, for about `budget`: add 1% of the rows with a short TTL, wait
+/// Repeats, for about `budget`: add `batch` rows with a short TTL, wait
 /// until all of them expired, and time one `evict_expired`.
 ///
 /// Only calls whose batch was written within its TTL count (the TTL
@@ -423,10 +423,10 @@ pub fn evict_round(
     subject: &Subject,
     seed: u64,
     budget: Duration,
+    batch: u64,
 ) -> Result<EvictRound> {
     let ctx = ExecutionContext::new();
     let mut rng = SmallRng::seed_from_u64(seed);
-    let batch = (fixture.shape.entries / 100).max(1);
     let mut ttl = Duration::from_millis(20);
     let mut out = EvictRound::default();
     let began = std::time::Instant::now();
