@@ -540,4 +540,3 @@ pub fn run(data: &[u8]) {
     }
     harness.finish();
 }
-
