@@ -55,21 +55,21 @@ fn manual<V: Clone + Send + Sync + 'static>() -> (ManualClock, SkipStore<V>) {
 
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
 
-#[path = "trait_contract/ported_store_rs.rs"]
-mod ported_store_rs;
+#[path = "trait_contract/drop_in.rs"]
+mod drop_in;
+#[path = "trait_contract/list.rs"]
+mod list;
+#[path = "trait_contract/list_namespaces.rs"]
+mod list_namespaces;
 #[path = "trait_contract/ported_basic.rs"]
 mod ported_basic;
 #[path = "trait_contract/ported_namespace_collision.rs"]
 mod ported_namespace_collision;
 #[path = "trait_contract/ported_patterns.rs"]
 mod ported_patterns;
-#[path = "trait_contract/drop_in.rs"]
-mod drop_in;
-#[path = "trait_contract/ttl.rs"]
-mod ttl;
-#[path = "trait_contract/list.rs"]
-mod list;
-#[path = "trait_contract/list_namespaces.rs"]
-mod list_namespaces;
+#[path = "trait_contract/ported_store_rs.rs"]
+mod ported_store_rs;
 #[path = "trait_contract/regressions.rs"]
 mod regressions;
+#[path = "trait_contract/ttl.rs"]
+mod ttl;
