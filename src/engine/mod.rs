@@ -2,26 +2,36 @@
 //!
 //! # Layout
 //!
-//! * `namespaces`: the live namespace nodes in rendered order (range scans
-//!   for `list_namespaces`), and `ns_lookup`, the same nodes by rendered name.
-//! * Each node's `keys`: its entries in key order (range scans for `list`).
-//! * `entries`: every entry by `(node, key)`, for O(1) point operations.
+//! * `namespaces`: the namespace nodes in rendered order (range scans for
+//!   `list_namespaces`), and `ns_lookup`, the same nodes by rendered name.
+//! * Each node's `keys`: its entries in key order (range scans for `list`),
+//!   fed in batches from the node's `pending` write buffer.
+//! * `entries`: every entry by `(rendered namespace, key)`, for O(1) point
+//!   operations.
 //!
 //! # Protocol (the invariants loom-tests/ checks)
 //!
-//! 1. A put pins the namespace node, then either overwrites the live entry's
-//!    slot in place or publishes a new entry in `entries` (the linearization
-//!    point of an insert) and then in the node's `keys`.
-//! 2. Delete and expiry kill the slot (the linearization point of a removal),
-//!    then unlink the entry from `entries` and from `keys`, and unpin the node.
+//! 1. A put pins the namespace node, then either replaces the live entry's
+//!    version in place or publishes a new entry in `entries` (the
+//!    linearization point of an insert) and then in the node's `pending`
+//!    buffer; a drain later moves live buffered entries into `keys`.
+//! 2. Delete, expiry and eviction kill the slot (the linearization point of a
+//!    removal), then unlink the entry from `entries` and (if it got there)
+//!    from `keys`, and unpin the node; the node retires when its last pin
+//!    goes, and its buffer is drained of the dead.
 //! 3. A key that stays present keeps one entry that never leaves either index,
 //!    so no reader can miss it (crossbeam-skiplist 0.1.3 can briefly hide a
 //!    key that is being re-inserted; we never re-insert a live key).
-//! 4. A put that published an entry fences and re-checks the slot after
-//!    adding it to `keys`; a killer fences between killing and unlinking. One
-//!    of the two always sees the other, so a dead entry never stays in `keys`.
-//! 5. Timers carry the entry and the version number of the write that armed
-//!    them; they kill only that version, and only once it is truly expired.
+//! 4. A drain fences and re-checks the slot after adding an entry to `keys`;
+//!    a killer fences between killing and looking at `in_keys`. One of the
+//!    two always sees the other, so a dead entry never stays in `keys`.
+//! 5. A writer that buffers into a node fences and re-checks `is_retired`;
+//!    a retirer drains after retiring. One of the two sees the other, so a
+//!    retired node keeps no entry (entries point back at their node).
+//! 6. Timers carry the entry and the version number of the write that armed
+//!    them; they kill only that version, and only once its expiry stamp is
+//!    claimed as expired (so a concurrent sliding read either extends it
+//!    first or sees it gone).
 
 use std::ops::{Bound, ControlFlow};
 use std::time::Duration;
