@@ -23,7 +23,7 @@ use entelix_memory::{InMemoryStore, PutOptions, Store};
 use rand::RngExt;
 use skipstore::{ManualClock, SkipStore};
 
-use common::{Data, SIZES, Stores, configure, ready};
+use common::{Data, SIZES, Stores, configure, ready, side_by_side};
 
 /// How the expired batch is made to expire for one store.
 struct Expiring {
@@ -94,39 +94,32 @@ fn evict_one_percent(c: &mut Criterion, data: &Data) {
 
 fn ttl_churn(c: &mut Criterion, data: &Data, stores: &Stores<'_>) {
     const SWEEP_EVERY: Duration = Duration::from_millis(10);
-    let mut group = c.benchmark_group("ttl_churn");
-    configure(&mut group, data.rows);
-    group.throughput(Throughput::Elements(1));
-    for (store_name, i) in stores.each() {
-        group.bench_function(BenchmarkId::new(store_name, data.rows), |b| {
-            let store = stores.get(i);
-            let mut rng = Data::rng();
-            let mut key = String::new();
-            let mut n = 0u64;
-            b.iter_custom(|iters| {
-                let began = Instant::now();
-                let mut swept = began;
-                for i in 0..iters {
-                    n += 1;
-                    key.clear();
-                    let _ = write!(key, "tmp-{n:012}");
-                    let ttl = Duration::from_millis(rng.random_range(1..=50));
-                    let ns = data.conversation(&mut rng);
-                    let options = PutOptions::default().with_ttl(ttl);
-                    black_box(
-                        ready(store.put_with_options(&data.ctx, ns, &key, Data::value(n), options))
-                            .ok(),
-                    );
-                    if i % 64 == 0 && swept.elapsed() >= SWEEP_EVERY {
-                        black_box(ready(store.evict_expired(&data.ctx)).ok());
-                        swept = Instant::now();
-                    }
+    side_by_side(c, "ttl_churn", stores, 1, |b, store| {
+        let mut rng = Data::rng();
+        let mut key = String::new();
+        let mut n = 0u64;
+        b.iter_custom(|iters| {
+            let began = Instant::now();
+            let mut swept = began;
+            for i in 0..iters {
+                n += 1;
+                key.clear();
+                let _ = write!(key, "tmp-{n:012}");
+                let ttl = Duration::from_millis(rng.random_range(1..=50));
+                let ns = data.conversation(&mut rng);
+                let options = PutOptions::default().with_ttl(ttl);
+                black_box(
+                    ready(store.put_with_options(&data.ctx, ns, &key, Data::value(n), options))
+                        .ok(),
+                );
+                if i % 64 == 0 && swept.elapsed() >= SWEEP_EVERY {
+                    black_box(ready(store.evict_expired(&data.ctx)).ok());
+                    swept = Instant::now();
                 }
-                began.elapsed()
-            });
+            }
+            began.elapsed()
         });
-    }
-    group.finish();
+    });
 }
 
 fn expiry(c: &mut Criterion) {

@@ -9,44 +9,30 @@ mod common;
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use rand::RngExt;
 
-use common::{Data, SIZES, Stores, configure, ready};
+use common::{Data, SIZES, Stores, ready, side_by_side};
 
 fn list_conversation(c: &mut Criterion, data: &Data, stores: &Stores<'_>) {
-    let mut group = c.benchmark_group("list_conversation");
-    configure(&mut group, data.rows);
-    group.throughput(Throughput::Elements(1));
-    for (store_name, i) in stores.each() {
-        group.bench_function(BenchmarkId::new(store_name, data.rows), |b| {
-            let store = stores.get(i);
-            let mut rng = Data::rng();
-            b.iter(|| {
-                let ns = data.conversation(&mut rng);
-                black_box(ready(store.list(&data.ctx, ns, None)).ok())
-            });
+    side_by_side(c, "list_conversation", stores, 1, |b, store| {
+        let mut rng = Data::rng();
+        b.iter(|| {
+            let ns = data.conversation(&mut rng);
+            black_box(ready(store.list(&data.ctx, ns, None)).ok())
         });
-    }
-    group.finish();
+    });
 }
 
 fn list_prefix(c: &mut Criterion, data: &Data, stores: &Stores<'_>) {
-    let mut group = c.benchmark_group("list_key_prefix");
-    configure(&mut group, data.rows);
-    group.throughput(Throughput::Elements(1));
-    for (store_name, i) in stores.each() {
-        group.bench_function(BenchmarkId::new(store_name, data.rows), |b| {
-            let store = stores.get(i);
-            let mut rng = Data::rng();
-            b.iter(|| {
-                let ns = data.conversation(&mut rng);
-                let prefix = &data.prefixes[rng.random_range(0..data.prefixes.len())];
-                black_box(ready(store.list(&data.ctx, ns, Some(prefix))).ok())
-            });
+    side_by_side(c, "list_key_prefix", stores, 1, |b, store| {
+        let mut rng = Data::rng();
+        b.iter(|| {
+            let ns = data.conversation(&mut rng);
+            let prefix = &data.prefixes[rng.random_range(0..data.prefixes.len())];
+            black_box(ready(store.list(&data.ctx, ns, Some(prefix))).ok())
         });
-    }
-    group.finish();
+    });
 }
 
 fn listing(c: &mut Criterion) {

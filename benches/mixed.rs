@@ -9,56 +9,43 @@ mod common;
 use std::fmt::Write as _;
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use rand::RngExt;
 
-use common::{Data, SIZES, Stores, configure, ready};
+use common::{Data, SIZES, Stores, ready, side_by_side};
 
 fn read_write_mix(c: &mut Criterion, data: &Data, stores: &Stores<'_>, read_percent: u32) {
-    let mut group = c.benchmark_group(format!("mixed_{read_percent}_{}", 100 - read_percent));
-    configure(&mut group, data.rows);
-    group.throughput(Throughput::Elements(1));
-    for (store_name, i) in stores.each() {
-        group.bench_function(BenchmarkId::new(store_name, data.rows), |b| {
-            let store = stores.get(i);
-            let mut rng = Data::rng();
-            let mut n = 0u64;
-            b.iter(|| {
-                let (ns, key) = data.zipf(&mut rng);
-                if rng.random_range(0..100) < read_percent {
-                    black_box(ready(store.get(&data.ctx, ns, key)).ok());
-                } else {
-                    n += 1;
-                    black_box(ready(store.put(&data.ctx, ns, key, Data::value(n))).ok());
-                }
-            });
+    let name = format!("mixed_{read_percent}_{}", 100 - read_percent);
+    side_by_side(c, &name, stores, 1, |b, store| {
+        let mut rng = Data::rng();
+        let mut n = 0u64;
+        b.iter(|| {
+            let (ns, key) = data.zipf(&mut rng);
+            if rng.random_range(0..100) < read_percent {
+                black_box(ready(store.get(&data.ctx, ns, key)).ok());
+            } else {
+                n += 1;
+                black_box(ready(store.put(&data.ctx, ns, key, Data::value(n))).ok());
+            }
         });
-    }
-    group.finish();
+    });
 }
 
 /// A new key written and deleted again: two operations, store size steady.
 fn insert_delete(c: &mut Criterion, data: &Data, stores: &Stores<'_>) {
-    let mut group = c.benchmark_group("insert_then_delete");
-    configure(&mut group, data.rows);
-    group.throughput(Throughput::Elements(2));
-    for (store_name, i) in stores.each() {
-        group.bench_function(BenchmarkId::new(store_name, data.rows), |b| {
-            let store = stores.get(i);
-            let mut rng = Data::rng();
-            let mut key = String::new();
-            let mut n = 0u64;
-            b.iter(|| {
-                n += 1;
-                key.clear();
-                let _ = write!(key, "new-{n:012}");
-                let ns = data.conversation(&mut rng);
-                black_box(ready(store.put(&data.ctx, ns, &key, Data::value(n))).ok());
-                black_box(ready(store.delete(&data.ctx, ns, &key)).ok());
-            });
+    side_by_side(c, "insert_then_delete", stores, 2, |b, store| {
+        let mut rng = Data::rng();
+        let mut key = String::new();
+        let mut n = 0u64;
+        b.iter(|| {
+            n += 1;
+            key.clear();
+            let _ = write!(key, "new-{n:012}");
+            let ns = data.conversation(&mut rng);
+            black_box(ready(store.put(&data.ctx, ns, &key, Data::value(n))).ok());
+            black_box(ready(store.delete(&data.ctx, ns, &key)).ok());
         });
-    }
-    group.finish();
+    });
 }
 
 fn mixed(c: &mut Criterion) {

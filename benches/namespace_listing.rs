@@ -9,11 +9,11 @@ mod common;
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use entelix_memory::NamespacePrefix;
 use rand::RngExt;
 
-use common::{Data, SIZES, Stores, configure, ready};
+use common::{Data, SIZES, Stores, ready, side_by_side};
 
 fn under(
     c: &mut Criterion,
@@ -22,20 +22,13 @@ fn under(
     name: &str,
     prefixes: &[NamespacePrefix],
 ) {
-    let mut group = c.benchmark_group(name);
-    configure(&mut group, data.rows);
-    group.throughput(Throughput::Elements(1));
-    for (store_name, i) in stores.each() {
-        group.bench_function(BenchmarkId::new(store_name, data.rows), |b| {
-            let store = stores.get(i);
-            let mut rng = Data::rng();
-            b.iter(|| {
-                let prefix = &prefixes[rng.random_range(0..prefixes.len())];
-                black_box(ready(store.list_namespaces(&data.ctx, prefix)).ok())
-            });
+    side_by_side(c, name, stores, 1, |b, store| {
+        let mut rng = Data::rng();
+        b.iter(|| {
+            let prefix = &prefixes[rng.random_range(0..prefixes.len())];
+            black_box(ready(store.list_namespaces(&data.ctx, prefix)).ok())
         });
-    }
-    group.finish();
+    });
 }
 
 fn namespace_listing(c: &mut Criterion) {

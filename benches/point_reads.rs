@@ -7,10 +7,10 @@ mod common;
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 
-use common::{Data, SIZES, Stores, configure, ready};
+use common::{Data, SIZES, Stores, ready, side_by_side};
 use entelix_memory::Namespace;
 
 type Pick = for<'a> fn(&'a Data, &mut StdRng) -> (&'a Namespace, &'a str);
@@ -25,20 +25,13 @@ fn point_reads(c: &mut Criterion) {
         let data = Data::new(rows);
         let stores = Stores::new(&data);
         for (name, pick) in cases {
-            let mut group = c.benchmark_group(name);
-            configure(&mut group, rows);
-            group.throughput(Throughput::Elements(1));
-            for (store_name, i) in stores.each() {
-                group.bench_function(BenchmarkId::new(store_name, rows), |b| {
-                    let store = stores.get(i);
-                    let mut rng = Data::rng();
-                    b.iter(|| {
-                        let (ns, key) = pick(&data, &mut rng);
-                        black_box(ready(store.get(&data.ctx, ns, key)))
-                    });
+            side_by_side(c, name, &stores, 1, |b, store| {
+                let mut rng = Data::rng();
+                b.iter(|| {
+                    let (ns, key) = pick(&data, &mut rng);
+                    black_box(ready(store.get(&data.ctx, ns, key)))
                 });
-            }
-            group.finish();
+            });
         }
     }
 }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use criterion::BenchmarkGroup;
 use criterion::measurement::WallTime;
+use criterion::{Bencher, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use entelix_core::{ExecutionContext, TenantId};
 use entelix_memory::{InMemoryStore, Namespace, NamespacePrefix, Store};
 use rand::rngs::StdRng;
@@ -46,6 +46,28 @@ pub fn configure(group: &mut BenchmarkGroup<'_, WallTime>, rows: u64) {
         .sample_size(samples)
         .warm_up_time(Duration::from_millis(warm_up))
         .measurement_time(Duration::from_millis(measure));
+}
+
+/// One criterion group measuring both stores side by side: `bench` runs
+/// against the baseline, then skipstore (each filled on its first use), and
+/// each iteration counts as `elements` operations.
+pub fn side_by_side<'s>(
+    c: &mut Criterion,
+    name: &str,
+    stores: &'s Stores<'_>,
+    elements: u64,
+    mut bench: impl FnMut(&mut Bencher<'_>, &'s Arc<dyn Store<String>>),
+) {
+    let rows = stores.data.rows;
+    let mut group = c.benchmark_group(name);
+    configure(&mut group, rows);
+    group.throughput(Throughput::Elements(elements));
+    for (store_name, i) in stores.each() {
+        group.bench_function(BenchmarkId::new(store_name, rows), |b| {
+            bench(b, stores.get(i))
+        });
+    }
+    group.finish();
 }
 
 /// Runs a store's future on this thread. Both stores finish every call in
