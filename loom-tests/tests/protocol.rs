@@ -162,3 +162,26 @@ fn list_racing_drain() {
         assert_settled(&s, &a, "k2", Some(2));
     });
 }
+
+/// A sliding-TTL read that refreshes the expiry, racing a sweep that finds
+/// the old expiry passed: either the read wins (it saw the entry and the
+/// entry survives the sweep) or the sweep wins (the read sees nothing).
+#[test]
+fn sliding_read_racing_expiry() {
+    loom::model(|| {
+        let (s, clock) = store();
+        let a = ns("a");
+        s.put_sliding(&a, "k", 1, 10 * MS, None);
+        clock.advance(9 * MS);
+        let reader = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || s.get_versioned(&a, "k").map(|(v, _)| v))
+        };
+        clock.advance(2 * MS);
+        evict(&s);
+        let read = reader.join().unwrap();
+        let after = list(&s, &a).contains(&"k".to_owned());
+        assert_eq!(read.is_some(), after, "read {read:?}, present after: {after}");
+        assert!(s.check_invariants().is_ok());
+    });
+}
