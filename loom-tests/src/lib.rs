@@ -73,8 +73,16 @@ pub fn assert_settled(s: &SkipStore<u32>, ns: &Namespace, key: &str, expect: Opt
     }
     assert_eq!(get(s, ns, key), expect, "get");
     let listed = list(s, ns);
-    assert_eq!(listed.contains(&key.to_owned()), expect.is_some(), "list: {listed:?}");
+    assert_eq!(
+        listed.contains(&key.to_owned()),
+        expect.is_some(),
+        "list: {listed:?}"
+    );
     assert_eq!(s.total_entries(), listed.len(), "rows held vs listed");
     let namespaces = list_namespaces(s);
-    assert_eq!(namespaces.contains(ns), !listed.is_empty(), "list_namespaces");
+    assert_eq!(
+        namespaces.contains(ns),
+        !listed.is_empty(),
+        "list_namespaces"
+    );
 }

@@ -181,7 +181,11 @@ fn sliding_read_racing_expiry() {
         evict(&s);
         let read = reader.join().unwrap();
         let after = list(&s, &a).contains(&"k".to_owned());
-        assert_eq!(read.is_some(), after, "read {read:?}, present after: {after}");
+        assert_eq!(
+            read.is_some(),
+            after,
+            "read {read:?}, present after: {after}"
+        );
         assert!(s.check_invariants().is_ok());
     });
 }
