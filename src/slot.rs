@@ -199,9 +199,10 @@ mod imp {
     }
 
     impl<V> Slot<V> {
-        pub(crate) fn new(first: Version<V>) -> Self {
+        /// A live slot holding `first` (its allocation is reused).
+        pub(crate) fn new(first: Box<Version<V>>) -> Self {
             Self {
-                current: Atomic::new(first),
+                current: Atomic::from(Owned::from(first)),
             }
         }
 
@@ -340,9 +341,9 @@ mod imp {
     }
 
     impl<V> Slot<V> {
-        pub(crate) fn new(first: Version<V>) -> Self {
+        pub(crate) fn new(first: Box<Version<V>>) -> Self {
             Self {
-                current: AtomicPtr::new(Box::into_raw(Box::new(first))),
+                current: AtomicPtr::new(Box::into_raw(first)),
                 garbage: Mutex::new(Vec::new()),
             }
         }

@@ -190,80 +190,113 @@ where
         condition: Condition,
         notices: &mut Notices<V>,
     ) -> Written {
-        let expires_at = next.expires_at();
         let hash = point_hash(rendered, key);
         loop {
             let node = self.pin_namespace(rendered, ns);
-            if let Some(entry) = self.entries.with(hash, rendered, key, Arc::clone) {
-                let now = std::cell::OnceCell::new();
-                let now = || *now.get_or_init(|| self.now());
-                let allowed = |cur: &Version<V>| match condition {
-                    Condition::Always => true,
-                    Condition::IfAbsent => !cur.is_live(now),
-                    Condition::IfVersion(v) => cur.version == v && cur.is_live(now),
-                };
-                let keep_old = |old: &Version<V>| {
-                    let cause = if old.is_live(now) {
-                        Cause::Replaced
-                    } else {
-                        Cause::Expired
-                    };
-                    let value = self.hooks.wants_notices().then(|| old.value.clone());
-                    (value, cause)
-                };
-                match entry.slot.replace_if(next, allowed, keep_old) {
-                    Replaced::Done(version, (old, cause)) => {
-                        self.unpin(&node);
-                        self.hooks.stats.add_removal(cause);
-                        if let Some(value) = old {
-                            notices.push(&entry, value, cause);
-                        }
-                        self.arm(entry, version, expires_at);
-                        return Written::Stored(version);
-                    }
-                    Replaced::Declined => {
-                        self.unpin(&node);
-                        let live = entry
-                            .slot
-                            .read(|cur| cur.filter(|v| v.is_live(now)).map(|v| v.version));
-                        return Written::Refused(live);
-                    }
-                    Replaced::Dead(back) => {
-                        // Dead but not yet unlinked: help, then retry.
-                        next = back;
-                        self.entries.remove_same(&entry);
-                        self.unpin(&node);
-                        continue;
-                    }
-                }
-            }
-            if let Condition::IfVersion(_) = condition {
-                self.unpin(&node);
-                return Written::Refused(None);
-            }
-            next.version = first_version();
-            let version = next.version;
-            let entry = Arc::new(Entry::new(Arc::clone(&node), key, Slot::new(*next), hash));
-            match self.entries.try_insert(Arc::clone(&entry)) {
-                Ok(()) => {
-                    // The node's pin now belongs to the new row.
-                    self.rows.add(1);
-                    self.buffer(&node, Arc::clone(&entry));
-                    self.arm(entry, version, expires_at);
-                    self.enforce_bound(notices);
-                    return Written::Stored(version);
-                }
-                Err(occupant) => {
-                    if let Some(occupant) = occupant
-                        && occupant.slot.is_dead()
-                    {
-                        self.entries.remove_same(&occupant);
-                    }
+            let found = self.entries.with(hash, rendered, key, Arc::clone);
+            let attempt = match found {
+                Some(entry) => self.replace(&node, entry, next, condition, notices),
+                None if matches!(condition, Condition::IfVersion(_)) => {
                     self.unpin(&node);
-                    match reclaim(entry) {
-                        Some(back) => next = back,
-                        None => return Written::Refused(None),
-                    }
+                    return Written::Refused(None);
+                }
+                None => self.insert(&node, key, hash, next, notices),
+            };
+            match attempt {
+                Ok(written) => return written,
+                // Raced with a removal or another insert: the node was
+                // unpinned; start over with the version handed back.
+                Err(back) => next = back,
+            }
+        }
+    }
+
+    /// Writes over the entry found for the key (the node is pinned; this
+    /// unpins it). `Err` hands `next` back when the entry turned out dead.
+    fn replace(
+        &self,
+        node: &Arc<NsNode<V>>,
+        entry: Arc<Entry<V>>,
+        next: Box<Version<V>>,
+        condition: Condition,
+        notices: &mut Notices<V>,
+    ) -> Result<Written, Box<Version<V>>> {
+        let expires_at = next.expires_at();
+        let now = std::cell::OnceCell::new();
+        let now = || *now.get_or_init(|| self.now());
+        let allowed = |cur: &Version<V>| match condition {
+            Condition::Always => true,
+            Condition::IfAbsent => !cur.is_live(now),
+            Condition::IfVersion(v) => cur.version == v && cur.is_live(now),
+        };
+        let keep_old = |old: &Version<V>| {
+            let cause = if old.is_live(now) {
+                Cause::Replaced
+            } else {
+                Cause::Expired
+            };
+            let value = self.hooks.wants_notices().then(|| old.value.clone());
+            (value, cause)
+        };
+        let outcome = entry.slot.replace_if(next, allowed, keep_old);
+        self.unpin(node);
+        match outcome {
+            Replaced::Done(version, (old, cause)) => {
+                self.hooks.stats.add_removal(cause);
+                if let Some(value) = old {
+                    notices.push(&entry, value, cause);
+                }
+                self.arm(entry, version, expires_at);
+                Ok(Written::Stored(version))
+            }
+            Replaced::Declined => {
+                let live = entry
+                    .slot
+                    .read(|cur| cur.filter(|v| v.is_live(now)).map(|v| v.version));
+                Ok(Written::Refused(live))
+            }
+            Replaced::Dead(back) => {
+                // Dead but not yet unlinked: help, then retry.
+                self.entries.remove_same(&entry);
+                Err(back)
+            }
+        }
+    }
+
+    /// Publishes a new entry for the key (the node is pinned; the pin goes
+    /// to the new row, or is released). `Err` hands `next` back when another
+    /// writer published the key first.
+    fn insert(
+        &self,
+        node: &Arc<NsNode<V>>,
+        key: &str,
+        hash: u64,
+        mut next: Box<Version<V>>,
+        notices: &mut Notices<V>,
+    ) -> Result<Written, Box<Version<V>>> {
+        let expires_at = next.expires_at();
+        next.version = first_version();
+        let version = next.version;
+        let entry = Arc::new(Entry::new(Arc::clone(node), key, Slot::new(next), hash));
+        match self.entries.try_insert(Arc::clone(&entry)) {
+            Ok(()) => {
+                // The node's pin now belongs to the new row.
+                self.rows.add(1);
+                self.buffer(node, Arc::clone(&entry));
+                self.arm(entry, version, expires_at);
+                self.enforce_bound(notices);
+                Ok(Written::Stored(version))
+            }
+            Err(occupant) => {
+                if let Some(occupant) = occupant
+                    && occupant.slot.is_dead()
+                {
+                    self.entries.remove_same(&occupant);
+                }
+                self.unpin(node);
+                match reclaim(entry) {
+                    Some(back) => Err(back),
+                    None => Ok(Written::Refused(None)),
                 }
             }
         }

@@ -3,7 +3,9 @@
 use std::ops::{Bound, ControlFlow};
 
 use super::Engine;
+use crate::entry::Entry;
 use crate::index::{Member, point_hash};
+use crate::namespace::NsNode;
 use crate::sync::Arc;
 
 impl<V> Engine<V>
@@ -16,79 +18,13 @@ where
     /// empty namespace stays linked, the row count is exact, and the wheel is
     /// well formed. O(rows).
     pub(crate) fn validate(&self) -> Result<(), String> {
-        let mut rows_in_keys = 0usize;
+        let mut rows = 0usize;
         let mut problem: Option<String> = None;
         let mut fail = |p: String| {
             problem.get_or_insert(p);
         };
         self.namespaces.scan(Bound::Unbounded, |node| {
-            let linked = self
-                .ns_lookup
-                .with(node.hash, "", &node.rendered, Arc::clone);
-            if !linked.is_some_and(|n| Arc::ptr_eq(&n, node)) {
-                fail(format!(
-                    "namespace {:?} ordered but not looked up",
-                    node.rendered
-                ));
-            }
-            if node.is_retired() {
-                fail(format!(
-                    "retired namespace {:?} still linked",
-                    node.rendered
-                ));
-            }
-            let mut in_node = 0usize;
-            node.pending.for_each(|entry| {
-                if entry.slot.is_dead() {
-                    return;
-                }
-                in_node += 1;
-                if entry.in_keys() {
-                    fail(format!("entry {:?} both pending and ordered", entry.key));
-                }
-                let indexed =
-                    self.entries
-                        .with(entry.point_hash(), &node.rendered, &entry.key, Arc::clone);
-                if !indexed.is_some_and(|e| Arc::ptr_eq(&e, entry)) {
-                    fail(format!("pending entry {:?} not indexed", entry.key));
-                }
-            });
-            node.keys.scan(Bound::Unbounded, |entry| {
-                in_node += 1;
-                if !entry.in_keys() {
-                    fail(format!("ordered entry {:?} not flagged in_keys", entry.key));
-                }
-                if entry.slot.is_dead() {
-                    fail(format!(
-                        "dead entry {:?} in keys of {:?}",
-                        entry.key, node.rendered
-                    ));
-                }
-                if !Arc::ptr_eq(&entry.ns, node) {
-                    fail(format!("entry {:?} filed under a foreign node", entry.key));
-                }
-                let indexed =
-                    self.entries
-                        .with(entry.point_hash(), &node.rendered, &entry.key, Arc::clone);
-                if entry.point_hash() != point_hash(&node.rendered, &entry.key) {
-                    fail(format!("entry {:?} carries a stale hash", entry.key));
-                }
-                if !indexed.is_some_and(|e| Arc::ptr_eq(&e, entry)) {
-                    fail(format!("entry {:?} ordered but not indexed", entry.key));
-                }
-                ControlFlow::Continue(())
-            });
-            if in_node == 0 {
-                fail(format!("empty namespace {:?} still linked", node.rendered));
-            }
-            if node.pins() != in_node {
-                fail(format!(
-                    "namespace {:?}: {} pins, {in_node} rows",
-                    node.rendered,
-                    node.pins()
-                ));
-            }
-            rows_in_keys += in_node;
+            rows += self.validate_node(node, &mut fail);
             ControlFlow::Continue(())
         });
         let mut nodes = 0usize;
@@ -103,18 +39,74 @@ where
         }
         let mut indexed = 0usize;
         self.entries.for_each(|_| indexed += 1);
-        if indexed != rows_in_keys {
-            fail(format!("{indexed} entries indexed, {rows_in_keys} ordered"));
+        if indexed != rows {
+            fail(format!("{indexed} entries indexed, {rows} in namespaces"));
         }
-        if self.rows.sum() != rows_in_keys {
-            fail(format!(
-                "row count {} but {rows_in_keys} rows",
-                self.rows.sum()
-            ));
+        if self.rows.sum() != rows {
+            fail(format!("row count {} but {rows} rows", self.rows.sum()));
         }
         if let Err(e) = self.expiry.validate() {
             fail(format!("wheel: {e}"));
         }
         problem.map_or(Ok(()), Err)
+    }
+
+    /// Checks one linked namespace node and its entries (buffered and
+    /// ordered); returns how many live rows it holds.
+    fn validate_node(&self, node: &Arc<NsNode<V>>, fail: &mut impl FnMut(String)) -> usize {
+        let name = &node.rendered;
+        let linked = self.ns_lookup.with(node.hash, "", name, Arc::clone);
+        if !linked.is_some_and(|n| Arc::ptr_eq(&n, node)) {
+            fail(format!("namespace {name:?} ordered but not looked up"));
+        }
+        if node.is_retired() {
+            fail(format!("retired namespace {name:?} still linked"));
+        }
+        let indexed_as_itself = |entry: &Arc<Entry<V>>, fail: &mut dyn FnMut(String)| {
+            if entry.point_hash() != point_hash(name, &entry.key) {
+                fail(format!("entry {:?} carries a stale hash", entry.key));
+            }
+            let indexed = self
+                .entries
+                .with(entry.point_hash(), name, &entry.key, Arc::clone);
+            if !indexed.is_some_and(|e| Arc::ptr_eq(&e, entry)) {
+                fail(format!("entry {:?} of {name:?} not indexed", entry.key));
+            }
+            if !Arc::ptr_eq(&entry.ns, node) {
+                fail(format!("entry {:?} filed under a foreign node", entry.key));
+            }
+        };
+        let mut rows = 0usize;
+        node.pending.for_each(|entry| {
+            if entry.slot.is_dead() {
+                return; // dropped at the next drain
+            }
+            rows += 1;
+            if entry.in_keys() {
+                fail(format!("entry {:?} both pending and ordered", entry.key));
+            }
+            indexed_as_itself(entry, fail);
+        });
+        node.keys.scan(Bound::Unbounded, |entry| {
+            rows += 1;
+            if !entry.in_keys() {
+                fail(format!("ordered entry {:?} not flagged in_keys", entry.key));
+            }
+            if entry.slot.is_dead() {
+                fail(format!("dead entry {:?} in keys of {name:?}", entry.key));
+            }
+            indexed_as_itself(entry, fail);
+            ControlFlow::Continue(())
+        });
+        if rows == 0 {
+            fail(format!("empty namespace {name:?} still linked"));
+        }
+        if node.pins() != rows {
+            fail(format!(
+                "namespace {name:?}: {} pins, {rows} rows",
+                node.pins()
+            ));
+        }
+        rows
     }
 }
