@@ -76,13 +76,6 @@ fn outcome(w: Written) -> Result<EntryVersion, Conflict> {
     }
 }
 
-fn plain(ttl: Option<Duration>) -> Expiring {
-    Expiring {
-        ttl,
-        slide_cap: None,
-    }
-}
-
 impl<V> SkipStore<V>
 where
     V: Clone + Send + Sync + 'static,
@@ -121,10 +114,10 @@ where
         value: V,
         ttl: Option<Duration>,
     ) -> EntryVersion {
-        let written = self
-            .inner
-            .engine
-            .write(ns, key, value, plain(ttl), Condition::Always);
+        let written =
+            self.inner
+                .engine
+                .write(ns, key, value, Expiring::plain(ttl), Condition::Always);
         // An unconditional write is never refused.
         outcome(written).unwrap_or(EntryVersion(0))
     }
@@ -145,7 +138,7 @@ where
         outcome(
             self.inner
                 .engine
-                .write(ns, key, value, plain(ttl), Condition::IfAbsent),
+                .write(ns, key, value, Expiring::plain(ttl), Condition::IfAbsent),
         )
     }
 
@@ -168,7 +161,7 @@ where
             ns,
             key,
             value,
-            plain(ttl),
+            Expiring::plain(ttl),
             Condition::IfVersion(expected.0),
         ))
     }

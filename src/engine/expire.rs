@@ -204,14 +204,8 @@ where
 
     /// The namespace nodes linked under `prefix`, in rendered order.
     pub(super) fn nodes_under(&self, prefix: &NamespacePrefix) -> Vec<Arc<NsNode<V>>> {
-        let exact = render_prefix(prefix);
-        let mut out: Vec<Arc<NsNode<V>>> = self.namespaces.get(&exact).into_iter().collect();
-        let mut below = exact;
-        below.push(':');
-        self.namespaces.scan(Bound::Included(&below), |node| {
-            if !node.rendered.starts_with(below.as_str()) {
-                return ControlFlow::Break(());
-            }
+        let mut out = Vec::new();
+        self.for_each_under(&render_prefix(prefix), |node| {
             out.push(Arc::clone(node));
             ControlFlow::Continue(())
         });

@@ -98,6 +98,16 @@ pub(crate) struct Expiring {
     pub(crate) slide_cap: Option<Duration>,
 }
 
+impl Expiring {
+    /// A plain write: `ttl`, no sliding.
+    pub(crate) const fn plain(ttl: Option<Duration>) -> Self {
+        Self {
+            ttl,
+            slide_cap: None,
+        }
+    }
+}
+
 pub(crate) struct Engine<V: Send + Sync + 'static> {
     namespaces: OrderedSet<NsNode<V>>,
     ns_lookup: PointSet<NsNode<V>>,
@@ -152,11 +162,7 @@ where
     // ---- writes --------------------------------------------------------
 
     pub(crate) fn put(&self, ns: &Namespace, key: &str, value: V, ttl: Option<Duration>) {
-        let expiring = Expiring {
-            ttl,
-            slide_cap: None,
-        };
-        self.write(ns, key, value, expiring, Condition::Always);
+        self.write(ns, key, value, Expiring::plain(ttl), Condition::Always);
     }
 
     /// Writes `(ns, key)` under `condition`.

@@ -52,26 +52,38 @@ where
 
     /// Namespaces under `prefix` holding a live entry, in rendered order.
     pub(crate) fn list_namespaces(&self, prefix: &NamespacePrefix) -> Vec<Namespace> {
-        let exact = render_prefix(prefix);
         let now = self.now();
         let mut out = Vec::new();
-        if let Some(node) = self.namespaces.get(&exact)
-            && node.has_live(now)
-        {
-            out.push(node.namespace.clone());
-        }
-        let mut below = exact;
-        below.push(':');
-        self.namespaces.scan(Bound::Included(&below), |node| {
-            if !node.rendered.starts_with(below.as_str()) {
-                return ControlFlow::Break(());
-            }
+        self.for_each_under(&render_prefix(prefix), |node| {
             if node.has_live(now) {
                 out.push(node.namespace.clone());
             }
             ControlFlow::Continue(())
         });
         out
+    }
+
+    /// Visits the namespace node rendered `exact`, then every node of its
+    /// subtree (rendered `exact:...`, a range of the index), in rendered
+    /// order, until `f` breaks.
+    pub(super) fn for_each_under(
+        &self,
+        exact: &str,
+        mut f: impl FnMut(&Arc<NsNode<V>>) -> ControlFlow<()>,
+    ) {
+        if let Some(node) = self.namespaces.get(exact)
+            && f(&node).is_break()
+        {
+            return;
+        }
+        let below = format!("{exact}:");
+        self.namespaces
+            .scan(Bound::Included(below.as_str()), |node| {
+                if !node.rendered.starts_with(below.as_str()) {
+                    return ControlFlow::Break(());
+                }
+                f(node)
+            });
     }
 }
 
@@ -253,39 +265,25 @@ where
     /// The rendered form of the first namespace linked in the group rendered
     /// `group`: the group's own namespace, or else its first descendant.
     fn first_in_group(&self, group: &str) -> Option<String> {
-        if self.namespaces.get(group).is_some() {
-            return Some(group.to_owned());
-        }
-        let below = format!("{group}:");
         let mut first = None;
-        self.namespaces
-            .scan(Bound::Included(below.as_str()), |node| {
-                if node.rendered.starts_with(below.as_str()) {
-                    first = Some(node.rendered.to_string());
-                }
-                ControlFlow::Break(())
-            });
+        self.for_each_under(group, |node| {
+            first = Some(node.rendered.to_string());
+            ControlFlow::Break(())
+        });
         first
     }
 
     /// Whether the namespace rendered `group`, or one below it, is live.
     fn group_has_live(&self, group: &str, now: u64) -> bool {
-        let mut live = self.namespaces.get(group).is_some_and(|n| n.has_live(now));
-        if !live {
-            let below = format!("{group}:");
-            self.namespaces
-                .scan(Bound::Included(below.as_str()), |node| {
-                    if !node.rendered.starts_with(below.as_str()) {
-                        return ControlFlow::Break(());
-                    }
-                    live = node.has_live(now);
-                    if live {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                });
-        }
+        let mut live = false;
+        self.for_each_under(group, |node| {
+            live = node.has_live(now);
+            if live {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
         live
     }
 }
