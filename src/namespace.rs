@@ -18,7 +18,7 @@ use entelix_memory::Namespace;
 use crate::entry::Entry;
 use crate::index::{Member, OrderedSet, point_hash};
 use crate::pending::Pending;
-use crate::sync::{Arc, AtomicUsize, Ordering};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering};
 
 const RETIRED: usize = 1 << (usize::BITS - 1);
 
@@ -30,6 +30,9 @@ pub(crate) struct NsNode<V: Send + Sync + 'static> {
     pub(crate) pending: Pending<Entry<V>>,
     /// `point_hash("", rendered)`.
     pub(crate) hash: u64,
+    /// Clock time of the last drain of `pending` (0: none yet); tells a
+    /// drain how fast the namespace is written.
+    pub(crate) drained_at: AtomicU64,
     rows: AtomicUsize,
 }
 
@@ -42,6 +45,7 @@ impl<V: Send + Sync + 'static> NsNode<V> {
             keys: OrderedSet::new(),
             pending: Pending::new(),
             hash: point_hash("", rendered),
+            drained_at: AtomicU64::new(0),
             rows: AtomicUsize::new(1),
         })
     }

@@ -189,3 +189,65 @@ fn sliding_read_racing_expiry() {
         assert!(s.check_invariants().is_ok());
     });
 }
+
+/// A drain that finds a buffered row expired removes it, racing the sweep
+/// whose timer fires on the same row: exactly one of them removes it (one
+/// expiration counted), and the row that triggered the drain stays.
+#[test]
+fn drain_expiry_racing_sweep() {
+    loom::model(|| {
+        let (s, clock) = store();
+        let a = ns("a");
+        clock.advance(MS);
+        put(&s, &a, "k1", 1, Some(MS));
+        clock.advance(2 * MS);
+        // The second new key fills the buffer; its drain finds k1 expired.
+        let writer = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || put(&s, &a, "k2", 2, None))
+        };
+        let swept = evict(&s);
+        writer.join().unwrap();
+        assert!(swept <= 1);
+        evict(&s);
+        assert_settled(&s, &a, "k1", None);
+        assert_settled(&s, &a, "k2", Some(2));
+        assert_eq!(s.stats().expirations, 1, "removed exactly once");
+        assert_eq!(s.total_entries(), 1);
+    });
+}
+
+/// A drain that leaves a soon-to-expire row in the buffer, racing a listing
+/// and a delete of that row: the listing sees the other (long-lived) row
+/// exactly once; the deleted row ends up nowhere, and nothing leaks.
+#[test]
+fn drain_keeping_racing_list_and_delete() {
+    loom::model(|| {
+        let (s, clock) = store();
+        let a = ns("a");
+        clock.advance(MS);
+        put(&s, &a, "k1", 1, Some(3 * MS));
+        put(&s, &a, "k0", 0, None);
+        // k1 expires soon, so the drain keeps it buffered; k0 is ordered.
+        let deleter = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || delete(&s, &a, "k1"))
+        };
+        let writer = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || put(&s, &a, "k2", 2, Some(3 * MS)))
+        };
+        let listed = list(&s, &a);
+        assert!(listed.contains(&"k0".to_owned()), "lost k0: {listed:?}");
+        let mut sorted = listed.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, listed, "unsorted or duplicated");
+        deleter.join().unwrap();
+        writer.join().unwrap();
+        assert_settled(&s, &a, "k1", None);
+        assert_settled(&s, &a, "k0", Some(0));
+        assert_settled(&s, &a, "k2", Some(2));
+        assert_eq!(s.total_entries(), 2);
+    });
+}

@@ -141,7 +141,7 @@ where
                 Bound::Unbounded
             };
             self.namespaces.scan(start, |node| {
-                self.drain(node);
+                self.drain(node, notices);
                 node.keys.scan(Bound::Unbounded, |entry| {
                     if entry.slot.is_dead() {
                         // Being removed by another thread.

@@ -14,7 +14,10 @@
 //! 1. A put pins the namespace node, then either replaces the live entry's
 //!    version in place or publishes a new entry in `entries` (the
 //!    linearization point of an insert) and then in the node's `pending`
-//!    buffer; a drain later moves live buffered entries into `keys`.
+//!    buffer; a drain later moves live buffered entries into `keys`, except
+//!    that it removes the expired ones (as their timers would, see rule 6)
+//!    and may leave those about to expire in the buffer, so that short-lived
+//!    rows never touch the skiplist.
 //! 2. Delete, expiry and eviction kill the slot (the linearization point of a
 //!    removal), then unlink the entry from `entries` and (if it got there)
 //!    from `keys`, and unpin the node; the node retires when its last pin
@@ -62,6 +65,22 @@ pub use hooks::{Removal, RemovalCause};
 const DRAIN_AT: usize = 32;
 #[cfg(any(test, skipstore_loom))]
 const DRAIN_AT: usize = 2;
+
+/// Live entries one drain may leave in the buffer because they expire soon.
+#[cfg(not(any(test, skipstore_loom)))]
+const KEEP_MAX: usize = 2 * DRAIN_AT;
+#[cfg(any(test, skipstore_loom))]
+const KEEP_MAX: usize = 2;
+
+/// "Soon", in drain intervals: a drain leaves buffered the live entries that
+/// expire within this many of the intervals since the previous drain.
+///
+/// The trade: a buffered entry costs each drain one look at its slot (a
+/// cache miss or two); ordering it costs a skiplist insert and, when it
+/// expires, a search and an unlink (tens of misses). An entry that expires
+/// within a few drains is cheaper left where it is; the interval measures
+/// how often drains come (one per [`DRAIN_AT`] new rows).
+const KEEP_DRAINS: u64 = 8;
 
 /// A scheduled expiry: this entry, as written by this version.
 pub(crate) struct Timer<V: Send + Sync + 'static> {
@@ -288,7 +307,7 @@ where
             Ok(()) => {
                 // The node's pin now belongs to the new row.
                 self.rows.add(1);
-                self.buffer(node, Arc::clone(&entry));
+                self.buffer(node, Arc::clone(&entry), notices);
                 self.arm(entry, version, expires_at);
                 self.enforce_bound(notices);
                 Ok(Written::Stored(version))
@@ -310,22 +329,34 @@ where
 
     /// Puts a newly published entry in its namespace's pending buffer, and
     /// moves the buffer into the ordered keys once it is large enough.
-    fn buffer(&self, node: &NsNode<V>, entry: Arc<Entry<V>>) {
+    fn buffer(&self, node: &NsNode<V>, entry: Arc<Entry<V>>, notices: &mut Notices<V>) {
         let buffered = node.pending.push(entry);
         fence(Ordering::SeqCst);
         // The entry may already have been killed and the node retired; a
         // retired node must not keep entries (they point back at it), so
         // drain it here as its retirer would.
         if buffered >= DRAIN_AT || node.is_retired() {
-            self.drain(node);
+            self.drain(node, notices);
         }
     }
 
-    /// Moves `node`'s pending entries into its ordered keys, dropping the
-    /// dead ones. Returns at once if another thread is draining `node`.
-    fn drain(&self, node: &NsNode<V>) {
+    /// Settles `node`'s pending entries: drops the dead, removes the
+    /// expired (as their timers would), leaves in the buffer (up to
+    /// [`KEEP_MAX`]) those that expire soon, and moves the rest into the
+    /// ordered keys. Returns at once if another thread is draining `node`.
+    fn drain(&self, node: &NsNode<V>, notices: &mut Notices<V>) {
         loop {
-            if !node.pending.drain_with(|entry| self.order(node, entry)) {
+            let now = self.now();
+            // Racy when drains overlap (only one of them runs): an estimate.
+            let interval = now.saturating_sub(node.drained_at.swap(now, Ordering::Relaxed));
+            let soon = now.saturating_add(interval.saturating_mul(KEEP_DRAINS));
+            let mut kept = 0;
+            let drained = node.pending.drain_with(|entry| {
+                let keep = self.settle(node, entry, now, soon, kept < KEEP_MAX, notices);
+                kept += usize::from(keep);
+                keep
+            });
+            if !drained {
                 return; // The active drainer re-checks below when it is done.
             }
             // Loop only while there is something to drop: each pass removes
@@ -334,6 +365,38 @@ where
                 return;
             }
         }
+    }
+
+    /// Decides one pending entry's fate (see [`drain`](Self::drain));
+    /// returns whether it stays in the buffer.
+    ///
+    /// Removing an expired entry here is what its timer would do, a little
+    /// earlier: the same exact-time claim on the same version, so a
+    /// concurrent sliding read either extends it first or finds it gone, and
+    /// the timer later finds the entry dead and is dropped. It keeps rows
+    /// held close to the live set when sweeps fall behind (writers on every
+    /// core), at the cost of work the sweep would have done anyway.
+    fn settle(
+        &self,
+        node: &NsNode<V>,
+        entry: &Arc<Entry<V>>,
+        now: u64,
+        soon: u64,
+        may_keep: bool,
+        notices: &mut Notices<V>,
+    ) -> bool {
+        let Some(expires_at) = entry.slot.read(|v| v.map(Version::expires_at)) else {
+            return false; // dead: drop it
+        };
+        if expires_at <= now && self.kill(entry, |v| v.claim_expired(now), Cause::Expired, notices)
+        {
+            return false;
+        }
+        if may_keep && expires_at <= soon {
+            return true;
+        }
+        self.order(node, entry);
+        false
     }
 
     /// Adds a pending entry to its namespace's ordered keys, unless dead.
@@ -386,8 +449,10 @@ where
         if node.unpin() {
             self.unlink_namespace(node);
             // Its pending buffer holds only dead entries now; drop them (they
-            // point back at the node).
-            self.drain(node);
+            // point back at the node). Nothing live, so nothing to notice.
+            let mut none = Notices::new();
+            self.drain(node, &mut none);
+            self.hooks.deliver(none);
         }
     }
 
@@ -530,7 +595,7 @@ impl<V: Send + Sync + 'static> Drop for Engine<V> {
         // cycle so both are freed.
         self.namespaces.scan(Bound::Unbounded, |node| {
             node.keys.clear();
-            node.pending.drain_with(|_| ());
+            node.pending.drain_with(|_| false);
             ControlFlow::Continue(())
         });
         self.namespaces.clear();
