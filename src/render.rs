@@ -16,8 +16,31 @@ thread_local! {
     static BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
+/// Whether `bytes` holds a `:` or a `\\`, eight bytes per step (render
+/// runs on every operation; segments rarely need escaping).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Nonzero iff some byte of `word` equals `b` (the classic zero-byte
+    // test on `word ^ b...b`).
+    let has = |word: u64, b: u8| {
+        let x = word ^ (LOW * u64::from(b));
+        x.wrapping_sub(LOW) & !x & HIGH != 0
+    };
+    let mut words = bytes.chunks_exact(8);
+    for chunk in &mut words {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        if has(word, b':') | has(word, b'\\') {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| b == b':' || b == b'\\')
+}
+
 fn push_escaped(out: &mut String, segment: &str) {
-    if !segment.bytes().any(|b| b == b':' || b == b'\\') {
+    if !needs_escape(segment.as_bytes()) {
         out.push_str(segment);
         return;
     }
@@ -92,5 +115,26 @@ mod tests {
             with_rendered(&ns, |inner| format!("{outer}|{inner}"))
         });
         assert_eq!(inner, "t:x|t:x");
+    }
+
+    #[test]
+    fn escape_scan_finds_every_special_byte_at_every_position() {
+        let naive = |b: &[u8]| b.iter().any(|&c| c == b':' || c == b'\\');
+        for len in 0..40 {
+            for filler in [
+                b'a', b'9', b';', b'[', b']', 0x39, 0x3b, 0x5b, 0x5d, 0x80, 0xff, 0,
+            ] {
+                let mut bytes = vec![filler; len];
+                assert_eq!(needs_escape(&bytes), naive(&bytes), "{bytes:?}");
+                for at in 0..len {
+                    for special in [b':', b'\\'] {
+                        let keep = bytes[at];
+                        bytes[at] = special;
+                        assert!(needs_escape(&bytes), "{bytes:?}");
+                        bytes[at] = keep;
+                    }
+                }
+            }
+        }
     }
 }

@@ -36,6 +36,13 @@ const SLOT_BITS: u32 = 6;
 /// Number of levels; deadlines beyond `64^LEVELS` ticks ahead overflow.
 pub const LEVELS: usize = 6;
 
+/// Timers a slot's buffer may keep room for once it is emptied (128 KiB of
+/// timers of two words). Slots fill and empty once per turn of their level;
+/// keeping the buffer spares the allocator a run of growing reallocations
+/// (each of 1 KiB or more makes glibc consolidate its free lists) every
+/// turn, while a slot that held a rare burst gives its memory back.
+const KEEP_ROOM: usize = 4096;
+
 struct Level<T> {
     occupied: u64,
     slots: Vec<Vec<(u64, T)>>,
@@ -235,6 +242,12 @@ impl<T> Wheel<T> {
                 } else {
                     self.place(deadline, payload);
                 }
+            }
+            // Cascades only move timers to finer levels, so the slot is still
+            // empty: give it its buffer back.
+            let emptied = &mut self.levels[level].slots[slot];
+            if timers.capacity() <= KEEP_ROOM && emptied.capacity() == 0 {
+                *emptied = timers;
             }
         }
     }
