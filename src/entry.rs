@@ -10,6 +10,8 @@ use compact_str::CompactString;
 
 use crate::index::Member;
 use crate::namespace::NsNode;
+#[cfg(not(skipstore_loom))]
+use crate::pending::{Chained, Link};
 use crate::slot::Slot;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
@@ -23,8 +25,21 @@ pub(crate) struct Entry<V: Send + Sync + 'static> {
     /// once the entry was added to its namespace's ordered keys (it starts in
     /// the namespace's pending buffer), and the next one set by reads when
     /// the store is bounded (the eviction clock's reference bit). One word
-    /// for all three keeps an entry at 64 bytes.
+    /// for all three keeps the entry small (see `pending_link`).
     tag: AtomicU64,
+    /// The entry's link in its namespace's write buffer (it is buffered
+    /// once, when inserted; see [`crate::pending`]). In an entry, not a node
+    /// of its own: one allocation less per new row, and at 72 bytes the
+    /// entry still takes glibc's 80-byte chunk.
+    #[cfg(not(skipstore_loom))]
+    pending_link: Link<Entry<V>>,
+}
+
+#[cfg(not(skipstore_loom))]
+impl<V: Send + Sync + 'static> Chained for Entry<V> {
+    fn chain(&self) -> &Link<Self> {
+        &self.pending_link
+    }
 }
 
 const IN_KEYS: u64 = 1 << 63;
@@ -40,6 +55,8 @@ impl<V: Send + Sync + 'static> Entry<V> {
             key: CompactString::from(key),
             slot,
             tag: AtomicU64::new(hash & !FLAGS),
+            #[cfg(not(skipstore_loom))]
+            pending_link: Link::new(),
         }
     }
 

@@ -14,45 +14,82 @@
 //!
 //! # Ground rules
 //!
-//! * Pushes only prepend: they write the `next` of their own, unpublished
-//!   node and CAS the head.
+//! * The chain is intrusive: each item carries its own link ([`Chained`]),
+//!   so buffering a row allocates nothing. An item is pushed at most once
+//!   in its life, and the chain owns one strong count of it from the push
+//!   until the item is unlinked and the epoch lets that count go.
+//! * Pushes only prepend: they write the link of their own, not yet
+//!   published item and CAS the head.
 //! * One drainer at a time (the `draining` flag). Only the drainer writes the
-//!   `next` of a published node: after it has handled every node of a
-//!   snapshot of the chain, it unlinks the nodes it did not keep (pointing
-//!   each kept node past them, and the link into the snapshot at the first
-//!   kept node), so an item leaves the buffer only after its destination
+//!   link of a published item: after it has handled every item of a
+//!   snapshot of the chain, it unlinks the items it did not keep (pointing
+//!   each kept item past them, and the link into the snapshot at the first
+//!   kept item), so an item leaves the buffer only after its destination
 //!   saw it, and a kept item never leaves it.
-//! * Unlinked nodes are retired through crossbeam-epoch, once per drain; a
-//!   reader walking the chain is pinned, so a node it reaches stays valid,
-//!   and a reader on an unlinked node follows its unchanged `next` back to
-//!   the kept nodes below it. Under the
-//!   `skipstore_loom` cfg the buffer is a mutexed `Vec` with the same
-//!   operations (loom cannot see crossbeam-epoch).
+//! * Unlinked items' counts are released through crossbeam-epoch, once per
+//!   drain; a reader walking the chain is pinned, so an item it reaches
+//!   stays valid, and a reader on an unlinked item follows its unchanged
+//!   link back to the kept items below it. Under the `skipstore_loom` cfg
+//!   the buffer is a mutexed `Vec` with the same operations (loom cannot see
+//!   crossbeam-epoch).
 
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering};
 
+/// An item that carries its own link in a [`Pending`] chain (so buffering
+/// it allocates nothing). An item is buffered at most once in its life.
+#[cfg(not(skipstore_loom))]
+pub(crate) trait Chained: Sized {
+    /// The link to the item below this one; written only by the thread that
+    /// pushes the item (before publishing it) and by the drainer.
+    fn chain(&self) -> &Link<Self>;
+}
+
+/// The link field a [`Chained`] item embeds.
+#[cfg(not(skipstore_loom))]
+pub(crate) struct Link<T>(crate::sync::AtomicPtr<T>);
+
+#[cfg(not(skipstore_loom))]
+impl<T> Link<T> {
+    pub(crate) const fn new() -> Self {
+        Self(crate::sync::AtomicPtr::new(std::ptr::null_mut()))
+    }
+}
+
 #[cfg(not(skipstore_loom))]
 mod imp {
-    use super::{Arc, AtomicBool, AtomicUsize, Ordering};
-    use crossbeam_epoch::{self as epoch, Atomic, Owned, Shared};
+    use std::mem::ManuallyDrop;
+    use std::ptr;
 
-    struct Node<T> {
-        item: Arc<T>,
-        next: Atomic<Node<T>>,
-    }
+    use super::{Arc, AtomicBool, AtomicUsize, Chained, Ordering};
+    use crate::sync::AtomicPtr;
+    use crossbeam_epoch as epoch;
 
-    pub(crate) struct Pending<T> {
-        head: Atomic<Node<T>>,
+    /// The chain owns one strong count of each item on it, taken by `push`
+    /// (`Arc::into_raw`) and given back, through the epoch, once a drain has
+    /// unlinked the item (or when the buffer drops).
+    pub(crate) struct Pending<T: Chained> {
+        head: AtomicPtr<T>,
         len: AtomicUsize,
         /// Items the last drain kept (written by the drainer only).
         kept: AtomicUsize,
         draining: AtomicBool,
     }
 
-    impl<T> Pending<T> {
+    /// A borrowed view of a chained item as the `Arc` the chain owns.
+    ///
+    /// # Safety
+    /// `item` must be on the chain, or unlinked but not yet released, and
+    /// the caller pinned in the epoch that would release it.
+    unsafe fn lend<T>(item: *mut T) -> ManuallyDrop<Arc<T>> {
+        // SAFETY: per the contract, the chain's strong count keeps the
+        // allocation alive; `ManuallyDrop` keeps us from giving it back.
+        ManuallyDrop::new(unsafe { Arc::from_raw(item) })
+    }
+
+    impl<T: Chained> Pending<T> {
         pub(crate) fn new() -> Self {
             Self {
-                head: Atomic::null(),
+                head: AtomicPtr::new(ptr::null_mut()),
                 len: AtomicUsize::new(0),
                 kept: AtomicUsize::new(0),
                 draining: AtomicBool::new(false),
@@ -65,48 +102,41 @@ mod imp {
         pub(crate) fn push(&self, item: Arc<T>) -> usize {
             let count = (self.len.fetch_add(1, Ordering::SeqCst) + 1)
                 .saturating_sub(self.kept.load(Ordering::Relaxed));
-            let guard = epoch::pin();
-            let mut node = Owned::new(Node {
-                item,
-                next: Atomic::null(),
-            });
-            let mut head = self.head.load(Ordering::Acquire, &guard);
+            let raw = Arc::into_raw(item).cast_mut();
+            // SAFETY: we hold the strong count just taken from `item`.
+            let link = unsafe { &(*raw).chain().0 };
+            let mut head = self.head.load(Ordering::Acquire);
             loop {
-                node.next.store(head, Ordering::Relaxed);
+                // The item is not on the chain yet: its link is ours alone.
+                link.store(head, Ordering::Relaxed);
                 // SeqCst: `is_empty` after a drain must see a push whose
                 // pusher saw the drain flag set (see `Engine::drain`).
-                match self.head.compare_exchange(
-                    head,
-                    node,
-                    Ordering::SeqCst,
-                    Ordering::Acquire,
-                    &guard,
-                ) {
-                    Ok(_) => break,
-                    Err(e) => {
-                        head = e.current;
-                        node = e.new;
-                    }
+                match self
+                    .head
+                    .compare_exchange(head, raw, Ordering::SeqCst, Ordering::Acquire)
+                {
+                    Ok(_) => return count,
+                    Err(current) => head = current,
                 }
             }
-            count
         }
 
         /// True when no item is buffered (exact, unlike the count).
         pub(crate) fn is_empty(&self) -> bool {
-            self.head.load(Ordering::SeqCst, &epoch::pin()).is_null()
+            self.head.load(Ordering::SeqCst).is_null()
         }
 
         /// Visits the buffered items, newest first (weakly consistent).
         pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<T>)) {
-            let guard = epoch::pin();
-            let mut cur = self.head.load(Ordering::Acquire, &guard);
-            // SAFETY: nodes are retired only after being cut from the chain,
-            // through the epoch we are pinned in, so every node reachable
-            // from a pointer loaded under `guard` is valid until it drops.
-            while let Some(node) = unsafe { cur.as_ref() } {
-                f(&node.item);
-                cur = node.next.load(Ordering::Acquire, &guard);
+            let _guard = epoch::pin();
+            let mut cur = self.head.load(Ordering::Acquire);
+            while !cur.is_null() {
+                // SAFETY: items are released only after being unlinked,
+                // through the epoch we are pinned in, so every item reachable
+                // from the head while pinned stays valid until we unpin.
+                let item = unsafe { lend(cur) };
+                f(&item);
+                cur = item.chain().0.load(Ordering::Acquire);
             }
         }
 
@@ -122,89 +152,92 @@ mod imp {
         /// false for. Returns false (doing nothing) if another thread is
         /// draining.
         ///
-        /// Kept nodes stay where they are; the drainer relinks each kept
-        /// node's `next` past the removed ones below it, then swings the link
-        /// into the snapshot to the first kept node. A reader on a removed
-        /// node still follows its old (unchanged) `next`, and every path down
-        /// the chain still meets every kept node, so no reader misses one.
+        /// Kept items stay where they are; the drainer relinks each kept
+        /// item's link past the removed ones below it, then swings the link
+        /// into the snapshot to the first kept item. A reader on a removed
+        /// item still follows its old (unchanged) link, and every path down
+        /// the chain still meets every kept item, so no reader misses one.
         pub(crate) fn drain_with(&self, mut keep: impl FnMut(&Arc<T>) -> bool) -> bool {
             if !self.try_begin_drain() {
                 return false;
             }
             let guard = epoch::pin();
-            let snapshot = self.head.load(Ordering::Acquire, &guard);
+            let snapshot = self.head.load(Ordering::Acquire);
             let mut cur = snapshot;
-            let mut first_kept = Shared::null();
-            let mut last_kept: Option<&Node<T>> = None;
+            let mut first_kept = ptr::null_mut();
+            let mut last_kept: Option<ManuallyDrop<Arc<T>>> = None;
             let mut kept = 0;
-            let mut removed = Vec::new();
-            // Whether nodes were removed since the last kept one.
+            let mut removed: Vec<usize> = Vec::new();
+            // Whether items were removed since the last kept one.
             let mut gap = false;
-            // SAFETY: as in `for_each`; moreover only this (the single)
-            // drainer unlinks, so the snapshot chain stays linked meanwhile.
-            while let Some(node) = unsafe { cur.as_ref() } {
-                let next = node.next.load(Ordering::Acquire, &guard);
-                if keep(&node.item) {
-                    match last_kept {
-                        // Skip the removed nodes between the two kept ones.
-                        Some(above) if gap => above.next.store(cur, Ordering::Release),
+            while !cur.is_null() {
+                // SAFETY: as in `for_each`; moreover only this (the single)
+                // drainer unlinks, so the snapshot chain stays linked meanwhile.
+                let item = unsafe { lend(cur) };
+                let next = item.chain().0.load(Ordering::Acquire);
+                if keep(&item) {
+                    match &last_kept {
+                        // Skip the removed items between the two kept ones.
+                        Some(above) if gap => above.chain().0.store(cur, Ordering::Release),
                         Some(_) => {}
                         None => first_kept = cur,
                     }
-                    last_kept = Some(node);
+                    last_kept = Some(item);
                     kept += 1;
                     gap = false;
                 } else {
-                    removed.push(cur.as_raw() as usize);
+                    removed.push(cur as usize);
                     gap = true;
                 }
                 cur = next;
             }
-            if let Some(last) = last_kept
+            if let Some(last) = &last_kept
                 && gap
             {
-                last.next.store(Shared::null(), Ordering::Release);
+                last.chain().0.store(ptr::null_mut(), Ordering::Release);
             }
             if first_kept != snapshot {
-                self.relink(snapshot, first_kept, &guard);
+                self.relink(snapshot, first_kept);
             }
             self.len.fetch_sub(removed.len(), Ordering::SeqCst);
             self.kept.store(kept, Ordering::Relaxed);
             if !removed.is_empty() {
-                // SAFETY: every node in `removed` is unreachable from the head
-                // since `relink` (and the `next` stores above); readers still
-                // on one are pinned, and the deferred call waits for them.
-                // Each was allocated by `push` as an `Owned` and is freed once.
-                unsafe {
-                    guard.defer_unchecked(move || {
-                        for raw in removed {
-                            drop(Shared::from(raw as *const Node<T>).into_owned());
-                        }
-                    });
-                }
+                let release = move || {
+                    for raw in removed {
+                        // SAFETY: the chain's strong count of an item it no
+                        // longer holds, given back once.
+                        drop(unsafe { Arc::from_raw(raw as *const T) });
+                    }
+                };
+                // SAFETY: every item in `removed` is unreachable from the head
+                // since `relink` (and the link stores above); readers still on
+                // one are pinned, and the deferred call waits for them.
+                unsafe { guard.defer_unchecked(release) };
             }
             self.draining.store(false, Ordering::SeqCst);
             true
         }
 
-        /// Points the link that leads to `at` (the head, or the `next` of a
-        /// node pushed since) at `to` instead.
-        fn relink(&self, at: Shared<'_, Node<T>>, to: Shared<'_, Node<T>>, guard: &epoch::Guard) {
+        /// Points the link that leads to `at` (the head, or the link of an
+        /// item pushed since) at `to` instead.
+        fn relink(&self, at: *mut T, to: *mut T) {
             if self
                 .head
-                .compare_exchange(at, to, Ordering::AcqRel, Ordering::Acquire, guard)
+                .compare_exchange(at, to, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
                 return;
             }
-            // Newer nodes were pushed above `at`: find the one that links to
-            // it. Pushers never change a published `next`, so it is stable.
-            let mut cur = self.head.load(Ordering::Acquire, guard);
-            // SAFETY: as in `for_each`.
-            while let Some(node) = unsafe { cur.as_ref() } {
-                let next = node.next.load(Ordering::Acquire, guard);
+            // Newer items were pushed above `at`: find the one that links to
+            // it. Pushers never change a published link, so it is stable.
+            let mut cur = self.head.load(Ordering::Acquire);
+            while !cur.is_null() {
+                // SAFETY: items above the snapshot are on the chain, and the
+                // drainer (us) is pinned by its caller.
+                let link = unsafe { &(*cur).chain().0 };
+                let next = link.load(Ordering::Acquire);
                 if next == at {
-                    node.next.store(to, Ordering::Release);
+                    link.store(to, Ordering::Release);
                     return;
                 }
                 cur = next;
@@ -213,17 +246,14 @@ mod imp {
         }
     }
 
-    impl<T> Drop for Pending<T> {
+    impl<T: Chained> Drop for Pending<T> {
         fn drop(&mut self) {
-            // SAFETY: `&mut self`: no reader or writer can reach the chain.
-            unsafe {
-                let guard = epoch::unprotected();
-                let mut cur = self.head.load(Ordering::Relaxed, guard);
-                while !cur.is_null() {
-                    let next = cur.deref().next.load(Ordering::Relaxed, guard);
-                    drop(cur.into_owned());
-                    cur = next;
-                }
+            let mut cur = *self.head.get_mut();
+            while !cur.is_null() {
+                // SAFETY: `&mut self`: no reader or writer can reach the
+                // chain; each item on it holds one strong count we give back.
+                let item = unsafe { Arc::from_raw(cur) };
+                cur = item.chain().0.load(Ordering::Relaxed);
             }
         }
     }
@@ -315,28 +345,54 @@ mod tests {
     use std::collections::HashSet;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use super::{Arc, Pending};
+    use super::{Arc, Chained, Link, Pending};
+
+    struct Item {
+        id: u64,
+        link: Link<Item>,
+    }
+
+    impl Chained for Item {
+        fn chain(&self) -> &Link<Self> {
+            &self.link
+        }
+    }
+
+    fn item(id: u64) -> Arc<Item> {
+        Arc::new(Item {
+            id,
+            link: Link::new(),
+        })
+    }
 
     /// Items below this are kept by every drain; the rest are kept by some
     /// drains and dropped by a later one, so drains relink past removed
     /// nodes, keep runs of nodes, and drop nodes kept before.
     const STABLE: u64 = 64;
+    const PUSH_BURSTS: u64 = 2_000;
+    const BURST: u64 = 16;
 
     #[test]
     fn drains_keep_exactly_what_they_are_told_under_readers_and_pushers() {
-        let p = Pending::<u64>::new();
+        let p = Pending::<Item>::new();
         for id in 0..STABLE {
-            p.push(Arc::new(id));
+            p.push(item(id));
         }
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
             for t in 0..2u64 {
                 let (p, stop) = (&p, &stop);
                 s.spawn(move || {
-                    let mut id = 1_000 + t;
-                    while !stop.load(Ordering::Relaxed) {
-                        p.push(Arc::new(id));
-                        id += 2;
+                    // A bounded number of pushes, in bursts, so the drainer
+                    // keeps up (pushes are cheaper than a drain's walk).
+                    for burst in 0..PUSH_BURSTS {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        for i in 0..BURST {
+                            p.push(item(1_000 + 2 * (burst * BURST + i) + t));
+                        }
+                        std::thread::yield_now();
                     }
                 });
             }
@@ -345,7 +401,7 @@ mod tests {
                 let mut round = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     round += 1;
-                    assert!(p.drain_with(|x| **x < STABLE || (**x + round).is_multiple_of(3)));
+                    assert!(p.drain_with(|x| x.id < STABLE || (x.id + round).is_multiple_of(3)));
                 }
             });
             /// Stops the other threads even if a check below fails.
@@ -358,19 +414,19 @@ mod tests {
             let _stop = StopOnDrop(stop);
             for _ in 0..2_000 {
                 let mut seen = HashSet::new();
-                p.for_each(|x| assert!(seen.insert(**x), "item {x} listed twice"));
+                p.for_each(|x| assert!(seen.insert(x.id), "item {} listed twice", x.id));
                 for id in 0..STABLE {
                     assert!(seen.contains(&id), "kept item {id} missed");
                 }
             }
         });
-        assert!(p.drain_with(|x| **x < STABLE));
+        assert!(p.drain_with(|x| x.id < STABLE));
         let mut left = Vec::new();
-        p.for_each(|x| left.push(**x));
+        p.for_each(|x| left.push(x.id));
         left.sort_unstable();
         assert_eq!(left, (0..STABLE).collect::<Vec<_>>());
         // Counted since the last drain: the kept items are not.
-        assert_eq!(p.push(Arc::new(STABLE)), 1);
+        assert_eq!(p.push(item(STABLE)), 1);
         assert!(p.drain_with(|_| false));
         assert!(p.is_empty());
     }
