@@ -13,6 +13,7 @@ use entelix_memory::Namespace;
 
 use crate::counter::{STRIPES, stripe};
 use crate::entry::Entry;
+use crate::slot::Graveyard;
 use crate::sync::Arc as SyncArc;
 
 /// Why an entry left the store, as told to a removal listener.
@@ -55,16 +56,23 @@ pub(crate) fn listener_of<V>(f: impl Fn(Removal<'_, V>) + Send + Sync + 'static)
     Arc::new(f)
 }
 
-/// Removals collected during one operation, delivered after it.
-pub(crate) struct Notices<V: Send + Sync + 'static>(Vec<(SyncArc<Entry<V>>, V, Cause)>);
+/// What one operation leaves for after it: removals to tell the listener
+/// about, and the versions it killed (retired together when this drops).
+pub(crate) struct Notices<V: Send + Sync + 'static> {
+    removals: Vec<(SyncArc<Entry<V>>, V, Cause)>,
+    pub(crate) graveyard: Graveyard<V>,
+}
 
 impl<V: Send + Sync + 'static> Notices<V> {
     pub(crate) fn new() -> Self {
-        Self(Vec::new())
+        Self {
+            removals: Vec::new(),
+            graveyard: Graveyard::new(),
+        }
     }
 
     pub(crate) fn push(&mut self, entry: &SyncArc<Entry<V>>, value: V, cause: Cause) {
-        self.0.push((SyncArc::clone(entry), value, cause));
+        self.removals.push((SyncArc::clone(entry), value, cause));
     }
 }
 
@@ -163,7 +171,7 @@ impl<V: Send + Sync + 'static> Hooks<V> {
         let Some(listener) = &self.listener else {
             return;
         };
-        for (entry, value, cause) in notices.0 {
+        for (entry, value, cause) in notices.removals {
             let removal = Removal {
                 namespace: &entry.ns.namespace,
                 key: &entry.key,

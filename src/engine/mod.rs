@@ -473,11 +473,15 @@ where
     ) -> bool {
         let mut removed = None;
         let wants = self.hooks.wants_notices();
-        let killed = entry.slot.kill_if(pred, |old| {
-            if wants {
-                removed = Some(old.value.clone());
-            }
-        });
+        let killed = entry.slot.kill_if(
+            pred,
+            |old| {
+                if wants {
+                    removed = Some(old.value.clone());
+                }
+            },
+            &mut notices.graveyard,
+        );
         match killed {
             Killed::No => false,
             Killed::Now => {
