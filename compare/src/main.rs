@@ -54,16 +54,32 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), String> {
     let fixture = Fixture::new(Shape::new(args.entries, args.namespaces))?;
     let report = suite::Suite::new(args, &fixture).run()?;
-    if args.json {
-        println!("{}", report.to_json()?);
+    let mut out = if args.json {
+        report.to_json()? + "\n"
     } else {
-        print!("{}", report.to_table());
-    }
+        report.to_table()
+    };
     if let Some(path) = &args.svg {
         chart::write_svg(&report, path)?;
         if !args.json {
-            println!("chart written to {}", path.display());
+            out += &format!("chart written to {}\n", path.display());
         }
     }
-    Ok(())
+    emit(&out)
+}
+
+/// Writes the report to stdout. A reader that went away (`| head`) is not
+/// an error worth a panic: the figures were produced, nobody wants the rest.
+fn emit(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the report: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
