@@ -1,0 +1,180 @@
+//! TTL churn on one store at a time, for profiling (the compare command
+//! runs both stores in one process, which mixes their profiles).
+//!
+//! ```text
+//! cargo run --release -p skipstore-compare --example churn -- skip 2 4
+//! cargo run --release -p skipstore-compare --example churn -- base 2 4
+//! valgrind --tool=cachegrind target/release/examples/churn det 1 0.3
+//! ```
+//!
+//! Arguments: `skip`, `base` or `det`; threads; seconds; rows; namespaces
+//! (defaults 1, 3, 200000, 2000). `skip` and `base` fill the store, then
+//! write new keys with 1-50 ms TTLs from each thread while another thread
+//! calls `evict_expired` every 10 ms, and print the write rate.
+//!
+//! `det` is the deterministic variant, for instruction and cache-miss
+//! counts that do not depend on this machine's noise: SkipStore only, one
+//! thread, a manual clock moved 1 us per put, `evict_expired` every 10,000
+//! puts, `seconds * 1e6` puts. Run it once with 0 puts too and subtract, to
+//! leave the fill out.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use entelix_core::{ExecutionContext, TenantId};
+use entelix_memory::{InMemoryStore, Namespace, PutOptions, Store};
+use skipstore::{Clock, ManualClock, SkipStore};
+
+/// Runs a store future to completion (they never wait).
+fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// Conversation `c`, shaped as the compare command's fixture shapes it.
+fn conversation(c: u64) -> Namespace {
+    let agent = c / 50;
+    Namespace::new(TenantId::new(format!("tenant-{:04}", agent / 10)))
+        .with_scope(format!("agent-{:03}", agent % 10))
+        .with_scope(format!("conv-{:04}", c % 50))
+}
+
+/// A xorshift step: cheap, seeded, the same on every run.
+fn next(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+struct Setup {
+    namespaces: Vec<Namespace>,
+    values: Vec<String>,
+}
+
+impl Setup {
+    fn new(namespaces: u64) -> Self {
+        Self {
+            namespaces: (0..namespaces).map(conversation).collect(),
+            values: (0..256).map(|i| format!("{i:032}")).collect(),
+        }
+    }
+
+    fn fill(&self, store: &dyn Store<String>, rows: u64) {
+        let ctx = ExecutionContext::new();
+        let n = self.namespaces.len() as u64;
+        for r in 0..rows {
+            let ns = &self.namespaces[(r % n) as usize];
+            let value = self.values[(r % 256) as usize].clone();
+            ready(store.put(&ctx, ns, &format!("msg-{}", r / n), value)).expect("put");
+        }
+    }
+
+    /// Writes new key number `seq` of `thread` with a TTL of 1-50 ms.
+    fn churn_one(&self, store: &dyn Store<String>, thread: usize, seq: u64, x: &mut u64) {
+        let mut key = String::with_capacity(24);
+        let _ = write!(key, "tmp-{thread:03}-{seq:010}");
+        let r = next(x);
+        let ns = &self.namespaces[(r % self.namespaces.len() as u64) as usize];
+        let value = self.values[((r >> 20) % 256) as usize].clone();
+        let ttl = Duration::from_millis(1 + (r >> 40) % 50);
+        let options = PutOptions::default().with_ttl(ttl);
+        ready(store.put_with_options(&ExecutionContext::new(), ns, &key, value, options))
+            .expect("put");
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize, default: f64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
+    let which = args.get(1).map_or("skip", String::as_str);
+    let threads = arg(2, 1.0) as usize;
+    let seconds = arg(3, 3.0);
+    let rows = arg(4, 200_000.0) as u64;
+    let setup = Setup::new(arg(5, 2_000.0) as u64);
+    match which {
+        "det" => deterministic(&setup, rows, (seconds * 1e6) as u64),
+        "base" => timed(
+            &setup,
+            &InMemoryStore::<String>::new(),
+            which,
+            threads,
+            seconds,
+            rows,
+        ),
+        "skip" => timed(
+            &setup,
+            &SkipStore::<String>::new(),
+            which,
+            threads,
+            seconds,
+            rows,
+        ),
+        other => eprintln!("unknown store {other:?}: skip, base or det"),
+    }
+}
+
+fn timed(
+    setup: &Setup,
+    store: &dyn Store<String>,
+    name: &str,
+    threads: usize,
+    secs: f64,
+    rows: u64,
+) {
+    setup.fill(store, rows);
+    let stop = AtomicBool::new(false);
+    let rate: f64 = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let stop = &stop;
+                s.spawn(move || {
+                    let mut x = 0x9E37_79B9_7F4A_7C15 ^ t as u64;
+                    let mut seq = 0;
+                    let begun = Instant::now();
+                    while !stop.load(Ordering::Relaxed) {
+                        setup.churn_one(store, t, seq, &mut x);
+                        seq += 1;
+                    }
+                    seq as f64 / begun.elapsed().as_secs_f64()
+                })
+            })
+            .collect();
+        s.spawn(|| {
+            let ctx = ExecutionContext::new();
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+                ready(store.evict_expired(&ctx)).expect("evict");
+            }
+        });
+        std::thread::sleep(Duration::from_secs_f64(secs));
+        stop.store(true, Ordering::Relaxed);
+        workers.into_iter().map(|w| w.join().expect("worker")).sum()
+    });
+    println!("{name} threads={threads}: {:.1} k puts/s", rate / 1e3);
+}
+
+fn deterministic(setup: &Setup, rows: u64, puts: u64) {
+    let clock = ManualClock::new();
+    let store = SkipStore::<String>::builder().clock(clock.clone()).build();
+    setup.fill(&store, rows);
+    let mut x = 0x9E37_79B9_7F4A_7C15;
+    for seq in 0..puts {
+        setup.churn_one(&store, 0, seq, &mut x);
+        clock.advance(Duration::from_micros(1));
+        if seq % 10_000 == 9_999 {
+            ready(store.evict_expired(&ExecutionContext::new())).expect("evict");
+        }
+    }
+    println!(
+        "det: {puts} puts, {} rows held, clock at {} ms",
+        store.total_entries(),
+        clock.now_nanos() / 1_000_000
+    );
+}
