@@ -3,14 +3,15 @@
 //! * [`OrderedSet`]: members sorted by a string key, for range scans (a
 //!   namespace's keys; the store's namespaces). crossbeam-skiplist.
 //! * [`PointSet`]: members found by `(scope, key)` in O(1), for point
-//!   operations. A papaya lock-free hash table.
+//!   operations. A lock-free open-addressing hash set of our own
+//!   (`crate::hashindex`).
 //!
 //! Both hold `Arc`s to the same members, and both follow one rule: a member
 //! that is *gone* (a dead entry, a retired namespace) may be replaced or
 //! removed, a present one never is. Removal is always "remove this very
 //! member", never "remove whatever is under this key".
 //!
-//! loom cannot see inside crossbeam or papaya, so under the `skipstore_loom`
+//! loom cannot see inside crossbeam or the hash set, so under the `skipstore_loom`
 //! cfg both are a `Mutex` around a std map: linearizable per operation, which
 //! is all the engine's protocol assumes of them.
 
@@ -28,8 +29,8 @@ pub(crate) trait Member: Send + Sync + 'static {
     /// True once the member is logically removed and may be replaced.
     fn is_gone(&self) -> bool;
     /// `point_hash(self.scope(), self.sort_key())`, computed once when the
-    /// member was made, so that resizing the hash index never follows a
-    /// member's pointers to rehash it.
+    /// member was made, so that probes compare it before any string and
+    /// resizing the hash index rehashes no string (it reads this word).
     fn point_hash(&self) -> u64;
 }
 
@@ -49,10 +50,8 @@ pub(crate) fn point_hash(scope: &str, key: &str) -> u64 {
 mod imp {
     use std::borrow::Borrow;
     use std::cmp::Ordering as CmpOrdering;
-    use std::hash::{Hash, Hasher};
 
     use crossbeam_skiplist::SkipMap;
-    use papaya::Equivalent;
 
     use super::{Arc, Bound, ControlFlow, Member};
 
@@ -138,193 +137,6 @@ mod imp {
         /// Removes every member (used when the store is dropped).
         pub(crate) fn clear(&self) {
             while self.map.pop_front().is_some() {}
-        }
-    }
-
-    /// Point-index key: the member itself, hashed and compared by
-    /// `(scope, sort_key)`, with its hash beside it so that resizing the
-    /// table (papaya rehashes every key it copies) and rejecting a probe
-    /// touch only papaya's own allocation, not the member. Free in memory:
-    /// papaya boxes each key, and a 16-byte box takes the same allocator
-    /// chunk as an 8-byte one.
-    struct ByIdentity<T: Member> {
-        hash: u64,
-        member: Arc<T>,
-    }
-
-    impl<T: Member> ByIdentity<T> {
-        fn new(member: Arc<T>) -> Self {
-            Self {
-                hash: member.point_hash(),
-                member,
-            }
-        }
-    }
-
-    /// A borrowed probe equal to a member with the same `(scope, key)`.
-    struct Probe<'a> {
-        hash: u64,
-        scope: &'a str,
-        key: &'a str,
-    }
-
-    impl<'a> Probe<'a> {
-        fn of<T: Member>(member: &'a T) -> Self {
-            Self {
-                hash: member.point_hash(),
-                scope: member.scope(),
-                key: member.sort_key(),
-            }
-        }
-    }
-
-    impl Hash for Probe<'_> {
-        fn hash<H: Hasher>(&self, state: &mut H) {
-            state.write_u64(self.hash);
-        }
-    }
-
-    impl<T: Member> Hash for ByIdentity<T> {
-        fn hash<H: Hasher>(&self, state: &mut H) {
-            state.write_u64(self.hash);
-        }
-    }
-
-    /// A probe equal to exactly one member: the one at this address.
-    struct Same<'a, T: Member>(&'a Arc<T>);
-
-    impl<T: Member> Hash for Same<'_, T> {
-        fn hash<H: Hasher>(&self, state: &mut H) {
-            state.write_u64(self.0.point_hash());
-        }
-    }
-
-    impl<T: Member> Equivalent<ByIdentity<T>> for Same<'_, T> {
-        fn equivalent(&self, m: &ByIdentity<T>) -> bool {
-            Arc::ptr_eq(self.0, &m.member)
-        }
-    }
-
-    /// papaya's hasher: the members' hashes are already seeded and mixed, so
-    /// only spread them to 64 bits.
-    #[derive(Clone, Default)]
-    struct Prehashed;
-
-    #[derive(Default)]
-    struct PrehashedHasher(u64);
-
-    impl std::hash::BuildHasher for Prehashed {
-        type Hasher = PrehashedHasher;
-        fn build_hasher(&self) -> PrehashedHasher {
-            PrehashedHasher(0)
-        }
-    }
-
-    impl Hasher for PrehashedHasher {
-        fn finish(&self) -> u64 {
-            // Point hashes are 62 bits; spread them over all 64 so papaya's
-            // tag bits (the top ones) and index bits (the low ones) both vary.
-            self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            // Not reached (both key types write one u64); fold for safety.
-            for &b in bytes {
-                self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            }
-        }
-        fn write_u64(&mut self, n: u64) {
-            self.0 = n;
-        }
-    }
-    impl<T: Member> PartialEq for ByIdentity<T> {
-        fn eq(&self, other: &Self) -> bool {
-            self.hash == other.hash
-                && self.member.sort_key() == other.member.sort_key()
-                && self.member.scope() == other.member.scope()
-        }
-    }
-    impl<T: Member> Eq for ByIdentity<T> {}
-    impl<T: Member> Equivalent<ByIdentity<T>> for Probe<'_> {
-        fn equivalent(&self, m: &ByIdentity<T>) -> bool {
-            // Hash and key first: both are inline in an entry; the scope is
-            // one hop away.
-            self.hash == m.hash && self.key == m.member.sort_key() && self.scope == m.member.scope()
-        }
-    }
-
-    /// Removed members a thread collects before papaya's reclaimer (seize)
-    /// tries to free them. Each attempt issues a process-wide memory barrier
-    /// (`membarrier(2)`, an interrupt on every core running the process);
-    /// at seize's default of 32, a store shedding expired rows spent about a
-    /// tenth of its time there. A larger batch only keeps removed rows'
-    /// husks (the entry without its value, which goes at once) a little
-    /// longer: about 100 KiB per writing thread.
-    const RECLAIM_BATCH: usize = 1024;
-
-    pub(crate) struct PointSet<T: Member> {
-        map: papaya::HashMap<ByIdentity<T>, (), Prehashed>,
-    }
-
-    impl<T: Member> PointSet<T> {
-        pub(crate) fn new() -> Self {
-            Self {
-                map: papaya::HashMap::builder()
-                    .collector(seize::Collector::new().batch_size(RECLAIM_BATCH))
-                    .hasher(Prehashed)
-                    .resize_mode(papaya::ResizeMode::Blocking)
-                    .build(),
-            }
-        }
-
-        /// Runs `f` on the member found under `(scope, key)`, whose
-        /// [`point_hash`](super::point_hash) is `hash`.
-        #[inline]
-        pub(crate) fn with<R>(
-            &self,
-            hash: u64,
-            scope: &str,
-            key: &str,
-            f: impl FnOnce(&Arc<T>) -> R,
-        ) -> Option<R> {
-            let guard = self.map.guard();
-            self.map
-                .get_key_value(&Probe { hash, scope, key }, &guard)
-                .map(|(k, ())| f(&k.member))
-        }
-
-        /// Inserts `member` unless its `(scope, key)` is taken; then returns
-        /// the occupant (`None` if it vanished meanwhile: retry).
-        pub(crate) fn try_insert(&self, member: Arc<T>) -> Result<(), Option<Arc<T>>> {
-            let guard = self.map.guard();
-            let probe_key = Arc::clone(&member);
-            match self.map.try_insert(ByIdentity::new(member), (), &guard) {
-                Ok(_) => Ok(()),
-                Err(_) => {
-                    let probe = Probe::of(&*probe_key);
-                    Err(self
-                        .map
-                        .get_key_value(&probe, &guard)
-                        .map(|(k, ())| Arc::clone(&k.member)))
-                }
-            }
-        }
-
-        /// Removes `member` itself, if it is still the one held.
-        pub(crate) fn remove_same(&self, member: &Arc<T>) {
-            let guard = self.map.guard();
-            let _ = self.map.remove_if(&Same(member), |_, ()| true, &guard);
-        }
-
-        pub(crate) fn len(&self) -> usize {
-            self.map.len()
-        }
-
-        /// Visits every member (no order; weakly consistent).
-        pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<T>)) {
-            let guard = self.map.guard();
-            for (k, ()) in self.map.iter(&guard) {
-                f(&k.member);
-            }
         }
     }
 }
@@ -455,4 +267,8 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{OrderedSet, PointSet};
+#[cfg(not(skipstore_loom))]
+pub(crate) use crate::hashindex::PointSet;
+pub(crate) use imp::OrderedSet;
+#[cfg(skipstore_loom)]
+pub(crate) use imp::PointSet;

@@ -21,6 +21,7 @@ mod std_types {
     pub(crate) type AtomicBool = std::sync::atomic::AtomicBool;
     pub(crate) type AtomicIsize = std::sync::atomic::AtomicIsize;
     pub(crate) type AtomicPtr<T> = std::sync::atomic::AtomicPtr<T>;
+    pub(crate) type AtomicU8 = std::sync::atomic::AtomicU8;
     pub(crate) type AtomicU64 = std::sync::atomic::AtomicU64;
     pub(crate) type AtomicUsize = std::sync::atomic::AtomicUsize;
 }
@@ -33,5 +34,7 @@ pub(crate) use std_types::*;
 #[cfg(skipstore_loom)]
 pub(crate) use loom::sync::{
     Arc, Mutex, MutexGuard,
-    atomic::{AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence},
+    atomic::{
+        AtomicBool, AtomicIsize, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence,
+    },
 };

@@ -76,16 +76,24 @@ impl Setup {
         }
     }
 
-    /// Writes new key number `seq` of `thread` with a TTL of 1-50 ms.
-    fn churn_one(&self, store: &dyn Store<String>, thread: usize, seq: u64, x: &mut u64) {
-        let mut key = String::with_capacity(24);
+    /// Writes new key number `seq` of `thread` with a TTL of 1-50 ms
+    /// (`key` is the caller's buffer, so the driver itself allocates only
+    /// the value, as a host would).
+    fn churn_one(
+        &self,
+        store: &dyn Store<String>,
+        key: &mut String,
+        (thread, seq): (usize, u64),
+        x: &mut u64,
+    ) {
+        key.clear();
         let _ = write!(key, "tmp-{thread:03}-{seq:010}");
         let r = next(x);
         let ns = &self.namespaces[(r % self.namespaces.len() as u64) as usize];
         let value = self.values[((r >> 20) % 256) as usize].clone();
         let ttl = Duration::from_millis(1 + (r >> 40) % 50);
         let options = PutOptions::default().with_ttl(ttl);
-        ready(store.put_with_options(&ExecutionContext::new(), ns, &key, value, options))
+        ready(store.put_with_options(&ExecutionContext::new(), ns, key, value, options))
             .expect("put");
     }
 }
@@ -136,10 +144,11 @@ fn timed(
                 let stop = &stop;
                 s.spawn(move || {
                     let mut x = 0x9E37_79B9_7F4A_7C15 ^ t as u64;
+                    let mut key = String::new();
                     let mut seq = 0;
                     let begun = Instant::now();
                     while !stop.load(Ordering::Relaxed) {
-                        setup.churn_one(store, t, seq, &mut x);
+                        setup.churn_one(store, &mut key, (t, seq), &mut x);
                         seq += 1;
                     }
                     seq as f64 / begun.elapsed().as_secs_f64()
@@ -165,8 +174,9 @@ fn deterministic(setup: &Setup, rows: u64, puts: u64) {
     let store = SkipStore::<String>::builder().clock(clock.clone()).build();
     setup.fill(&store, rows);
     let mut x = 0x9E37_79B9_7F4A_7C15;
+    let mut key = String::new();
     for seq in 0..puts {
-        setup.churn_one(&store, 0, seq, &mut x);
+        setup.churn_one(&store, &mut key, (0, seq), &mut x);
         clock.advance(Duration::from_micros(1));
         if seq % 10_000 == 9_999 {
             ready(store.evict_expired(&ExecutionContext::new())).expect("evict");

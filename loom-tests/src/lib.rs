@@ -4,7 +4,7 @@
 //! RUSTFLAGS="--cfg skipstore_loom" cargo test --release --manifest-path loom-tests/Cargo.toml
 //! ```
 //!
-//! Under that cfg skipstore swaps crossbeam-skiplist, papaya, crossbeam-epoch
+//! Under that cfg skipstore swaps crossbeam-skiplist, its hash index, crossbeam-epoch
 //! and its timer inbox for mutexed std maps, a loom `AtomicPtr` slot and a
 //! mutexed `Vec` (see `src/sync.rs`, `src/index.rs`, `src/slot.rs` and
 //! `src/expiry.rs` in the main crate), so loom explores every interleaving of

@@ -1,0 +1,775 @@
+//! The point index: a lock-free open-addressing hash set of `Arc`'d
+//! members, found by a precomputed hash and `(scope, key)`.
+//!
+//! Built for this crate's one use, where papaya (a general concurrent map)
+//! paid for generality: a boxed key per member (an allocation per row and a
+//! cache miss per probe) and a reclaimer per removal. Here a slot is the
+//! member's own pointer; a one-byte tag per slot filters probes; removal
+//! leaves a tombstone and hands the member's count to crossbeam-epoch.
+//!
+//! # Ground rules
+//!
+//! * A slot's pointer moves only forward: null -> member -> tombstone, and
+//!   any of them -> frozen (below). A slot never becomes null again, and a
+//!   tombstone is never reused, so two inserters of one key always meet at
+//!   the first null slot of its probe sequence: one CAS wins, the other
+//!   finds the winner there. That is what makes keys unique.
+//! * A slot's tag is written once, after its pointer, and only narrows
+//!   probes: a reader that sees the tag sees the pointer; a reader that sees
+//!   no tag reads the pointer.
+//! * The table owns one strong count of each member it holds. A removal
+//!   (member -> tombstone) gives the count back through the epoch, so a
+//!   reader pinned while it probes can use every member it reaches.
+//! * Resizing (when tombstones and members fill three quarters of the
+//!   table) runs under a mutex: the resizer freezes every slot (sets the low
+//!   bit of its pointer, so no insert or removal can succeed there any
+//!   more), copies the members into a new table, publishes it and retires
+//!   the old one. Readers never wait: a frozen slot still names its member.
+//!   Writers that meet a frozen slot wait for the new table and retry there
+//!   (so writes block during a resize, as papaya's blocking mode did; reads
+//!   stay lock-free).
+
+use std::ptr;
+
+use crate::counter::StripedCounter;
+use crate::index::Member;
+use crate::sync::{Arc, AtomicPtr, AtomicU8, Mutex, Ordering};
+
+/// Reclamation: crossbeam-epoch, or (under loom, which cannot see it) a
+/// garbage list the set runs when it drops.
+#[cfg(not(skipstore_loom))]
+mod reclaim {
+    pub(super) use crossbeam_epoch::{Guard, pin};
+
+    pub(super) struct Garbage;
+
+    impl Garbage {
+        pub(super) const fn new() -> Self {
+            Self
+        }
+
+        /// Runs `f` once no thread pinned now can still be reading.
+        ///
+        /// # Safety
+        /// What `f` frees must be unreachable for threads that pin later.
+        pub(super) unsafe fn defer(&self, guard: &Guard, f: impl FnOnce() + 'static) {
+            // SAFETY: per this function's contract.
+            unsafe { guard.defer_unchecked(f) };
+        }
+    }
+}
+
+#[cfg(skipstore_loom)]
+mod reclaim {
+    use crate::sync::Mutex;
+
+    pub(super) struct Guard;
+
+    pub(super) fn pin() -> Guard {
+        Guard
+    }
+
+    /// Deferred frees, run when the set drops (sound and simple: nothing
+    /// is freed while any thread could read it).
+    pub(super) struct Garbage(Mutex<Vec<Box<dyn FnOnce() + Send>>>);
+
+    impl Garbage {
+        pub(super) fn new() -> Self {
+            Self(Mutex::new(Vec::new()))
+        }
+
+        pub(super) unsafe fn defer(&self, _guard: &Guard, f: impl FnOnce() + 'static) {
+            /// The closures free `Send + Sync` members and tables.
+            struct AssertSend<F>(F);
+            // SAFETY: see above.
+            unsafe impl<F> Send for AssertSend<F> {}
+            let f = AssertSend(f);
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(Box::new(move || {
+                    let f = f;
+                    (f.0)();
+                }));
+        }
+    }
+
+    impl Drop for Garbage {
+        fn drop(&mut self) {
+            let list = std::mem::take(
+                &mut *self
+                    .0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            for f in list {
+                f();
+            }
+        }
+    }
+}
+
+use reclaim::{Garbage, pin};
+
+/// Low pointer bit: the slot is frozen (a resize is copying the table).
+const FROZEN: usize = 1;
+/// A removed member's slot. Not a valid member address (members are at
+/// least 8-aligned), and distinct from null and from frozen forms.
+const TOMB: usize = 2;
+/// Slots of a new, empty index.
+#[cfg(not(skipstore_loom))]
+const MIN_SLOTS: usize = 16;
+#[cfg(skipstore_loom)]
+const MIN_SLOTS: usize = 4;
+
+/// Splits a point hash into a slot index and a one-byte tag.
+#[derive(Clone, Copy)]
+struct Spread {
+    home: usize,
+    tag: u8,
+}
+
+impl Spread {
+    fn of(hash: u64, mask: usize) -> Self {
+        // Point hashes are seeded and mixed already; multiply once more so
+        // that the index (high bits) and the tag (low bits) are independent.
+        let h = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Self {
+            home: (h >> 32) as usize & mask,
+            // Never 0: 0 means "no tag yet".
+            tag: (h as u8) | 0x80,
+        }
+    }
+}
+
+struct Table<T> {
+    mask: usize,
+    tags: Box<[AtomicU8]>,
+    slots: Box<[AtomicPtr<T>]>,
+    /// Slots ever filled (members and tombstones): the resize trigger.
+    /// Striped: every insert counts, on every thread.
+    used: StripedCounter,
+}
+
+impl<T> Table<T> {
+    fn new(slots: usize) -> Self {
+        debug_assert!(slots.is_power_of_two());
+        Self {
+            mask: slots - 1,
+            tags: (0..slots).map(|_| AtomicU8::new(0)).collect(),
+            slots: (0..slots)
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect(),
+            used: StripedCounter::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.mask + 1
+    }
+
+    /// Whether the table is due for a resize (sums the stripes: callers
+    /// ask only now and then, see `try_insert`).
+    fn crowded(&self) -> bool {
+        self.used.sum() * 4 >= self.len() * 3
+    }
+}
+
+/// What a slot holds, decoded (whether or not it is frozen).
+enum Seen<T> {
+    Empty,
+    Tomb,
+    Member(*mut T),
+}
+
+/// Decodes a slot's pointer; the flag says whether the slot is frozen.
+fn decode<T>(p: *mut T) -> (Seen<T>, bool) {
+    let bits = p as usize;
+    let seen = match bits & !FROZEN {
+        0 => Seen::Empty,
+        TOMB => Seen::Tomb,
+        base => Seen::Member(base as *mut T),
+    };
+    (seen, bits & FROZEN != 0)
+}
+
+/// The point hash of a member we hold a count of.
+fn hash_of<T: Member>(raw: *mut T) -> u64 {
+    // SAFETY: callers hold a strong count of `raw`.
+    unsafe { &*raw }.point_hash()
+}
+
+/// A borrowed view of a member as the `Arc` the table owns.
+///
+/// # Safety
+/// `p` must come from a table slot read while pinned, and the caller must
+/// still be pinned.
+unsafe fn lend<T>(p: *mut T) -> std::mem::ManuallyDrop<Arc<T>> {
+    // SAFETY: the table's strong count keeps the member alive until the
+    // epoch releases it; `ManuallyDrop` keeps us from giving it back.
+    std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(p) })
+}
+
+enum Inserted<T> {
+    /// Inserted after a probe of this many slots.
+    Done(usize),
+    Occupied(*mut T),
+    Frozen,
+    Full,
+}
+
+enum Removed {
+    Done,
+    Absent,
+    Frozen,
+}
+
+pub(crate) struct PointSet<T: Member> {
+    table: AtomicPtr<Table<T>>,
+    resizing: Mutex<()>,
+    members: StripedCounter,
+    garbage: Garbage,
+}
+
+impl<T: Member> PointSet<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            table: AtomicPtr::new(Box::into_raw(Box::new(Table::new(MIN_SLOTS)))),
+            resizing: Mutex::new(()),
+            members: StripedCounter::new(),
+            garbage: Garbage::new(),
+        }
+    }
+
+    /// The current table.
+    ///
+    /// # Safety
+    /// The caller must be pinned for as long as it uses the result.
+    unsafe fn current(&self) -> &Table<T> {
+        // SAFETY: tables are retired through the epoch after being replaced.
+        unsafe { &*self.table.load(Ordering::Acquire) }
+    }
+
+    /// Runs `f` on the member found under `(scope, key)`, whose point hash
+    /// is `hash`.
+    #[inline]
+    pub(crate) fn with<R>(
+        &self,
+        hash: u64,
+        scope: &str,
+        key: &str,
+        f: impl FnOnce(&Arc<T>) -> R,
+    ) -> Option<R> {
+        let _guard = pin();
+        // SAFETY: pinned until the end of this function.
+        let table = unsafe { self.current() };
+        let Spread { home, tag } = Spread::of(hash, table.mask);
+        for n in 0..=table.mask {
+            let i = (home + n) & table.mask;
+            let seen_tag = table.tags[i].load(Ordering::Acquire);
+            if seen_tag != 0 && seen_tag != tag {
+                continue;
+            }
+            // Readers read through frozen slots: they still name their
+            // members.
+            let p = match decode(table.slots[i].load(Ordering::Acquire)).0 {
+                Seen::Empty => return None,
+                Seen::Tomb => continue,
+                Seen::Member(p) => p,
+            };
+            // SAFETY: read from a slot while pinned.
+            let member = unsafe { lend(p) };
+            if member.point_hash() == hash && member.sort_key() == key && member.scope() == scope {
+                return Some(f(&member));
+            }
+        }
+        None
+    }
+
+    /// Inserts `member` unless its `(scope, key)` is taken; then returns
+    /// the occupant.
+    pub(crate) fn try_insert(&self, member: Arc<T>) -> Result<(), Option<Arc<T>>> {
+        let raw = Arc::into_raw(member).cast_mut();
+        let _guard = pin();
+        loop {
+            // SAFETY: pinned (`_guard`).
+            let table = unsafe { self.current() };
+            match Self::insert_into(table, raw) {
+                Inserted::Done(probed) => {
+                    self.members.add(1);
+                    // Summing the stripes on every insert would cost more
+                    // than the insert: check after a long probe, and on one
+                    // insert in 64 (by hash, so spread over threads). The
+                    // table can overfill a little past three quarters
+                    // before anyone looks; `Full` is the backstop.
+                    let sampled = hash_of(raw).is_multiple_of(64);
+                    if (probed >= 8 || sampled) && table.crowded() {
+                        self.resize(table);
+                    }
+                    return Ok(());
+                }
+                Inserted::Occupied(p) => {
+                    // SAFETY: `raw` was never published: take our count back.
+                    drop(unsafe { Arc::from_raw(raw) });
+                    // SAFETY: read from a slot while pinned.
+                    let occupant = Arc::clone(&*unsafe { lend(p) });
+                    return Err(Some(occupant));
+                }
+                Inserted::Frozen => self.wait_for_resize(),
+                Inserted::Full => self.resize(table),
+            }
+        }
+    }
+
+    fn insert_into(table: &Table<T>, raw: *mut T) -> Inserted<T> {
+        // SAFETY: we hold a strong count of `raw`.
+        let mine = unsafe { &*raw };
+        let hash = mine.point_hash();
+        let Spread { home, tag } = Spread::of(hash, table.mask);
+        for n in 0..=table.mask {
+            let i = (home + n) & table.mask;
+            let seen_tag = table.tags[i].load(Ordering::Acquire);
+            if seen_tag != 0 && seen_tag != tag {
+                // Another key's slot; if frozen, a null slot further on
+                // will say so.
+                continue;
+            }
+            let mut p = table.slots[i].load(Ordering::Acquire);
+            if p.is_null() {
+                match table.slots[i].compare_exchange(
+                    ptr::null_mut(),
+                    raw,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        table.tags[i].store(tag, Ordering::Release);
+                        table.used.add(1);
+                        return Inserted::Done(n);
+                    }
+                    Err(current) => p = current,
+                }
+            }
+            match decode(p) {
+                (_, true) => return Inserted::Frozen,
+                (Seen::Empty, false) => unreachable!("slots never return to null"),
+                (Seen::Tomb, false) => {}
+                (Seen::Member(other), false) => {
+                    // SAFETY: the caller is pinned; read from a slot.
+                    let other_ref = unsafe { &*other };
+                    if other_ref.point_hash() == hash
+                        && other_ref.sort_key() == mine.sort_key()
+                        && other_ref.scope() == mine.scope()
+                    {
+                        return Inserted::Occupied(other);
+                    }
+                }
+            }
+        }
+        Inserted::Full
+    }
+
+    /// Removes `member` itself, if it is still the one held.
+    pub(crate) fn remove_same(&self, member: &Arc<T>) {
+        let target = Arc::as_ptr(member).cast_mut();
+        let guard = pin();
+        loop {
+            // SAFETY: pinned (`guard`).
+            let table = unsafe { self.current() };
+            match Self::remove_from(table, target, member.point_hash()) {
+                Removed::Done => {
+                    self.members.add(-1);
+                    let addr = target as usize;
+                    // SAFETY: the slot no longer names the member, so no
+                    // reader that pins from now on can reach it through this
+                    // table; readers pinned earlier are waited for. The
+                    // count given back is the table's own.
+                    unsafe {
+                        self.garbage
+                            .defer(&guard, move || drop(Arc::from_raw(addr as *const T)));
+                    }
+                    return;
+                }
+                Removed::Absent => return,
+                Removed::Frozen => self.wait_for_resize(),
+            }
+        }
+    }
+
+    fn remove_from(table: &Table<T>, target: *mut T, hash: u64) -> Removed {
+        let Spread { home, tag } = Spread::of(hash, table.mask);
+        for n in 0..=table.mask {
+            let i = (home + n) & table.mask;
+            let seen_tag = table.tags[i].load(Ordering::Acquire);
+            if seen_tag != 0 && seen_tag != tag {
+                continue;
+            }
+            match decode(table.slots[i].load(Ordering::Acquire)) {
+                // Being resized: the member (or its absence) moves to the
+                // new table; look there.
+                (_, true) => return Removed::Frozen,
+                (Seen::Empty, false) => return Removed::Absent,
+                (Seen::Member(p), false) if p == target => {
+                    return match table.slots[i].compare_exchange(
+                        target,
+                        TOMB as *mut T,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => Removed::Done,
+                        Err(now) if decode(now).1 => Removed::Frozen,
+                        // Removed by someone else meanwhile.
+                        Err(_) => Removed::Absent,
+                    };
+                }
+                (Seen::Tomb | Seen::Member(_), false) => {}
+            }
+        }
+        Removed::Absent
+    }
+
+    /// Waits until the resize in progress (if any) has published its table.
+    fn wait_for_resize(&self) {
+        drop(self.lock());
+    }
+
+    fn lock(&self) -> crate::sync::MutexGuard<'_, ()> {
+        self.resizing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replaces `old` (if still current) by a table sized for its members,
+    /// without its tombstones.
+    fn resize(&self, old: &Table<T>) {
+        let _resizing = self.lock();
+        if !ptr::eq(self.table.load(Ordering::Acquire), old) {
+            return; // Someone else resized it meanwhile.
+        }
+        let mut members = Vec::new();
+        for slot in &old.slots[..] {
+            let mut p = slot.load(Ordering::Acquire);
+            loop {
+                let frozen = (p as usize | FROZEN) as *mut T;
+                match slot.compare_exchange(p, frozen, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => break,
+                    Err(now) => p = now,
+                }
+            }
+            if let (Seen::Member(m), false) = decode(p) {
+                members.push(m);
+            }
+        }
+        // At most half full after the copy, so the next resize is at least
+        // a quarter of the table's slots of writes away.
+        let slots = (members.len() * 2).next_power_of_two().max(MIN_SLOTS);
+        let new: Table<T> = Table::new(slots);
+        for m in members {
+            // SAFETY: frozen members stay alive: their counts move to `new`.
+            let hash = unsafe { &*m }.point_hash();
+            let Spread { home, tag } = Spread::of(hash, new.mask);
+            let mut i = home;
+            while !new.slots[i].load(Ordering::Relaxed).is_null() {
+                i = (i + 1) & new.mask;
+            }
+            new.slots[i].store(m, Ordering::Relaxed);
+            new.tags[i].store(tag, Ordering::Relaxed);
+            new.used.add(1);
+        }
+        let old_ptr = self
+            .table
+            .swap(Box::into_raw(Box::new(new)), Ordering::AcqRel);
+        let addr = old_ptr as usize;
+        // SAFETY: the old table is unreachable for readers that pin from now
+        // on; it holds no counts any more (they moved), so dropping it frees
+        // only its arrays.
+        unsafe {
+            self.garbage
+                .defer(&pin(), move || drop(Box::from_raw(addr as *mut Table<T>)));
+        }
+    }
+
+    /// Members held (approximate while writers run).
+    pub(crate) fn len(&self) -> usize {
+        self.members.sum()
+    }
+
+    /// Visits every member (no order; weakly consistent).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<T>)) {
+        let _guard = pin();
+        // SAFETY: pinned until the end of this function.
+        let table = unsafe { self.current() };
+        for slot in &table.slots[..] {
+            if let (Seen::Member(p), _) = decode(slot.load(Ordering::Acquire)) {
+                // SAFETY: read from a slot while pinned.
+                f(&*unsafe { lend(p) });
+            }
+        }
+    }
+}
+
+impl<T: Member> Drop for PointSet<T> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: nobody else can reach the table; it owns one
+        // count of each member it names (tombstones gave theirs back).
+        unsafe {
+            let table = Box::from_raw(self.table.load(Ordering::Relaxed));
+            for slot in &table.slots[..] {
+                if let (Seen::Member(p), _) = decode(slot.load(Ordering::Relaxed)) {
+                    drop(Arc::from_raw(p));
+                }
+            }
+        }
+    }
+}
+
+// SAFETY: the raw pointers are `Arc<T>` counts and tables owned by the set;
+// sharing the set shares `Arc<T>`s, which needs `T: Send + Sync` (`Member`).
+unsafe impl<T: Member> Send for PointSet<T> {}
+// SAFETY: see `Send`.
+unsafe impl<T: Member> Sync for PointSet<T> {}
+
+#[cfg(all(test, not(skipstore_loom)))]
+mod tests {
+    #![allow(clippy::disallowed_types, clippy::unwrap_used)]
+
+    use std::collections::HashMap;
+    use std::sync::atomic::AtomicBool;
+
+    use super::{Arc, Member, PointSet};
+
+    #[derive(Debug)]
+    struct M {
+        key: String,
+        hash: u64,
+    }
+
+    impl Member for M {
+        fn sort_key(&self) -> &str {
+            &self.key
+        }
+        fn scope(&self) -> &str {
+            "s"
+        }
+        fn is_gone(&self) -> bool {
+            false
+        }
+        fn point_hash(&self) -> u64 {
+            self.hash
+        }
+    }
+
+    /// `buckets` distinct hashes only, so probes meet collisions, equal
+    /// tags and long runs.
+    fn member(key: u64, buckets: u64) -> Arc<M> {
+        Arc::new(M {
+            key: format!("k{key}"),
+            hash: (key % buckets).wrapping_mul(0x2545_F491_4F6C_DD1D),
+        })
+    }
+
+    fn find(set: &PointSet<M>, m: &M) -> Option<Arc<M>> {
+        set.with(m.hash, "s", &m.key, Arc::clone)
+    }
+
+    #[test]
+    fn matches_a_map_through_resizes_tombstones_and_collisions() {
+        for buckets in [1, 7, 1 << 40] {
+            let set = PointSet::new();
+            let mut model: HashMap<u64, Arc<M>> = HashMap::new();
+            let mut x = 0x1234_5678_9abc_def1_u64 ^ buckets;
+            for step in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Few keys when everything collides (probes are linear).
+                let key = x % if buckets == 1 { 64 } else { 3_000 };
+                match x >> 60 {
+                    0..=7 => {
+                        let m = member(key, buckets);
+                        let got = set.try_insert(Arc::clone(&m));
+                        match model.get(&key) {
+                            Some(old) => {
+                                let occupant = got.unwrap_err().unwrap();
+                                assert!(Arc::ptr_eq(&occupant, old), "step {step}");
+                            }
+                            None => {
+                                assert!(got.is_ok(), "step {step}");
+                                model.insert(key, m);
+                            }
+                        }
+                    }
+                    8..=13 => {
+                        if let Some(m) = model.remove(&key) {
+                            set.remove_same(&m);
+                        } else {
+                            // Removing a look-alike that was never held.
+                            set.remove_same(&member(key, buckets));
+                        }
+                    }
+                    _ => {
+                        let probe = member(key, buckets);
+                        let got = find(&set, &probe);
+                        assert_eq!(got.is_some(), model.contains_key(&key), "step {step}");
+                        if let (Some(g), Some(m)) = (got, model.get(&key)) {
+                            assert!(Arc::ptr_eq(&g, m));
+                        }
+                    }
+                }
+            }
+            assert_eq!(set.len(), model.len());
+            let mut seen = 0;
+            set.for_each(|m| {
+                seen += 1;
+                assert!(model.values().any(|v| Arc::ptr_eq(v, m)));
+            });
+            assert_eq!(seen, model.len());
+            // The set gives its counts back when dropped.
+            drop(set);
+            for m in model.values() {
+                assert_eq!(Arc::strong_count(m), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn racing_inserts_of_one_key_admit_one_and_readers_never_miss_stable_keys() {
+        let set = PointSet::new();
+        let stable: Vec<Arc<M>> = (0..200).map(|k| member(k, 1 << 40)).collect();
+        for m in &stable {
+            set.try_insert(Arc::clone(m)).unwrap();
+        }
+        let stop = AtomicBool::new(false);
+        let wins = std::sync::atomic::AtomicUsize::new(0);
+        // Who holds each shared key: a second winner would find it taken.
+        let held: Vec<AtomicBool> = (0..50).map(|_| AtomicBool::new(false)).collect();
+        std::thread::scope(|s| {
+            for t in 0..3u64 {
+                let (set, stop, wins, held) = (&set, &stop, &wins, &held);
+                s.spawn(move || {
+                    let mut round = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        round += 1;
+                        // All three threads insert the same key each round;
+                        // the round's winner removes it again. Plus churn of
+                        // private keys, to force resizes.
+                        let k = (round % 50) as usize;
+                        let shared = member(1_000_000 + k as u64, 1 << 40);
+                        if set.try_insert(Arc::clone(&shared)).is_ok() {
+                            wins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            assert!(
+                                !held[k].swap(true, std::sync::atomic::Ordering::SeqCst),
+                                "two inserts of one key both succeeded"
+                            );
+                            let mine = member(2_000_000 + t * 1_000_000 + round, 1 << 40);
+                            set.try_insert(Arc::clone(&mine)).unwrap();
+                            set.remove_same(&mine);
+                            held[k].store(false, std::sync::atomic::Ordering::SeqCst);
+                            set.remove_same(&shared);
+                        }
+                    }
+                });
+            }
+            for _ in 0..300 {
+                for m in &stable {
+                    let got = find(&set, m).expect("a stable key went missing");
+                    assert!(Arc::ptr_eq(&got, m));
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert!(wins.load(std::sync::atomic::Ordering::Relaxed) > 0);
+        // Every winner removed its key: only the stable ones are left.
+        assert_eq!(set.len(), stable.len());
+        let mut count = 0;
+        set.for_each(|_| count += 1);
+        assert_eq!(count, stable.len());
+    }
+}
+
+/// loom models of the set's own protocol: unique keys under racing inserts,
+/// and writes racing a resize (freeze, copy, publish). Run with
+/// `RUSTFLAGS="--cfg skipstore_loom" cargo test --release --lib hashindex::loom`.
+#[cfg(all(test, skipstore_loom))]
+mod loom_models {
+    #![allow(clippy::unwrap_used)]
+
+    use super::{Arc, Member, PointSet};
+
+    #[derive(Debug)]
+    struct M {
+        key: &'static str,
+        hash: u64,
+    }
+
+    impl Member for M {
+        fn sort_key(&self) -> &str {
+            self.key
+        }
+        fn scope(&self) -> &str {
+            "s"
+        }
+        fn is_gone(&self) -> bool {
+            false
+        }
+        fn point_hash(&self) -> u64 {
+            self.hash
+        }
+    }
+
+    /// Hashes are multiples of 64, so every insert checks for crowding.
+    fn m(key: &'static str, n: u64) -> Arc<M> {
+        Arc::new(M { key, hash: n * 64 })
+    }
+
+    fn find(set: &PointSet<M>, probe: &M) -> Option<Arc<M>> {
+        set.with(probe.hash, "s", probe.key, Arc::clone)
+    }
+
+    #[test]
+    fn racing_inserts_of_one_key_admit_exactly_one() {
+        loom::model(|| {
+            let set = Arc::new(PointSet::new());
+            let (a, b) = (m("k", 1), m("k", 1));
+            let other = {
+                let (set, b) = (Arc::clone(&set), Arc::clone(&b));
+                loom::thread::spawn(move || set.try_insert(b).is_ok())
+            };
+            let mine = set.try_insert(Arc::clone(&a)).is_ok();
+            let theirs = other.join().unwrap();
+            assert!(mine != theirs, "exactly one insert wins");
+            let held = find(&set, &a).unwrap();
+            assert!(Arc::ptr_eq(&held, if mine { &a } else { &b }));
+            assert_eq!(set.len(), 1);
+        });
+    }
+
+    #[test]
+    fn writes_racing_a_resize_lose_nothing() {
+        loom::model(|| {
+            // Four slots: with two members, the third insert crowds the
+            // table (three quarters) and resizes it.
+            let set = Arc::new(PointSet::new());
+            let (stable, gone) = (m("stable", 1), m("gone", 2));
+            set.try_insert(Arc::clone(&stable)).unwrap();
+            set.try_insert(Arc::clone(&gone)).unwrap();
+            let remover = {
+                let (set, gone) = (Arc::clone(&set), Arc::clone(&gone));
+                loom::thread::spawn(move || set.remove_same(&gone))
+            };
+            let added = m("added", 3);
+            let inserter = {
+                let (set, added) = (Arc::clone(&set), Arc::clone(&added));
+                loom::thread::spawn(move || set.try_insert(added).is_ok())
+            };
+            let seen = find(&set, &stable).expect("a stable member went missing");
+            assert!(Arc::ptr_eq(&seen, &stable));
+            remover.join().unwrap();
+            assert!(inserter.join().unwrap());
+            assert!(find(&set, &gone).is_none(), "a removal was lost");
+            assert!(find(&set, &added).is_some(), "an insert was lost");
+            assert!(find(&set, &stable).is_some());
+            assert_eq!(set.len(), 2);
+        });
+    }
+}
