@@ -22,7 +22,8 @@
 //! | an entry and its epoch-managed value slot | `entry`, `slot` |
 //! | per-namespace ordered keys, namespace retirement | `namespace` |
 //! | the write buffer in front of a namespace's ordered keys | `pending` |
-//! | ordered skiplists and the lock-free hash index | `index` |
+//! | ordered skiplists and the hash index, behind the loom seam | `index` |
+//! | the hash index itself (open addressing, lock-free reads) | `hashindex` |
 //! | the hierarchical timing wheel | [`wheel`] |
 //! | handing timers to the wheel and advancing it | `expiry` |
 //! | the optional background sweeper | `sweeper` |
