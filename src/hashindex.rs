@@ -111,6 +111,62 @@ mod reclaim {
 
 use reclaim::{Garbage, pin};
 
+/// Counts of members removed from a set, given back together: one epoch
+/// deferral per batch (or when dropped) rather than one per removal.
+#[cfg(not(skipstore_loom))]
+pub(crate) struct Released<T> {
+    counts: Vec<usize>,
+    _members: std::marker::PhantomData<Arc<T>>,
+}
+
+#[cfg(not(skipstore_loom))]
+impl<T> Released<T> {
+    /// Counts held before a batch goes (the buffer, 512 bytes, stays below
+    /// the sizes at which glibc consolidates its free lists).
+    const BATCH: usize = 64;
+
+    pub(crate) const fn new() -> Self {
+        Self {
+            counts: Vec::new(),
+            _members: std::marker::PhantomData,
+        }
+    }
+
+    fn push(&mut self, member: *const T) {
+        if self.counts.capacity() == 0 {
+            self.counts.reserve_exact(Self::BATCH);
+        }
+        self.counts.push(member as usize);
+        if self.counts.len() >= Self::BATCH {
+            self.give_back();
+        }
+    }
+
+    fn give_back(&mut self) {
+        let counts = std::mem::take(&mut self.counts);
+        if counts.is_empty() {
+            return;
+        }
+        let release = move || {
+            for addr in counts {
+                // SAFETY: a set's count of a member it unlinked, given back
+                // once.
+                drop(unsafe { Arc::from_raw(addr as *const T) });
+            }
+        };
+        // SAFETY: every member here was unlinked from its set before it was
+        // pushed; readers pinned before that are waited for.
+        unsafe { crossbeam_epoch::pin().defer_unchecked(release) };
+    }
+}
+
+#[cfg(not(skipstore_loom))]
+impl<T> Drop for Released<T> {
+    fn drop(&mut self) {
+        self.give_back();
+    }
+}
+
 /// Low pointer bit: the slot is frozen (a resize is copying the table).
 const FROZEN: usize = 1;
 /// A removed member's slot. Not a valid member address (members are at
@@ -371,26 +427,42 @@ impl<T: Member> PointSet<T> {
 
     /// Removes `member` itself, if it is still the one held.
     pub(crate) fn remove_same(&self, member: &Arc<T>) {
+        if self.unlink(member) {
+            let addr = Arc::as_ptr(member) as usize;
+            // SAFETY: unlinked, so no reader that pins from now on can reach
+            // it through this set; readers pinned earlier are waited for.
+            // The count given back is the table's own.
+            unsafe {
+                self.garbage
+                    .defer(&pin(), move || drop(Arc::from_raw(addr as *const T)));
+            }
+        }
+    }
+
+    /// As [`remove_same`](Self::remove_same), but the set's count of the
+    /// member goes to `released`, which gives such counts back in batches
+    /// (one epoch deferral per batch instead of one per removal).
+    #[cfg(not(skipstore_loom))]
+    pub(crate) fn remove_same_into(&self, member: &Arc<T>, released: &mut Released<T>) {
+        if self.unlink(member) {
+            released.push(Arc::as_ptr(member));
+        }
+    }
+
+    /// Tombstones `member`'s slot; true if this call did (the caller then
+    /// owns the set's count of it).
+    fn unlink(&self, member: &Arc<T>) -> bool {
         let target = Arc::as_ptr(member).cast_mut();
-        let guard = pin();
+        let _guard = pin();
         loop {
-            // SAFETY: pinned (`guard`).
+            // SAFETY: pinned (`_guard`).
             let table = unsafe { self.current() };
             match Self::remove_from(table, target, member.point_hash()) {
                 Removed::Done => {
                     self.members.add(-1);
-                    let addr = target as usize;
-                    // SAFETY: the slot no longer names the member, so no
-                    // reader that pins from now on can reach it through this
-                    // table; readers pinned earlier are waited for. The
-                    // count given back is the table's own.
-                    unsafe {
-                        self.garbage
-                            .defer(&guard, move || drop(Arc::from_raw(addr as *const T)));
-                    }
-                    return;
+                    return true;
                 }
-                Removed::Absent => return,
+                Removed::Absent => return false,
                 Removed::Frozen => self.wait_for_resize(),
             }
         }

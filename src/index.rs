@@ -216,6 +216,15 @@ mod imp {
         map: Mutex<HashMap<(String, String), Arc<T>>>,
     }
 
+    /// Under loom removals give their counts back at once.
+    pub(crate) struct Released<T>(std::marker::PhantomData<T>);
+
+    impl<T> Released<T> {
+        pub(crate) const fn new() -> Self {
+            Self(std::marker::PhantomData)
+        }
+    }
+
     impl<T: Member> PointSet<T> {
         pub(crate) fn new() -> Self {
             Self {
@@ -254,6 +263,11 @@ mod imp {
             }
         }
 
+        /// As `remove_same` (the batch is the real index's concern).
+        pub(crate) fn remove_same_into(&self, member: &Arc<T>, _released: &mut Released<T>) {
+            self.remove_same(member);
+        }
+
         pub(crate) fn len(&self) -> usize {
             lock(&self.map).len()
         }
@@ -268,7 +282,7 @@ mod imp {
 }
 
 #[cfg(not(skipstore_loom))]
-pub(crate) use crate::hashindex::PointSet;
+pub(crate) use crate::hashindex::{PointSet, Released};
 pub(crate) use imp::OrderedSet;
 #[cfg(skipstore_loom)]
-pub(crate) use imp::PointSet;
+pub(crate) use imp::{PointSet, Released};

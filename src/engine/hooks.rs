@@ -13,6 +13,7 @@ use entelix_memory::Namespace;
 
 use crate::counter::{STRIPES, stripe};
 use crate::entry::Entry;
+use crate::index::Released;
 use crate::slot::Graveyard;
 use crate::sync::Arc as SyncArc;
 
@@ -57,10 +58,13 @@ pub(crate) fn listener_of<V>(f: impl Fn(Removal<'_, V>) + Send + Sync + 'static)
 }
 
 /// What one operation leaves for after it: removals to tell the listener
-/// about, and the versions it killed (retired together when this drops).
+/// about, and the versions it killed and the index counts it released
+/// (retired together when this drops).
 pub(crate) struct Notices<V: Send + Sync + 'static> {
     removals: Vec<(SyncArc<Entry<V>>, V, Cause)>,
     pub(crate) graveyard: Graveyard<V>,
+    /// The point index's counts of the entries it removed.
+    pub(crate) released: Released<Entry<V>>,
 }
 
 impl<V: Send + Sync + 'static> Notices<V> {
@@ -68,6 +72,7 @@ impl<V: Send + Sync + 'static> Notices<V> {
         Self {
             removals: Vec::new(),
             graveyard: Graveyard::new(),
+            released: Released::new(),
         }
     }
 

@@ -485,7 +485,7 @@ where
         match killed {
             Killed::No => false,
             Killed::Now => {
-                self.entries.remove_same(entry);
+                self.entries.remove_same_into(entry, &mut notices.released);
                 // Pairs with the fence in `order`.
                 fence(Ordering::SeqCst);
                 if entry.in_keys() {
