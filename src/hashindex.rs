@@ -111,60 +111,36 @@ mod reclaim {
 
 use reclaim::{Garbage, pin};
 
-/// Counts of members removed from a set, given back together: one epoch
-/// deferral per batch (or when dropped) rather than one per removal.
+/// Counts of members removed from a set, given back together (see
+/// [`crate::retire`]).
 #[cfg(not(skipstore_loom))]
 pub(crate) struct Released<T> {
-    counts: Vec<usize>,
+    counts: crate::retire::Batch,
     _members: std::marker::PhantomData<Arc<T>>,
 }
 
 #[cfg(not(skipstore_loom))]
 impl<T> Released<T> {
-    /// Counts held before a batch goes (the buffer, 512 bytes, stays below
-    /// the sizes at which glibc consolidates its free lists).
-    const BATCH: usize = 64;
-
     pub(crate) const fn new() -> Self {
         Self {
-            counts: Vec::new(),
+            counts: crate::retire::Batch::new(release_count::<T>),
             _members: std::marker::PhantomData,
         }
     }
 
     fn push(&mut self, member: *const T) {
-        if self.counts.capacity() == 0 {
-            self.counts.reserve_exact(Self::BATCH);
-        }
-        self.counts.push(member as usize);
-        if self.counts.len() >= Self::BATCH {
-            self.give_back();
-        }
-    }
-
-    fn give_back(&mut self) {
-        let counts = std::mem::take(&mut self.counts);
-        if counts.is_empty() {
-            return;
-        }
-        let release = move || {
-            for addr in counts {
-                // SAFETY: a set's count of a member it unlinked, given back
-                // once.
-                drop(unsafe { Arc::from_raw(addr as *const T) });
-            }
-        };
-        // SAFETY: every member here was unlinked from its set before it was
-        // pushed; readers pinned before that are waited for.
-        unsafe { crossbeam_epoch::pin().defer_unchecked(release) };
+        // SAFETY: callers hand over a set's count of a member it unlinked,
+        // once; `release_count` gives such a count back.
+        unsafe { self.counts.push(member as usize) };
     }
 }
 
+/// # Safety
+/// `addr` must be a strong count of an `Arc<T>` nobody else gives back.
 #[cfg(not(skipstore_loom))]
-impl<T> Drop for Released<T> {
-    fn drop(&mut self) {
-        self.give_back();
-    }
+unsafe fn release_count<T>(addr: usize) {
+    // SAFETY: per the contract.
+    drop(unsafe { Arc::from_raw(addr as *const T) });
 }
 
 /// Low pointer bit: the slot is frozen (a resize is copying the table).
@@ -224,6 +200,20 @@ impl<T> Table<T> {
         self.mask + 1
     }
 
+    /// The slots a probe from `spread` visits that may hold its key, in
+    /// probe order, each with its distance from home: slots whose tag is
+    /// unset or the key's (another tag is another key, skipped without
+    /// loading its pointer).
+    fn probe(&self, spread: Spread) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let Spread { home, tag } = spread;
+        (0..=self.mask)
+            .map(move |n| (n, (home + n) & self.mask))
+            .filter(move |&(_, i)| {
+                let seen = self.tags[i].load(Ordering::Acquire);
+                seen == 0 || seen == tag
+            })
+    }
+
     /// Whether the table is due for a resize (sums the stripes: callers
     /// ask only now and then, see `try_insert`).
     fn crowded(&self) -> bool {
@@ -247,6 +237,13 @@ fn decode<T>(p: *mut T) -> (Seen<T>, bool) {
         base => Seen::Member(base as *mut T),
     };
     (seen, bits & FROZEN != 0)
+}
+
+/// Whether `member` is the one for `(scope, key)` with point hash `hash`
+/// (the hash first: it rejects almost every other member without touching
+/// a string).
+fn is_key<T: Member>(member: &T, hash: u64, scope: &str, key: &str) -> bool {
+    member.point_hash() == hash && member.sort_key() == key && member.scope() == scope
 }
 
 /// The point hash of a member we hold a count of.
@@ -319,13 +316,7 @@ impl<T: Member> PointSet<T> {
         let _guard = pin();
         // SAFETY: pinned until the end of this function.
         let table = unsafe { self.current() };
-        let Spread { home, tag } = Spread::of(hash, table.mask);
-        for n in 0..=table.mask {
-            let i = (home + n) & table.mask;
-            let seen_tag = table.tags[i].load(Ordering::Acquire);
-            if seen_tag != 0 && seen_tag != tag {
-                continue;
-            }
+        for (_, i) in table.probe(Spread::of(hash, table.mask)) {
             // Readers read through frozen slots: they still name their
             // members.
             let p = match decode(table.slots[i].load(Ordering::Acquire)).0 {
@@ -335,7 +326,7 @@ impl<T: Member> PointSet<T> {
             };
             // SAFETY: read from a slot while pinned.
             let member = unsafe { lend(p) };
-            if member.point_hash() == hash && member.sort_key() == key && member.scope() == scope {
+            if is_key(&**member, hash, scope, key) {
                 return Some(f(&member));
             }
         }
@@ -381,15 +372,10 @@ impl<T: Member> PointSet<T> {
         // SAFETY: we hold a strong count of `raw`.
         let mine = unsafe { &*raw };
         let hash = mine.point_hash();
-        let Spread { home, tag } = Spread::of(hash, table.mask);
-        for n in 0..=table.mask {
-            let i = (home + n) & table.mask;
-            let seen_tag = table.tags[i].load(Ordering::Acquire);
-            if seen_tag != 0 && seen_tag != tag {
-                // Another key's slot; if frozen, a null slot further on
-                // will say so.
-                continue;
-            }
+        let spread = Spread::of(hash, table.mask);
+        // Slots of other keys are skipped; if the table is frozen, a null
+        // slot further on says so.
+        for (n, i) in table.probe(spread) {
             let mut p = table.slots[i].load(Ordering::Acquire);
             if p.is_null() {
                 match table.slots[i].compare_exchange(
@@ -399,7 +385,7 @@ impl<T: Member> PointSet<T> {
                     Ordering::Acquire,
                 ) {
                     Ok(_) => {
-                        table.tags[i].store(tag, Ordering::Release);
+                        table.tags[i].store(spread.tag, Ordering::Release);
                         table.used.add(1);
                         return Inserted::Done(n);
                     }
@@ -412,11 +398,7 @@ impl<T: Member> PointSet<T> {
                 (Seen::Tomb, false) => {}
                 (Seen::Member(other), false) => {
                     // SAFETY: the caller is pinned; read from a slot.
-                    let other_ref = unsafe { &*other };
-                    if other_ref.point_hash() == hash
-                        && other_ref.sort_key() == mine.sort_key()
-                        && other_ref.scope() == mine.scope()
-                    {
+                    if is_key(unsafe { &*other }, hash, mine.scope(), mine.sort_key()) {
                         return Inserted::Occupied(other);
                     }
                 }
@@ -469,13 +451,7 @@ impl<T: Member> PointSet<T> {
     }
 
     fn remove_from(table: &Table<T>, target: *mut T, hash: u64) -> Removed {
-        let Spread { home, tag } = Spread::of(hash, table.mask);
-        for n in 0..=table.mask {
-            let i = (home + n) & table.mask;
-            let seen_tag = table.tags[i].load(Ordering::Acquire);
-            if seen_tag != 0 && seen_tag != tag {
-                continue;
-            }
+        for (_, i) in table.probe(Spread::of(hash, table.mask)) {
             match decode(table.slots[i].load(Ordering::Acquire)) {
                 // Being resized: the member (or its absence) moves to the
                 // new table; look there.
@@ -602,246 +578,7 @@ unsafe impl<T: Member> Send for PointSet<T> {}
 unsafe impl<T: Member> Sync for PointSet<T> {}
 
 #[cfg(all(test, not(skipstore_loom)))]
-mod tests {
-    #![allow(clippy::disallowed_types, clippy::unwrap_used)]
+mod tests;
 
-    use std::collections::HashMap;
-    use std::sync::atomic::AtomicBool;
-
-    use super::{Arc, Member, PointSet};
-
-    #[derive(Debug)]
-    struct M {
-        key: String,
-        hash: u64,
-    }
-
-    impl Member for M {
-        fn sort_key(&self) -> &str {
-            &self.key
-        }
-        fn scope(&self) -> &str {
-            "s"
-        }
-        fn is_gone(&self) -> bool {
-            false
-        }
-        fn point_hash(&self) -> u64 {
-            self.hash
-        }
-    }
-
-    /// `buckets` distinct hashes only, so probes meet collisions, equal
-    /// tags and long runs.
-    fn member(key: u64, buckets: u64) -> Arc<M> {
-        Arc::new(M {
-            key: format!("k{key}"),
-            hash: (key % buckets).wrapping_mul(0x2545_F491_4F6C_DD1D),
-        })
-    }
-
-    fn find(set: &PointSet<M>, m: &M) -> Option<Arc<M>> {
-        set.with(m.hash, "s", &m.key, Arc::clone)
-    }
-
-    #[test]
-    fn matches_a_map_through_resizes_tombstones_and_collisions() {
-        for buckets in [1, 7, 1 << 40] {
-            let set = PointSet::new();
-            let mut model: HashMap<u64, Arc<M>> = HashMap::new();
-            let mut x = 0x1234_5678_9abc_def1_u64 ^ buckets;
-            for step in 0..20_000 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                // Few keys when everything collides (probes are linear).
-                let key = x % if buckets == 1 { 64 } else { 3_000 };
-                match x >> 60 {
-                    0..=7 => {
-                        let m = member(key, buckets);
-                        let got = set.try_insert(Arc::clone(&m));
-                        match model.get(&key) {
-                            Some(old) => {
-                                let occupant = got.unwrap_err().unwrap();
-                                assert!(Arc::ptr_eq(&occupant, old), "step {step}");
-                            }
-                            None => {
-                                assert!(got.is_ok(), "step {step}");
-                                model.insert(key, m);
-                            }
-                        }
-                    }
-                    8..=13 => {
-                        if let Some(m) = model.remove(&key) {
-                            set.remove_same(&m);
-                        } else {
-                            // Removing a look-alike that was never held.
-                            set.remove_same(&member(key, buckets));
-                        }
-                    }
-                    _ => {
-                        let probe = member(key, buckets);
-                        let got = find(&set, &probe);
-                        assert_eq!(got.is_some(), model.contains_key(&key), "step {step}");
-                        if let (Some(g), Some(m)) = (got, model.get(&key)) {
-                            assert!(Arc::ptr_eq(&g, m));
-                        }
-                    }
-                }
-            }
-            assert_eq!(set.len(), model.len());
-            let mut seen = 0;
-            set.for_each(|m| {
-                seen += 1;
-                assert!(model.values().any(|v| Arc::ptr_eq(v, m)));
-            });
-            assert_eq!(seen, model.len());
-            // The set gives its counts back when dropped.
-            drop(set);
-            for m in model.values() {
-                assert_eq!(Arc::strong_count(m), 1);
-            }
-        }
-    }
-
-    #[test]
-    fn racing_inserts_of_one_key_admit_one_and_readers_never_miss_stable_keys() {
-        let set = PointSet::new();
-        let stable: Vec<Arc<M>> = (0..200).map(|k| member(k, 1 << 40)).collect();
-        for m in &stable {
-            set.try_insert(Arc::clone(m)).unwrap();
-        }
-        let stop = AtomicBool::new(false);
-        let wins = std::sync::atomic::AtomicUsize::new(0);
-        // Who holds each shared key: a second winner would find it taken.
-        let held: Vec<AtomicBool> = (0..50).map(|_| AtomicBool::new(false)).collect();
-        std::thread::scope(|s| {
-            for t in 0..3u64 {
-                let (set, stop, wins, held) = (&set, &stop, &wins, &held);
-                s.spawn(move || {
-                    let mut round = 0u64;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        round += 1;
-                        // All three threads insert the same key each round;
-                        // the round's winner removes it again. Plus churn of
-                        // private keys, to force resizes.
-                        let k = (round % 50) as usize;
-                        let shared = member(1_000_000 + k as u64, 1 << 40);
-                        if set.try_insert(Arc::clone(&shared)).is_ok() {
-                            wins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            assert!(
-                                !held[k].swap(true, std::sync::atomic::Ordering::SeqCst),
-                                "two inserts of one key both succeeded"
-                            );
-                            let mine = member(2_000_000 + t * 1_000_000 + round, 1 << 40);
-                            set.try_insert(Arc::clone(&mine)).unwrap();
-                            set.remove_same(&mine);
-                            held[k].store(false, std::sync::atomic::Ordering::SeqCst);
-                            set.remove_same(&shared);
-                        }
-                    }
-                });
-            }
-            for _ in 0..300 {
-                for m in &stable {
-                    let got = find(&set, m).expect("a stable key went missing");
-                    assert!(Arc::ptr_eq(&got, m));
-                }
-            }
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        });
-        assert!(wins.load(std::sync::atomic::Ordering::Relaxed) > 0);
-        // Every winner removed its key: only the stable ones are left.
-        assert_eq!(set.len(), stable.len());
-        let mut count = 0;
-        set.for_each(|_| count += 1);
-        assert_eq!(count, stable.len());
-    }
-}
-
-/// loom models of the set's own protocol: unique keys under racing inserts,
-/// and writes racing a resize (freeze, copy, publish). Run with
-/// `RUSTFLAGS="--cfg skipstore_loom" cargo test --release --lib hashindex::loom`.
 #[cfg(all(test, skipstore_loom))]
-mod loom_models {
-    #![allow(clippy::unwrap_used)]
-
-    use super::{Arc, Member, PointSet};
-
-    #[derive(Debug)]
-    struct M {
-        key: &'static str,
-        hash: u64,
-    }
-
-    impl Member for M {
-        fn sort_key(&self) -> &str {
-            self.key
-        }
-        fn scope(&self) -> &str {
-            "s"
-        }
-        fn is_gone(&self) -> bool {
-            false
-        }
-        fn point_hash(&self) -> u64 {
-            self.hash
-        }
-    }
-
-    /// Hashes are multiples of 64, so every insert checks for crowding.
-    fn m(key: &'static str, n: u64) -> Arc<M> {
-        Arc::new(M { key, hash: n * 64 })
-    }
-
-    fn find(set: &PointSet<M>, probe: &M) -> Option<Arc<M>> {
-        set.with(probe.hash, "s", probe.key, Arc::clone)
-    }
-
-    #[test]
-    fn racing_inserts_of_one_key_admit_exactly_one() {
-        loom::model(|| {
-            let set = Arc::new(PointSet::new());
-            let (a, b) = (m("k", 1), m("k", 1));
-            let other = {
-                let (set, b) = (Arc::clone(&set), Arc::clone(&b));
-                loom::thread::spawn(move || set.try_insert(b).is_ok())
-            };
-            let mine = set.try_insert(Arc::clone(&a)).is_ok();
-            let theirs = other.join().unwrap();
-            assert!(mine != theirs, "exactly one insert wins");
-            let held = find(&set, &a).unwrap();
-            assert!(Arc::ptr_eq(&held, if mine { &a } else { &b }));
-            assert_eq!(set.len(), 1);
-        });
-    }
-
-    #[test]
-    fn writes_racing_a_resize_lose_nothing() {
-        loom::model(|| {
-            // Four slots: with two members, the third insert crowds the
-            // table (three quarters) and resizes it.
-            let set = Arc::new(PointSet::new());
-            let (stable, gone) = (m("stable", 1), m("gone", 2));
-            set.try_insert(Arc::clone(&stable)).unwrap();
-            set.try_insert(Arc::clone(&gone)).unwrap();
-            let remover = {
-                let (set, gone) = (Arc::clone(&set), Arc::clone(&gone));
-                loom::thread::spawn(move || set.remove_same(&gone))
-            };
-            let added = m("added", 3);
-            let inserter = {
-                let (set, added) = (Arc::clone(&set), Arc::clone(&added));
-                loom::thread::spawn(move || set.try_insert(added).is_ok())
-            };
-            let seen = find(&set, &stable).expect("a stable member went missing");
-            assert!(Arc::ptr_eq(&seen, &stable));
-            remover.join().unwrap();
-            assert!(inserter.join().unwrap());
-            assert!(find(&set, &gone).is_none(), "a removal was lost");
-            assert!(find(&set, &added).is_some(), "an insert was lost");
-            assert!(find(&set, &stable).is_some());
-            assert_eq!(set.len(), 2);
-        });
-    }
-}
+mod loom_models;

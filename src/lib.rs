@@ -53,6 +53,8 @@ mod index;
 mod namespace;
 mod pending;
 mod render;
+#[cfg(not(skipstore_loom))]
+mod retire;
 mod slot;
 mod stats;
 mod store;

@@ -189,17 +189,12 @@ pub(crate) enum Replaced<V, R> {
     Dead(Box<Version<V>>),
 }
 
-/// Versions killed during one operation, retired together: one epoch
-/// deferral for the lot when the graveyard drops, instead of one per kill.
-///
-/// A sweep or a drain kills many rows in one go; crossbeam-epoch allocates a
-/// 2 KiB bag per 64 deferrals, and under TTL churn those allocations (which
-/// make glibc consolidate its free lists) were a tenth of the write path.
-/// A killed version is unreachable from the moment its slot was killed, so
-/// retiring it a little later is as sound as retiring it at once.
+/// Versions killed during one operation, retired together (see
+/// [`crate::retire`]). Under loom a killed version stays on its slot's
+/// garbage list instead.
 pub(crate) struct Graveyard<V> {
     #[cfg(not(skipstore_loom))]
-    dead: Vec<usize>,
+    dead: crate::retire::Batch,
     _versions: std::marker::PhantomData<Box<Version<V>>>,
 }
 
@@ -207,55 +202,26 @@ impl<V> Graveyard<V> {
     pub(crate) const fn new() -> Self {
         Self {
             #[cfg(not(skipstore_loom))]
-            dead: Vec::new(),
+            dead: crate::retire::Batch::new(free_version::<V>),
             _versions: std::marker::PhantomData,
         }
     }
-}
 
-/// Versions a graveyard holds before it retires them: a sweep of a million
-/// rows does not keep a million values until it ends, and the batch's
-/// buffer (512 bytes, allocated once at full size) stays below the sizes
-/// that make glibc consolidate its free lists.
-#[cfg(not(skipstore_loom))]
-const GRAVEYARD_BATCH: usize = 64;
-
-#[cfg(not(skipstore_loom))]
-impl<V> Graveyard<V> {
     /// Takes a version unlinked by a kill.
+    #[cfg(not(skipstore_loom))]
     fn bury(&mut self, dead: *const Version<V>) {
-        if self.dead.capacity() == 0 {
-            self.dead.reserve_exact(GRAVEYARD_BATCH);
-        }
-        self.dead.push(dead as usize);
-        if self.dead.len() >= GRAVEYARD_BATCH {
-            self.retire();
-        }
-    }
-
-    fn retire(&mut self) {
-        let dead = std::mem::take(&mut self.dead);
-        if dead.is_empty() {
-            return;
-        }
-        let free = move || {
-            for raw in dead {
-                // SAFETY: each was a `Box<Version<V>>` (an `Owned`) unlinked
-                // by a kill and handed here once.
-                drop(unsafe { Box::from_raw(raw as *mut Version<V>) });
-            }
-        };
-        // SAFETY: every version here was unlinked from its slot by a kill;
-        // readers that loaded it are pinned, and the deferral waits for them.
-        unsafe { crossbeam_epoch::pin().defer_unchecked(free) };
+        // SAFETY: the kill's CAS unlinked it and hands it here once; it is a
+        // `Box<Version<V>>` (an `Owned`), which `free_version` frees.
+        unsafe { self.dead.push(dead as usize) };
     }
 }
 
+/// # Safety
+/// `addr` must be a `Box<Version<V>>` nobody else frees.
 #[cfg(not(skipstore_loom))]
-impl<V> Drop for Graveyard<V> {
-    fn drop(&mut self) {
-        self.retire();
-    }
+unsafe fn free_version<V>(addr: usize) {
+    // SAFETY: per the contract.
+    drop(unsafe { Box::from_raw(addr as *mut Version<V>) });
 }
 
 #[cfg(not(skipstore_loom))]

@@ -1,0 +1,84 @@
+//! loom models of the set's own protocol: unique keys under racing inserts,
+//! and writes racing a resize (freeze, copy, publish). Run with
+//! `RUSTFLAGS="--cfg skipstore_loom" cargo test --release --lib hashindex::loom`.
+
+#![allow(clippy::unwrap_used)]
+
+use super::{Arc, Member, PointSet};
+
+#[derive(Debug)]
+struct M {
+    key: &'static str,
+    hash: u64,
+}
+
+impl Member for M {
+    fn sort_key(&self) -> &str {
+        self.key
+    }
+    fn scope(&self) -> &str {
+        "s"
+    }
+    fn is_gone(&self) -> bool {
+        false
+    }
+    fn point_hash(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// Hashes are multiples of 64, so every insert checks for crowding.
+fn m(key: &'static str, n: u64) -> Arc<M> {
+    Arc::new(M { key, hash: n * 64 })
+}
+
+fn find(set: &PointSet<M>, probe: &M) -> Option<Arc<M>> {
+    set.with(probe.hash, "s", probe.key, Arc::clone)
+}
+
+#[test]
+fn racing_inserts_of_one_key_admit_exactly_one() {
+    loom::model(|| {
+        let set = Arc::new(PointSet::new());
+        let (a, b) = (m("k", 1), m("k", 1));
+        let other = {
+            let (set, b) = (Arc::clone(&set), Arc::clone(&b));
+            loom::thread::spawn(move || set.try_insert(b).is_ok())
+        };
+        let mine = set.try_insert(Arc::clone(&a)).is_ok();
+        let theirs = other.join().unwrap();
+        assert!(mine != theirs, "exactly one insert wins");
+        let held = find(&set, &a).unwrap();
+        assert!(Arc::ptr_eq(&held, if mine { &a } else { &b }));
+        assert_eq!(set.len(), 1);
+    });
+}
+
+#[test]
+fn writes_racing_a_resize_lose_nothing() {
+    loom::model(|| {
+        // Four slots: with two members, the third insert crowds the
+        // table (three quarters) and resizes it.
+        let set = Arc::new(PointSet::new());
+        let (stable, gone) = (m("stable", 1), m("gone", 2));
+        set.try_insert(Arc::clone(&stable)).unwrap();
+        set.try_insert(Arc::clone(&gone)).unwrap();
+        let remover = {
+            let (set, gone) = (Arc::clone(&set), Arc::clone(&gone));
+            loom::thread::spawn(move || set.remove_same(&gone))
+        };
+        let added = m("added", 3);
+        let inserter = {
+            let (set, added) = (Arc::clone(&set), Arc::clone(&added));
+            loom::thread::spawn(move || set.try_insert(added).is_ok())
+        };
+        let seen = find(&set, &stable).expect("a stable member went missing");
+        assert!(Arc::ptr_eq(&seen, &stable));
+        remover.join().unwrap();
+        assert!(inserter.join().unwrap());
+        assert!(find(&set, &gone).is_none(), "a removal was lost");
+        assert!(find(&set, &added).is_some(), "an insert was lost");
+        assert!(find(&set, &stable).is_some());
+        assert_eq!(set.len(), 2);
+    });
+}

@@ -1,0 +1,156 @@
+//! Unit tests of the hash set: against a map, and under racing threads.
+
+#![allow(clippy::disallowed_types, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+
+use super::{Arc, Member, PointSet};
+
+#[derive(Debug)]
+struct M {
+    key: String,
+    hash: u64,
+}
+
+impl Member for M {
+    fn sort_key(&self) -> &str {
+        &self.key
+    }
+    fn scope(&self) -> &str {
+        "s"
+    }
+    fn is_gone(&self) -> bool {
+        false
+    }
+    fn point_hash(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// `buckets` distinct hashes only, so probes meet collisions, equal
+/// tags and long runs.
+fn member(key: u64, buckets: u64) -> Arc<M> {
+    Arc::new(M {
+        key: format!("k{key}"),
+        hash: (key % buckets).wrapping_mul(0x2545_F491_4F6C_DD1D),
+    })
+}
+
+fn find(set: &PointSet<M>, m: &M) -> Option<Arc<M>> {
+    set.with(m.hash, "s", &m.key, Arc::clone)
+}
+
+#[test]
+fn matches_a_map_through_resizes_tombstones_and_collisions() {
+    for buckets in [1, 7, 1 << 40] {
+        let set = PointSet::new();
+        let mut model: HashMap<u64, Arc<M>> = HashMap::new();
+        let mut x = 0x1234_5678_9abc_def1_u64 ^ buckets;
+        for step in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Few keys when everything collides (probes are linear).
+            let key = x % if buckets == 1 { 64 } else { 3_000 };
+            match x >> 60 {
+                0..=7 => {
+                    let m = member(key, buckets);
+                    let got = set.try_insert(Arc::clone(&m));
+                    match model.get(&key) {
+                        Some(old) => {
+                            let occupant = got.unwrap_err().unwrap();
+                            assert!(Arc::ptr_eq(&occupant, old), "step {step}");
+                        }
+                        None => {
+                            assert!(got.is_ok(), "step {step}");
+                            model.insert(key, m);
+                        }
+                    }
+                }
+                8..=13 => {
+                    if let Some(m) = model.remove(&key) {
+                        set.remove_same(&m);
+                    } else {
+                        // Removing a look-alike that was never held.
+                        set.remove_same(&member(key, buckets));
+                    }
+                }
+                _ => {
+                    let probe = member(key, buckets);
+                    let got = find(&set, &probe);
+                    assert_eq!(got.is_some(), model.contains_key(&key), "step {step}");
+                    if let (Some(g), Some(m)) = (got, model.get(&key)) {
+                        assert!(Arc::ptr_eq(&g, m));
+                    }
+                }
+            }
+        }
+        assert_eq!(set.len(), model.len());
+        let mut seen = 0;
+        set.for_each(|m| {
+            seen += 1;
+            assert!(model.values().any(|v| Arc::ptr_eq(v, m)));
+        });
+        assert_eq!(seen, model.len());
+        // The set gives its counts back when dropped.
+        drop(set);
+        for m in model.values() {
+            assert_eq!(Arc::strong_count(m), 1);
+        }
+    }
+}
+
+#[test]
+fn racing_inserts_of_one_key_admit_one_and_readers_never_miss_stable_keys() {
+    let set = PointSet::new();
+    let stable: Vec<Arc<M>> = (0..200).map(|k| member(k, 1 << 40)).collect();
+    for m in &stable {
+        set.try_insert(Arc::clone(m)).unwrap();
+    }
+    let stop = AtomicBool::new(false);
+    let wins = std::sync::atomic::AtomicUsize::new(0);
+    // Who holds each shared key: a second winner would find it taken.
+    let held: Vec<AtomicBool> = (0..50).map(|_| AtomicBool::new(false)).collect();
+    std::thread::scope(|s| {
+        for t in 0..3u64 {
+            let (set, stop, wins, held) = (&set, &stop, &wins, &held);
+            s.spawn(move || {
+                let mut round = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    round += 1;
+                    // All three threads insert the same key each round;
+                    // the round's winner removes it again. Plus churn of
+                    // private keys, to force resizes.
+                    let k = (round % 50) as usize;
+                    let shared = member(1_000_000 + k as u64, 1 << 40);
+                    if set.try_insert(Arc::clone(&shared)).is_ok() {
+                        wins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        assert!(
+                            !held[k].swap(true, std::sync::atomic::Ordering::SeqCst),
+                            "two inserts of one key both succeeded"
+                        );
+                        let mine = member(2_000_000 + t * 1_000_000 + round, 1 << 40);
+                        set.try_insert(Arc::clone(&mine)).unwrap();
+                        set.remove_same(&mine);
+                        held[k].store(false, std::sync::atomic::Ordering::SeqCst);
+                        set.remove_same(&shared);
+                    }
+                }
+            });
+        }
+        for _ in 0..300 {
+            for m in &stable {
+                let got = find(&set, m).expect("a stable key went missing");
+                assert!(Arc::ptr_eq(&got, m));
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(wins.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    // Every winner removed its key: only the stable ones are left.
+    assert_eq!(set.len(), stable.len());
+    let mut count = 0;
+    set.for_each(|_| count += 1);
+    assert_eq!(count, stable.len());
+}
