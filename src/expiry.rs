@@ -13,7 +13,7 @@
 //!
 //! Reads never touch any of this.
 
-use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::sync::{AtomicU64, Mutex, Ordering, lock};
 use crate::wheel::{LEVELS, TICK_NANOS, Wheel};
 
 /// Writes per thread between amortised sweep steps.
@@ -87,12 +87,6 @@ impl<T> Inbox<T> {
     fn len(&self) -> usize {
         lock(&self.0).len()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while sweeping (a user `Drop` impl, say) must not disable
-    // expiry for good: the wheel's state is consistent between timers.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What to do with a timer the wheel handed out.

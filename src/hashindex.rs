@@ -84,24 +84,16 @@ mod reclaim {
             // SAFETY: see above.
             unsafe impl<F> Send for AssertSend<F> {}
             let f = AssertSend(f);
-            self.0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(Box::new(move || {
-                    let f = f;
-                    (f.0)();
-                }));
+            crate::sync::lock(&self.0).push(Box::new(move || {
+                let f = f;
+                (f.0)();
+            }));
         }
     }
 
     impl Drop for Garbage {
         fn drop(&mut self) {
-            let list = std::mem::take(
-                &mut *self
-                    .0
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            );
+            let list = std::mem::take(&mut *crate::sync::lock(&self.0));
             for f in list {
                 f();
             }
@@ -482,9 +474,7 @@ impl<T: Member> PointSet<T> {
     }
 
     fn lock(&self) -> crate::sync::MutexGuard<'_, ()> {
-        self.resizing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.resizing)
     }
 
     /// Replaces `old` (if still current) by a table sized for its members,

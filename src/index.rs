@@ -146,11 +146,7 @@ mod imp {
     use std::collections::{BTreeMap, HashMap};
 
     use super::{Arc, Bound, ControlFlow, Member};
-    use crate::sync::{Mutex, MutexGuard};
-
-    fn lock<M>(m: &Mutex<M>) -> MutexGuard<'_, M> {
-        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+    use crate::sync::{Mutex, lock};
 
     pub(crate) struct OrderedSet<T: Member> {
         map: Mutex<BTreeMap<String, Arc<T>>>,

@@ -262,11 +262,7 @@ mod imp {
 #[cfg(skipstore_loom)]
 mod imp {
     use super::{Arc, AtomicBool, AtomicUsize, Ordering};
-    use crate::sync::{Mutex, MutexGuard};
-
-    fn lock<M>(m: &Mutex<M>) -> MutexGuard<'_, M> {
-        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+    use crate::sync::{Mutex, lock};
 
     pub(crate) struct Pending<T> {
         items: Mutex<Vec<Arc<T>>>,

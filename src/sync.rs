@@ -38,3 +38,11 @@ pub(crate) use loom::sync::{
         AtomicBool, AtomicIsize, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence,
     },
 };
+
+/// Locks `m`, recovering from poisoning. Every mutex in the crate guards
+/// state that stays consistent between the steps user code can panic in
+/// (a value's `Clone` or `Drop`), so a panic elsewhere must not disable it
+/// for good.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

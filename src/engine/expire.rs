@@ -121,9 +121,7 @@ where
     /// whether it evicted; `wait` says whether to wait for a busy hand.
     fn clock_evict_one(&self, wait: bool, notices: &mut Notices<V>) -> bool {
         let hand = if wait {
-            self.clock_hand
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            crate::sync::lock(&self.clock_hand)
         } else {
             match self.clock_hand.try_lock() {
                 Ok(hand) => hand,
