@@ -99,10 +99,19 @@ pub(crate) enum Fired<T> {
     NotYet(u64, T),
 }
 
+/// The wheel and, beside it, the timers a sweep re-arms once it is done.
+struct Swept<T> {
+    wheel: Wheel<T>,
+    /// Where a bounded step collects the timers it must re-arm (see
+    /// [`Expiry::run`]). A step holds the lock throughout and leaves it
+    /// empty; the buffer stays, so steps do not allocate.
+    again: Vec<(u64, T)>,
+}
+
 /// Timers waiting for their tick, plus the inbox that feeds them.
 pub(crate) struct Expiry<T> {
     inbox: Inbox<(u64, T)>,
-    wheel: Mutex<Wheel<T>>,
+    wheel: Mutex<Swept<T>>,
     /// Clock time of the last sweep that drained the inbox and reached `now`.
     caught_up_at: AtomicU64,
 }
@@ -111,7 +120,10 @@ impl<T> Expiry<T> {
     pub(crate) fn new() -> Self {
         Self {
             inbox: Inbox::new(),
-            wheel: Mutex::new(Wheel::new()),
+            wheel: Mutex::new(Swept {
+                wheel: Wheel::new(),
+                again: Vec::new(),
+            }),
             caught_up_at: AtomicU64::new(0),
         }
     }
@@ -123,12 +135,12 @@ impl<T> Expiry<T> {
 
     /// Timers held (in the inbox or the wheel).
     pub(crate) fn pending(&self) -> usize {
-        self.inbox.len() + lock(&self.wheel).len()
+        self.inbox.len() + lock(&self.wheel).wheel.len()
     }
 
     /// Checks the wheel's invariants.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        lock(&self.wheel).check()
+        lock(&self.wheel).wheel.check()
     }
 
     /// Advances the wheel to `now` and fires everything due; returns how many
@@ -140,24 +152,33 @@ impl<T> Expiry<T> {
     pub(crate) fn sweep_all(&self, now: u64, mut fire: impl FnMut(T) -> Fired<T>) -> usize {
         let mut removed = 0;
         // Timers that fired early are re-armed only once the sweep is done,
-        // so no chunk meets them twice.
+        // so no chunk meets them twice. Its own list: other sweeps may run
+        // between its chunks.
         let mut again = Vec::new();
         // Bounded by the timers held when the sweep began (each is drained
         // once, cascades at most once per level and fires once), so writers
         // that keep adding timers cannot keep it going forever.
         let mut chunks_left = {
-            let wheel = lock(&self.wheel);
-            (self.inbox.len() + wheel.len()) * (LEVELS + 2) / SWEEP_CHUNK + 2
+            let swept = lock(&self.wheel);
+            (self.inbox.len() + swept.wheel.len()) * (LEVELS + 2) / SWEEP_CHUNK + 2
         };
         loop {
-            let mut wheel = lock(&self.wheel);
-            let (chunk, caught_up) = self.run(&mut wheel, now, SWEEP_CHUNK, &mut fire, &mut again);
+            let mut swept = lock(&self.wheel);
+            // Through the tick that contains `now`, so that every row expired
+            // by `now` is found.
+            let Swept { wheel, .. } = &mut *swept;
+            let (chunk, caught_up) = self.run(
+                wheel,
+                now,
+                ceil_tick(now),
+                SWEEP_CHUNK,
+                &mut fire,
+                &mut again,
+            );
             removed += chunk;
             chunks_left -= 1;
             if caught_up || chunks_left == 0 {
-                for (tick, timer) in again {
-                    wheel.schedule(tick, timer);
-                }
+                rearm(wheel, &mut again);
                 return removed;
             }
         }
@@ -167,14 +188,14 @@ impl<T> Expiry<T> {
     /// number of new timers into the wheel. `None` if the wheel is busy or
     /// empty.
     pub(crate) fn pop_soonest(&self) -> Option<T> {
-        let mut wheel = self.wheel.try_lock().ok()?;
+        let mut swept = self.wheel.try_lock().ok()?;
         for _ in 0..STEP_BUDGET {
             let Some((tick, timer)) = self.inbox.pop() else {
                 break;
             };
-            wheel.schedule(tick, timer);
+            swept.wheel.schedule(tick, timer);
         }
-        wheel.pop_earliest().map(|(_, timer)| timer)
+        swept.wheel.pop_earliest().map(|(_, timer)| timer)
     }
 
     /// Whether writers should help: no sweep has caught up recently.
@@ -183,22 +204,29 @@ impl<T> Expiry<T> {
     }
 
     /// One bounded step, skipped if another thread is sweeping.
+    ///
+    /// It stops at the last tick that ended by `now`: every timer it fires
+    /// has expired, so none comes back for a second look. Rows that expired
+    /// earlier in the current tick wait for the next step (a millisecond at
+    /// most); `evict_expired` is the sweep that is exact to the nanosecond.
     pub(crate) fn sweep_step(&self, now: u64, fire: impl FnMut(T) -> Fired<T>) -> usize {
-        let Ok(mut wheel) = self.wheel.try_lock() else {
+        let Ok(mut swept) = self.wheel.try_lock() else {
             return 0;
         };
-        let mut again = Vec::new();
-        let (removed, _) = self.run(&mut wheel, now, STEP_BUDGET, fire, &mut again);
-        for (tick, timer) in again {
-            wheel.schedule(tick, timer);
-        }
+        let Swept { wheel, again } = &mut *swept;
+        let (removed, _) = self.run(wheel, now, now / TICK_NANOS, STEP_BUDGET, fire, again);
+        rearm(wheel, again);
         removed
     }
 
+    /// Drains the inbox and advances the wheel through `through` (a tick),
+    /// within `budget` timers; returns the rows removed and whether it got
+    /// there.
     fn run(
         &self,
         wheel: &mut Wheel<T>,
         now: u64,
+        through: u64,
         mut budget: usize,
         mut fire: impl FnMut(T) -> Fired<T>,
         again: &mut Vec<(u64, T)>,
@@ -210,12 +238,11 @@ impl<T> Expiry<T> {
             budget -= 1;
             wheel.schedule(tick, timer);
         }
-        // Advance through the tick that contains `now`, so every row expired
-        // by `now` is found; timers of that tick whose rows expire later in it
-        // come back as `NotYet`, for the caller to re-arm after the sweep.
+        // Timers of the last tick whose rows expire later in it come back as
+        // `NotYet`, for the caller to re-arm after the sweep.
         let drained = budget > 0;
         let mut removed = 0;
-        let reached = wheel.advance(ceil_tick(now), budget, |_, timer| match fire(timer) {
+        let reached = wheel.advance(through, budget, |_, timer| match fire(timer) {
             Fired::Removed => removed += 1,
             Fired::Stale => {}
             Fired::NotYet(expires_at, timer) => again.push((ceil_tick(expires_at), timer)),
@@ -225,5 +252,12 @@ impl<T> Expiry<T> {
             self.caught_up_at.fetch_max(now, Ordering::Relaxed);
         }
         (removed, caught_up)
+    }
+}
+
+/// Puts back the timers a sweep found early, once the sweep is done.
+fn rearm<T>(wheel: &mut Wheel<T>, again: &mut Vec<(u64, T)>) {
+    for (tick, timer) in again.drain(..) {
+        wheel.schedule(tick, timer);
     }
 }
