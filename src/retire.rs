@@ -11,13 +11,19 @@
 
 /// Objects a batch holds before it retires them: an operation that unlinks
 /// a million objects does not keep them all until it ends, and the buffer
-/// (512 bytes, allocated once at full size) stays below the sizes that make
-/// glibc consolidate its free lists.
+/// (under 512 bytes, allocated once at full size, and only once a second
+/// object arrives) stays below the sizes that make glibc consolidate its
+/// free lists.
 const BATCH: usize = 64;
 
 /// Unlinked objects (as addresses) and how to free one.
 pub(crate) struct Batch {
-    unlinked: Vec<usize>,
+    /// The first object, kept apart (0: none), so that an operation that
+    /// unlinks one object (a delete, an overwrite) retires it with one
+    /// deferral that allocates nothing: crossbeam-epoch stores a closure of
+    /// up to three words inline.
+    first: usize,
+    more: Vec<usize>,
     free: unsafe fn(usize),
 }
 
@@ -26,7 +32,8 @@ impl Batch {
     /// the addresses later pushed).
     pub(crate) const fn new(free: unsafe fn(usize)) -> Self {
         Self {
-            unlinked: Vec::new(),
+            first: 0,
+            more: Vec::new(),
             free,
         }
     }
@@ -35,33 +42,45 @@ impl Batch {
     ///
     /// # Safety
     /// `addr` must be unreachable for threads that pin from now on, owned by
-    /// the caller (handed here once), and of the kind `free` frees.
+    /// the caller (handed here once), non-zero, and of the kind `free` frees.
     pub(crate) unsafe fn push(&mut self, addr: usize) {
-        if self.unlinked.capacity() == 0 {
-            self.unlinked.reserve_exact(BATCH);
+        debug_assert_ne!(addr, 0, "objects have non-null addresses");
+        if self.first == 0 {
+            self.first = addr;
+            return;
         }
-        self.unlinked.push(addr);
-        if self.unlinked.len() >= BATCH {
+        if self.more.capacity() == 0 {
+            self.more.reserve_exact(BATCH - 1);
+        }
+        self.more.push(addr);
+        if self.more.len() + 1 >= BATCH {
             self.retire();
         }
     }
 
     fn retire(&mut self) {
-        let unlinked = std::mem::take(&mut self.unlinked);
-        if unlinked.is_empty() {
+        let (first, free) = (std::mem::take(&mut self.first), self.free);
+        if first == 0 {
             return;
         }
-        let free = self.free;
+        let guard = crossbeam_epoch::pin();
+        if self.more.is_empty() {
+            // SAFETY: per `push`'s contract: unlinked before it was pushed,
+            // owned here once, of the kind `free` frees; readers that
+            // reached it are pinned, and the deferral waits for them.
+            unsafe { guard.defer_unchecked(move || free(first)) };
+            return;
+        }
+        let more = std::mem::take(&mut self.more);
         let release = move || {
-            for addr in unlinked {
+            for addr in std::iter::once(first).chain(more) {
                 // SAFETY: per `push`'s contract, each is owned here once and
                 // of the kind `free` frees.
                 unsafe { free(addr) };
             }
         };
-        // SAFETY: every object here was unlinked before it was pushed;
-        // readers that reached it are pinned, and the deferral waits for them.
-        unsafe { crossbeam_epoch::pin().defer_unchecked(release) };
+        // SAFETY: as above, for every object in the batch.
+        unsafe { guard.defer_unchecked(release) };
     }
 }
 
