@@ -12,6 +12,10 @@
 //! write new keys with 1-50 ms TTLs from each thread while another thread
 //! calls `evict_expired` every 10 ms, and print the write rate.
 //!
+//! `det-mix` counts the same way for the core operations instead: after the
+//! fill, `seconds * 1e6` operations alternating a `get` and an overwriting
+//! `put` (no TTL) of uniformly chosen present rows.
+//!
 //! `det` is the deterministic variant, for instruction and cache-miss
 //! counts that do not depend on this machine's noise: SkipStore only, one
 //! thread, a manual clock moved 1 us per put, `evict_expired` every 10,000
@@ -108,6 +112,7 @@ fn main() {
     let setup = Setup::new(arg(5, 2_000.0) as u64);
     match which {
         "det" => deterministic(&setup, rows, (seconds * 1e6) as u64),
+        "det-mix" => deterministic_mix(&setup, rows, (seconds * 1e6) as u64),
         "base" => timed(
             &setup,
             &InMemoryStore::<String>::new(),
@@ -124,7 +129,7 @@ fn main() {
             seconds,
             rows,
         ),
-        other => eprintln!("unknown store {other:?}: skip, base or det"),
+        other => eprintln!("unknown store {other:?}: skip, base, det or det-mix"),
     }
 }
 
@@ -187,4 +192,27 @@ fn deterministic(setup: &Setup, rows: u64, puts: u64) {
         store.total_entries(),
         clock.now_nanos() / 1_000_000
     );
+}
+
+fn deterministic_mix(setup: &Setup, rows: u64, ops: u64) {
+    let store = SkipStore::<String>::new();
+    setup.fill(&store, rows);
+    let ctx = ExecutionContext::new();
+    let n = setup.namespaces.len() as u64;
+    let mut x = 0x9E37_79B9_7F4A_7C15;
+    let mut key = String::new();
+    let mut hits = 0u64;
+    for op in 0..ops {
+        let r = next(&mut x) % rows;
+        let ns = &setup.namespaces[(r % n) as usize];
+        key.clear();
+        let _ = write!(key, "msg-{}", r / n);
+        if op % 2 == 0 {
+            hits += u64::from(ready(store.get(&ctx, ns, &key)).expect("get").is_some());
+        } else {
+            let value = setup.values[(r % 256) as usize].clone();
+            ready(store.put(&ctx, ns, &key, value)).expect("put");
+        }
+    }
+    println!("det-mix: {ops} operations, {hits} hits");
 }
