@@ -14,6 +14,27 @@
 //!   and leaking until drop keeps the model simple and sound).
 //! * The slot's final version is freed when the slot drops; by then no reader
 //!   can reach the slot (its entry is unreachable from every index).
+//!
+//! # The first version lives in the slot
+//!
+//! A slot is created with its first version stored inline (the pointer then
+//! holds a marker, not an address), so a new row costs one allocation, not
+//! two, and a read of a row never overwritten touches no second cache line
+//! far away. Later versions are boxed. The inline version is displaced once,
+//! by the first overwrite or the kill; it cannot be freed on its own, so its
+//! value is dropped in place after the epoch's grace period, by a deferral
+//! that holds an owning handle to the slot's owner (the entry) until then
+//! (see [`Graveyard`]). A slot whose pointer still marks its inline version
+//! drops it with itself.
+//!
+//! Once that drop has run, the release marks the cell free (a second tag
+//! bit on the pointer), and the next overwrite may claim it (a CAS that
+//! clears the mark, so exactly one writer owns the cell), write its version
+//! there and install the inline marker again; a writer whose install then
+//! fails gives the cell back. So a row overwritten now and then returns to
+//! one allocation, and its first-version space is not dead weight. No ABA:
+//! a cell is marked free only after a grace period, which a thread that
+//! loaded the old marker (and is still pinned) holds back.
 
 use crate::sync::{AtomicU64, Ordering};
 
@@ -186,33 +207,40 @@ pub(crate) enum Replaced<V, R> {
     /// The predicate declined the current version (the new one is dropped).
     Declined,
     /// The slot is dead; the new version comes back.
-    Dead(Box<Version<V>>),
+    Dead(Version<V>),
 }
 
-/// Versions killed during one operation, retired together (see
-/// [`crate::retire`]). Under loom a killed version stays on its slot's
-/// garbage list instead.
+/// Versions displaced (killed or replaced) during one operation, retired
+/// together (see [`crate::retire`]). Under loom a displaced version stays
+/// on its slot's garbage list instead.
+///
+/// A boxed version is freed. An inline one (see the module docs) is
+/// retired through an owning handle to its slot's owner, which the
+/// displacing call took (its `hold` argument); after the grace period,
+/// `release_inline` drops the inline version through that handle and then
+/// the handle.
 pub(crate) struct Graveyard<V> {
     #[cfg(not(skipstore_loom))]
-    dead: crate::retire::Batch,
+    boxed: crate::retire::Batch,
+    #[cfg(not(skipstore_loom))]
+    inline: crate::retire::Batch,
     _versions: std::marker::PhantomData<Box<Version<V>>>,
 }
 
 impl<V> Graveyard<V> {
-    pub(crate) const fn new() -> Self {
+    /// An empty graveyard. `release_inline` must accept exactly the handles
+    /// that the `hold` closures given to [`Slot::kill_if`] and
+    /// [`Slot::replace_if`] with this graveyard make, and must call
+    /// [`Slot::drop_inline`] on the slot each one reaches, once.
+    #[cfg_attr(skipstore_loom, allow(unused_variables))]
+    pub(crate) const fn new(release_inline: unsafe fn(usize)) -> Self {
         Self {
             #[cfg(not(skipstore_loom))]
-            dead: crate::retire::Batch::new(free_version::<V>),
+            boxed: crate::retire::Batch::new(free_version::<V>),
+            #[cfg(not(skipstore_loom))]
+            inline: crate::retire::Batch::new(release_inline),
             _versions: std::marker::PhantomData,
         }
-    }
-
-    /// Takes a version unlinked by a kill.
-    #[cfg(not(skipstore_loom))]
-    fn bury(&mut self, dead: *const Version<V>) {
-        // SAFETY: the kill's CAS unlinked it and hands it here once; it is a
-        // `Box<Version<V>>` (an `Owned`), which `free_version` frees.
-        unsafe { self.dead.push(dead as usize) };
     }
 }
 
@@ -226,18 +254,93 @@ unsafe fn free_version<V>(addr: usize) {
 
 #[cfg(not(skipstore_loom))]
 mod imp {
+    use std::cell::UnsafeCell;
+    use std::mem::{ManuallyDrop, MaybeUninit};
+
     use super::{Graveyard, Killed, Ordering, Replaced, Version, next_version};
-    use crossbeam_epoch::{self as epoch, Atomic, Owned, Shared};
+    use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
+
+    /// Tag: the slot's version is the inline one (the pointer is null).
+    pub(super) const INLINE: usize = 1;
+    /// Tag: the inline cell is empty and may be claimed by a write (never
+    /// together with [`INLINE`]).
+    pub(super) const FREE: usize = 2;
 
     pub(crate) struct Slot<V> {
+        /// Null: dead. Null tagged [`INLINE`]: the version in `inline`.
+        /// Otherwise a boxed version. Either of the last two may carry
+        /// [`FREE`].
         current: Atomic<Version<V>>,
+        /// The first version, and later ones that claim the cell. Holds a
+        /// version while `current` marks it, and while a writer that claimed
+        /// it tries to install it; empty once dropped in place
+        /// ([`Slot::drop_inline`]) or taken back.
+        inline: UnsafeCell<MaybeUninit<Version<V>>>,
+    }
+
+    // SAFETY: a slot hands out `&Version<V>` to several threads and moves
+    // versions (and so values) between threads, exactly as a shared
+    // `Box<Version<V>>` behind an atomic would: sound for `V: Send + Sync`.
+    // The inline cell is written only by its one owner: the creator, the
+    // writer that claimed it, or the release that drops it, each while no
+    // reader can reach its contents (see the module docs).
+    unsafe impl<V: Send + Sync> Send for Slot<V> {}
+    // SAFETY: see `Send`.
+    unsafe impl<V: Send + Sync> Sync for Slot<V> {}
+
+    /// Where the version a write is installing sits.
+    enum Next<V> {
+        /// Not placed yet (the write has not seen the slot live).
+        Unplaced(Version<V>),
+        Boxed(Owned<Version<V>>),
+        /// In the slot's inline cell, which this write claimed.
+        Inline,
     }
 
     impl<V> Slot<V> {
-        /// A live slot holding `first` (its allocation is reused).
-        pub(crate) fn new(first: Box<Version<V>>) -> Self {
+        /// A live slot holding `first` inline.
+        pub(crate) fn new(first: Version<V>) -> Self {
             Self {
-                current: Atomic::from(Owned::from(first)),
+                current: Atomic::from(Shared::null().with_tag(INLINE)),
+                inline: UnsafeCell::new(MaybeUninit::new(first)),
+            }
+        }
+
+        /// The version `cur` (loaded from `current` under `guard`) names.
+        fn resolve<'g>(
+            &'g self,
+            cur: Shared<'g, Version<V>>,
+            _guard: &'g Guard,
+        ) -> Option<&'g Version<V>> {
+            if cur.tag() & INLINE != 0 {
+                // SAFETY: while `current` marks the inline version it holds
+                // one, and once displaced it is dropped only after the grace
+                // period of a deferral made after the displacing CAS, so
+                // every thread that saw the marker (pinned by `_guard`) is
+                // done with it first.
+                Some(unsafe { (*self.inline.get()).assume_init_ref() })
+            } else {
+                // SAFETY: boxed versions are freed only through the epoch
+                // after being unlinked; `cur` was loaded under `_guard`.
+                unsafe { cur.as_ref() }
+            }
+        }
+
+        /// Hands a version just unlinked by this thread's CAS to `grave`.
+        fn bury(
+            &self,
+            cur: Shared<'_, Version<V>>,
+            grave: &mut Graveyard<V>,
+            hold: impl FnOnce() -> usize,
+        ) {
+            if cur.tag() & INLINE != 0 {
+                // SAFETY: the CAS displaced the inline version, and only the
+                // displacing CAS buries it; `hold` keeps the slot alive and
+                // `release_inline` (the graveyard's contract) drops it.
+                unsafe { grave.inline.push(hold()) };
+            } else {
+                // SAFETY: the CAS unlinked this box and hands it here once.
+                unsafe { grave.boxed.push(cur.as_raw() as usize) };
             }
         }
 
@@ -245,85 +348,185 @@ mod imp {
         pub(crate) fn read<R>(&self, f: impl FnOnce(Option<&Version<V>>) -> R) -> R {
             let guard = epoch::pin();
             let cur = self.current.load(Ordering::Acquire, &guard);
-            // SAFETY: `cur` was loaded under `guard`; versions are only freed
-            // through `defer_destroy` after being unlinked, so it stays valid
-            // until `guard` drops at the end of this function.
-            f(unsafe { cur.as_ref() })
+            f(self.resolve(cur, &guard))
         }
 
         pub(crate) fn is_dead(&self) -> bool {
-            self.read(|cur| cur.is_none())
+            // SAFETY: only the pointer's bits are looked at.
+            let cur = self
+                .current
+                .load(Ordering::Acquire, unsafe { epoch::unprotected() });
+            cur.is_null() && cur.tag() & INLINE == 0
         }
 
         /// The current version of a slot nobody else can reach.
-        pub(crate) fn into_version(self) -> Option<Box<Version<V>>> {
-            // SAFETY: we own the slot, so no other thread can reach it.
+        pub(crate) fn into_version(self) -> Option<Version<V>> {
+            let this = ManuallyDrop::new(self);
+            // SAFETY: we own the slot, so no other thread can reach it, and
+            // `this` is never dropped: what it owns is taken once here.
             unsafe {
-                let cur =
+                let cur = this.current.load(Ordering::Relaxed, epoch::unprotected());
+                if cur.tag() & INLINE != 0 {
+                    Some((*this.inline.get()).assume_init_read())
+                } else if cur.is_null() {
+                    None
+                } else {
+                    Some(*cur.into_owned().into_box())
+                }
+            }
+        }
+
+        /// Drops the inline version in place and marks the cell free.
+        ///
+        /// # Safety
+        /// Once per displacement of the inline version, once no thread can
+        /// still be reading it (the grace period of a deferral made after
+        /// the displacing CAS).
+        pub(crate) unsafe fn drop_inline(&self) {
+            // SAFETY: per the contract, it holds the displaced version and
+            // nobody else reads or claims it (it is not marked free yet).
+            unsafe { (*self.inline.get()).assume_init_drop() };
+            // Release: a writer that claims the cell (an acquiring CAS) sees
+            // it empty. On a dead slot the mark is harmless (dead is final).
+            // SAFETY: only the tag bits change; nothing is dereferenced.
+            self.current
+                .fetch_or(FREE, Ordering::AcqRel, unsafe { epoch::unprotected() });
+        }
+
+        /// The pointer's tag bits (for tests).
+        #[cfg(test)]
+        pub(super) fn tag(&self) -> usize {
+            // SAFETY: only the tag is looked at.
+            let cur = self
+                .current
+                .load(Ordering::SeqCst, unsafe { epoch::unprotected() });
+            cur.tag()
+        }
+
+        /// Takes back the version of a write that did not install it.
+        fn take_back(&self, next: Next<V>) -> Version<V> {
+            match next {
+                Next::Unplaced(version) => version,
+                Next::Boxed(owned) => *owned.into_box(),
+                Next::Inline => {
+                    // SAFETY: this write claimed the cell and wrote it, and
+                    // never published it; it moves out before giving the
+                    // cell back.
+                    let version = unsafe { (*self.inline.get()).assume_init_read() };
+                    // SAFETY: tag bits only.
                     self.current
-                        .swap(Shared::null(), Ordering::Relaxed, epoch::unprotected());
-                (!cur.is_null()).then(|| cur.into_owned().into_box())
+                        .fetch_or(FREE, Ordering::AcqRel, unsafe { epoch::unprotected() });
+                    version
+                }
             }
         }
 
         /// Installs `next` over the live version, numbering it one past the
-        /// version it replaces. `Err(next)` when the slot is dead. On success
-        /// returns `f` applied to the replaced version.
+        /// version it replaces: in the inline cell if it is free (claimed
+        /// first), else boxed. On success returns `f` applied to the replaced
+        /// version, which goes to `grave` (`hold` makes an owning handle to
+        /// the slot's owner, in case it is the inline one).
         pub(crate) fn replace_if<R>(
             &self,
-            next: Box<Version<V>>,
+            next: Version<V>,
             mut pred: impl FnMut(&Version<V>) -> bool,
             f: impl FnOnce(&Version<V>) -> R,
+            grave: &mut Graveyard<V>,
+            hold: impl FnOnce() -> usize,
         ) -> Replaced<V, R> {
             let guard = epoch::pin();
-            let mut next: Owned<Version<V>> = Owned::from(next);
+            let mut next = Next::Unplaced(next);
             let mut cur = self.current.load(Ordering::Acquire, &guard);
             loop {
-                // SAFETY: loaded under `guard`, see `read`.
-                let Some(cur_ref) = (unsafe { cur.as_ref() }) else {
-                    return Replaced::Dead(next.into_box());
+                let Some(cur_ref) = self.resolve(cur, &guard) else {
+                    return Replaced::Dead(self.take_back(next));
                 };
                 if !pred(cur_ref) {
+                    drop(self.take_back(next));
                     return Replaced::Declined;
                 }
-                next.version = next_version(cur_ref.version);
-                let number = next.version;
+                if let Next::Unplaced(v) = next {
+                    if cur.tag() & FREE == 0 {
+                        next = Next::Boxed(Owned::new(v));
+                    } else {
+                        // Claim the free cell: clearing the mark makes this
+                        // write its one owner.
+                        let claimed = cur.with_tag(cur.tag() & !FREE);
+                        match self.current.compare_exchange(
+                            cur,
+                            claimed,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                            &guard,
+                        ) {
+                            Ok(_) => {
+                                // SAFETY: claimed; empty (the release dropped
+                                // its last version before marking it free).
+                                unsafe { (*self.inline.get()).write(v) };
+                                next = Next::Inline;
+                                cur = claimed;
+                            }
+                            Err(e) => {
+                                next = Next::Unplaced(v);
+                                cur = e.current;
+                                continue;
+                            }
+                        }
+                    }
+                }
+                let number = next_version(cur_ref.version);
+                let new = match &mut next {
+                    Next::Unplaced(_) => unreachable!("placed above"),
+                    Next::Boxed(owned) => {
+                        owned.version = number;
+                        // A boxed install keeps the cell's free mark.
+                        let raw = &**owned as *const Version<V>;
+                        Shared::from(raw).with_tag(cur.tag() & FREE)
+                    }
+                    Next::Inline => {
+                        // SAFETY: claimed and written by this write, not yet
+                        // published.
+                        unsafe { (*self.inline.get()).assume_init_mut() }.version = number;
+                        Shared::null().with_tag(INLINE)
+                    }
+                };
                 match self.current.compare_exchange(
                     cur,
-                    next,
+                    new,
                     Ordering::SeqCst,
                     Ordering::Acquire,
                     &guard,
                 ) {
                     Ok(_) => {
-                        let out = f(cur_ref);
-                        // SAFETY: `cur` is unlinked by the successful CAS and
-                        // no new reference to it can be created; readers that
-                        // hold one are pinned, and the epoch waits for them.
-                        unsafe { guard.defer_destroy(cur) };
-                        return Replaced::Done(number, out);
+                        // Published: the box now belongs to the slot.
+                        if let Next::Boxed(owned) = next {
+                            let _ = owned.into_shared(&guard);
+                        }
+                        // Buried before `f` runs (user code, which may
+                        // panic): nothing is lost, and `guard` keeps
+                        // `cur_ref` valid until this returns.
+                        self.bury(cur, grave, hold);
+                        return Replaced::Done(number, f(cur_ref));
                     }
-                    Err(e) => {
-                        cur = e.current;
-                        next = e.new;
-                    }
+                    Err(e) => cur = e.current,
                 }
             }
         }
 
         /// Moves the slot from live to dead if `pred` holds for the current
-        /// version; `f` sees the version that was killed.
+        /// version; `f` sees the version that was killed, which goes to
+        /// `grave` (`hold` as in [`replace_if`](Self::replace_if)).
         pub(crate) fn kill_if(
             &self,
             mut pred: impl FnMut(&Version<V>) -> bool,
             f: impl FnOnce(&Version<V>),
             grave: &mut Graveyard<V>,
+            hold: impl FnOnce() -> usize,
         ) -> Killed {
             let guard = epoch::pin();
             let mut cur = self.current.load(Ordering::Acquire, &guard);
             loop {
-                // SAFETY: loaded under `guard`, see `read`.
-                let Some(cur_ref) = (unsafe { cur.as_ref() }) else {
+                let Some(cur_ref) = self.resolve(cur, &guard) else {
                     return Killed::No;
                 };
                 if !pred(cur_ref) {
@@ -337,10 +540,9 @@ mod imp {
                     &guard,
                 ) {
                     Ok(_) => {
+                        // As in `replace_if`: buried first.
+                        self.bury(cur, grave, hold);
                         f(cur_ref);
-                        // Unlinked by the CAS; the graveyard retires it
-                        // through the epoch.
-                        grave.bury(cur.as_raw());
                         return Killed::Now;
                     }
                     Err(e) => cur = e.current,
@@ -352,12 +554,16 @@ mod imp {
     impl<V> Drop for Slot<V> {
         fn drop(&mut self) {
             // SAFETY: `&mut self` means no other thread can reach this slot
-            // (see the module's ground rules), so no pin is needed.
+            // (see the module's ground rules), so no pin is needed. The cell
+            // holds a version only while marked current: a displaced one was
+            // dropped by its release, which held the slot's owner and so ran
+            // before this, and a write that claimed it either installed it
+            // or took it back.
             unsafe {
-                let cur =
-                    self.current
-                        .swap(Shared::null(), Ordering::Relaxed, epoch::unprotected());
-                if !cur.is_null() {
+                let cur = self.current.load(Ordering::Relaxed, epoch::unprotected());
+                if cur.tag() & INLINE != 0 {
+                    self.inline.get_mut().assume_init_drop();
+                } else if !cur.is_null() {
                     drop(cur.into_owned());
                 }
             }
@@ -368,58 +574,95 @@ mod imp {
 #[cfg(skipstore_loom)]
 mod imp {
     //! The loom seam: the same protocol on a loom `AtomicPtr`, with retired
-    //! versions parked on a garbage list until the slot drops.
+    //! boxed versions parked on a garbage list until the slot drops, and a
+    //! displaced inline version dropped with the slot.
+    use std::cell::UnsafeCell;
+    use std::mem::{ManuallyDrop, MaybeUninit};
+    use std::ptr::NonNull;
+
     use super::{Graveyard, Killed, Ordering, Replaced, Version, next_version};
     use crate::sync::{AtomicPtr, Mutex};
 
     pub(crate) struct Slot<V> {
         current: AtomicPtr<Version<V>>,
+        inline: UnsafeCell<MaybeUninit<Version<V>>>,
         garbage: Mutex<Vec<Box<Version<V>>>>,
     }
 
+    /// The marker for the inline version: aligned, never an allocation.
+    fn inline_marker<V>() -> *mut Version<V> {
+        NonNull::dangling().as_ptr()
+    }
+
     impl<V> Slot<V> {
-        pub(crate) fn new(first: Box<Version<V>>) -> Self {
+        pub(crate) fn new(first: Version<V>) -> Self {
             Self {
-                current: AtomicPtr::new(Box::into_raw(first)),
+                current: AtomicPtr::new(inline_marker()),
+                inline: UnsafeCell::new(MaybeUninit::new(first)),
                 garbage: Mutex::new(Vec::new()),
             }
         }
 
+        fn resolve(&self, cur: *mut Version<V>) -> Option<&Version<V>> {
+            if cur == inline_marker() {
+                // SAFETY: the inline version is dropped only with the slot.
+                Some(unsafe { (*self.inline.get()).assume_init_ref() })
+            } else {
+                // SAFETY: boxed versions are freed only when the slot drops.
+                unsafe { cur.as_ref() }
+            }
+        }
+
         pub(crate) fn read<R>(&self, f: impl FnOnce(Option<&Version<V>>) -> R) -> R {
-            let cur = self.current.load(Ordering::Acquire);
-            // SAFETY: versions are freed only when the slot drops.
-            f(unsafe { cur.as_ref() })
+            f(self.resolve(self.current.load(Ordering::Acquire)))
         }
 
         pub(crate) fn is_dead(&self) -> bool {
             self.current.load(Ordering::Acquire).is_null()
         }
 
-        pub(crate) fn into_version(self) -> Option<Box<Version<V>>> {
-            let cur = self.current.swap(std::ptr::null_mut(), Ordering::Relaxed);
-            // SAFETY: we own the slot; a non-null pointer is its live box.
-            (!cur.is_null()).then(|| unsafe { Box::from_raw(cur) })
-        }
-
-        fn retire(&self, old: *mut Version<V>) {
-            // SAFETY: `old` was unlinked by our CAS, so we own it now.
-            let boxed = unsafe { Box::from_raw(old) };
-            if let Ok(mut g) = self.garbage.lock() {
-                g.push(boxed);
+        pub(crate) fn into_version(self) -> Option<Version<V>> {
+            let this = ManuallyDrop::new(self);
+            let cur = this.current.load(Ordering::Relaxed);
+            // SAFETY: we own the slot and `this` is never dropped: each field
+            // is taken once here.
+            unsafe {
+                drop(std::ptr::read(&this.garbage));
+                if cur == inline_marker() {
+                    Some((*this.inline.get()).assume_init_read())
+                } else {
+                    (*this.inline.get()).assume_init_drop();
+                    (!cur.is_null()).then(|| *Box::from_raw(cur))
+                }
             }
         }
 
+        /// Parks a version this thread's CAS unlinked until the slot drops.
+        fn bury(&self, old: *mut Version<V>) {
+            if old == inline_marker() {
+                return; // dropped with the slot
+            }
+            // SAFETY: `old` was unlinked by our CAS, so we own it now.
+            let boxed = unsafe { Box::from_raw(old) };
+            crate::sync::lock(&self.garbage).push(boxed);
+        }
+
+        /// As the non-loom twin, always boxed: the inline cell is never
+        /// free under loom (it is dropped only with the slot), so the claim
+        /// path cannot be modelled here; `slot::tests` and the fuzzer cover it.
         pub(crate) fn replace_if<R>(
             &self,
-            mut next: Box<Version<V>>,
+            next: Version<V>,
             mut pred: impl FnMut(&Version<V>) -> bool,
             f: impl FnOnce(&Version<V>) -> R,
+            _grave: &mut Graveyard<V>,
+            _hold: impl FnOnce() -> usize,
         ) -> Replaced<V, R> {
+            let mut next = Box::new(next);
             let mut cur = self.current.load(Ordering::Acquire);
             loop {
-                // SAFETY: versions are freed only when the slot drops.
-                let Some(cur_ref) = (unsafe { cur.as_ref() }) else {
-                    return Replaced::Dead(next);
+                let Some(cur_ref) = self.resolve(cur) else {
+                    return Replaced::Dead(*next);
                 };
                 if !pred(cur_ref) {
                     return Replaced::Declined;
@@ -433,7 +676,7 @@ mod imp {
                 {
                     Ok(_) => {
                         let out = f(cur_ref);
-                        self.retire(cur);
+                        self.bury(cur);
                         return Replaced::Done(number, out);
                     }
                     Err(seen) => {
@@ -450,11 +693,11 @@ mod imp {
             mut pred: impl FnMut(&Version<V>) -> bool,
             f: impl FnOnce(&Version<V>),
             _grave: &mut Graveyard<V>,
+            _hold: impl FnOnce() -> usize,
         ) -> Killed {
             let mut cur = self.current.load(Ordering::Acquire);
             loop {
-                // SAFETY: versions are freed only when the slot drops.
-                let Some(cur_ref) = (unsafe { cur.as_ref() }) else {
+                let Some(cur_ref) = self.resolve(cur) else {
                     return Killed::No;
                 };
                 if !pred(cur_ref) {
@@ -468,7 +711,7 @@ mod imp {
                 ) {
                     Ok(_) => {
                         f(cur_ref);
-                        self.retire(cur);
+                        self.bury(cur);
                         return Killed::Now;
                     }
                     Err(seen) => cur = seen,
@@ -480,9 +723,15 @@ mod imp {
     impl<V> Drop for Slot<V> {
         fn drop(&mut self) {
             let cur = self.current.load(Ordering::Acquire);
-            if !cur.is_null() {
-                // SAFETY: `&mut self`: nobody else can reach the slot.
-                drop(unsafe { Box::from_raw(cur) });
+            // SAFETY: `&mut self`: nobody else can reach the slot. The inline
+            // version is always initialized here (under loom it is dropped
+            // only with the slot, or taken by `into_version`, which skips
+            // this drop).
+            unsafe {
+                self.inline.get_mut().assume_init_drop();
+                if !cur.is_null() && cur != inline_marker() {
+                    drop(Box::from_raw(cur));
+                }
             }
         }
     }
@@ -496,3 +745,231 @@ mod imp {
 }
 
 pub(crate) use imp::Slot;
+
+#[cfg(all(test, not(skipstore_loom)))]
+mod tests {
+    //! The slot alone: the inline first version, its release, and the
+    //! claim of a free cell by later writes, counted with values that know
+    //! whether they are alive.
+    #![allow(clippy::disallowed_types)] // test bookkeeping, not the protocol
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+    use super::{Graveyard, Killed, Replaced, Slot, Version};
+
+    /// A value that counts itself and poisons its canary when dropped, so a
+    /// read of a dropped value (in a cell that stays allocated) shows.
+    struct Tracked {
+        canary: AtomicU64,
+        id: u64,
+        live: Arc<AtomicI64>,
+    }
+
+    const ALIVE: u64 = 0xA11C_E5A1_1CE5_A11C;
+
+    impl Tracked {
+        fn new(id: u64, live: &Arc<AtomicI64>) -> Self {
+            live.fetch_add(1, Ordering::SeqCst);
+            Self {
+                canary: AtomicU64::new(ALIVE),
+                id,
+                live: Arc::clone(live),
+            }
+        }
+        fn check(&self) -> u64 {
+            assert_eq!(
+                self.canary.load(Ordering::SeqCst),
+                ALIVE,
+                "read a dropped value"
+            );
+            self.id
+        }
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            assert_eq!(
+                self.canary.swap(0, Ordering::SeqCst),
+                ALIVE,
+                "dropped twice"
+            );
+            self.live.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// An owner as the engine's entries are: the slot in an `Arc`, handles
+    /// made with `Arc::into_raw`.
+    type Owner = Arc<Slot<Tracked>>;
+
+    fn hold(owner: &Owner) -> usize {
+        Arc::into_raw(Arc::clone(owner)) as usize
+    }
+
+    /// # Safety
+    /// As `crate::entry::release_inline`.
+    unsafe fn release(addr: usize) {
+        // SAFETY: per the contract.
+        let owner = unsafe { Arc::from_raw(addr as *const Slot<Tracked>) };
+        // SAFETY: per the contract.
+        unsafe { owner.drop_inline() };
+    }
+
+    fn version(id: u64, live: &Arc<AtomicI64>) -> Version<Tracked> {
+        Version::new(Tracked::new(id, live), super::NEVER, None)
+    }
+
+    fn is_inline(slot: &Slot<Tracked>) -> bool {
+        slot.tag() & super::imp::INLINE != 0
+    }
+
+    fn is_free(slot: &Slot<Tracked>) -> bool {
+        slot.tag() & super::imp::FREE != 0
+    }
+
+    fn replace(owner: &Owner, id: u64, live: &Arc<AtomicI64>) -> u64 {
+        let mut grave = Graveyard::new(release);
+        match owner.replace_if(
+            version(id, live),
+            |_| true,
+            |old| old.value.check(),
+            &mut grave,
+            || hold(owner),
+        ) {
+            Replaced::Done(_, old) => old,
+            _ => panic!("a live slot refused a plain replace"),
+        }
+    }
+
+    fn reclaim_until(mut done: impl FnMut() -> bool) {
+        for i in 0..100_000 {
+            if done() {
+                return;
+            }
+            crossbeam_epoch::pin().flush();
+            if i % 256 == 255 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        assert!(done(), "the epoch never reclaimed");
+    }
+
+    #[test]
+    fn the_inline_cell_is_reclaimed_and_reused() {
+        let live = Arc::new(AtomicI64::new(0));
+        let owner: Owner = Arc::new(Slot::new(version(1, &live)));
+        assert!(is_inline(&owner));
+        assert_eq!(replace(&owner, 2, &live), 1);
+        assert!(!is_inline(&owner), "the second version is boxed");
+        // The first version is dropped in place once the epoch moves on,
+        // and the cell marked free.
+        reclaim_until(|| live.load(Ordering::SeqCst) == 1);
+        assert!(is_free(&owner));
+        assert_eq!(replace(&owner, 3, &live), 2);
+        assert!(
+            is_inline(&owner),
+            "a free cell is claimed by the next write"
+        );
+        assert!(!is_free(&owner));
+        owner.read(|v| assert_eq!(v.map(|v| v.value.check()), Some(3)));
+        // A boxed write over a free cell keeps the mark.
+        assert_eq!(replace(&owner, 4, &live), 3);
+        reclaim_until(|| is_free(&owner) && live.load(Ordering::SeqCst) == 1);
+        // And a kill of a slot whose cell is free leaves nothing behind.
+        let mut grave = Graveyard::new(release);
+        let killed = owner.kill_if(
+            |_| true,
+            |v| assert_eq!(v.value.check(), 4),
+            &mut grave,
+            || hold(&owner),
+        );
+        assert!(matches!(killed, Killed::Now));
+        drop(grave);
+        reclaim_until(|| live.load(Ordering::SeqCst) == 0 && Arc::strong_count(&owner) == 1);
+    }
+
+    #[test]
+    fn a_write_that_claims_the_cell_and_is_refused_gives_it_back() {
+        let live = Arc::new(AtomicI64::new(0));
+        let owner: Owner = Arc::new(Slot::new(version(1, &live)));
+        replace(&owner, 2, &live);
+        reclaim_until(|| is_free(&owner));
+        let mut grave = Graveyard::new(release);
+        let out = owner.replace_if(
+            version(3, &live),
+            |_| false,
+            |_| (),
+            &mut grave,
+            || hold(&owner),
+        );
+        assert!(matches!(out, Replaced::Declined));
+        assert!(is_free(&owner), "a declined write gives the cell back");
+        assert_eq!(live.load(Ordering::SeqCst), 1);
+        assert_eq!(replace(&owner, 4, &live), 2);
+        assert!(is_inline(&owner));
+        drop(grave);
+        drop(owner);
+        reclaim_until(|| live.load(Ordering::SeqCst) == 0);
+    }
+
+    #[test]
+    fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
+        const WRITERS: u64 = 3;
+        const WRITES: u64 = 10_000;
+        let live = Arc::new(AtomicI64::new(0));
+        let owner: Owner = Arc::new(Slot::new(version(0, &live)));
+        let displaced = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for w in 0..WRITERS {
+                let (owner, live, displaced) = (&owner, &live, &displaced);
+                s.spawn(move || {
+                    for i in 0..WRITES {
+                        let mut grave = Graveyard::new(release);
+                        let id = (w + 1) * 1_000_000 + i;
+                        let out = owner.replace_if(
+                            version(id, live),
+                            |_| true,
+                            |old| old.value.check(),
+                            &mut grave,
+                            || hold(owner),
+                        );
+                        match out {
+                            Replaced::Done(..) => {
+                                displaced.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Replaced::Dead(v) => drop(v),
+                            Replaced::Declined => unreachable!(),
+                        }
+                        if i % 64 == 0 {
+                            crossbeam_epoch::pin().flush();
+                        }
+                    }
+                });
+            }
+            s.spawn(|| {
+                for _ in 0..WRITES * 2 {
+                    owner.read(|v| {
+                        if let Some(v) = v {
+                            v.value.check();
+                        }
+                    });
+                }
+            });
+            s.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let mut grave = Graveyard::new(release);
+                owner.kill_if(
+                    |_| true,
+                    |v| {
+                        v.value.check();
+                    },
+                    &mut grave,
+                    || hold(&owner),
+                );
+            });
+        });
+        assert!(owner.is_dead());
+        assert!(displaced.load(Ordering::SeqCst) > 0);
+        reclaim_until(|| live.load(Ordering::SeqCst) == 0 && Arc::strong_count(&owner) == 1);
+    }
+}

@@ -46,3 +46,27 @@ pub(crate) use loom::sync::{
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// Pins the current thread's epoch for one store operation.
+///
+/// Every lock-free step below (slot loads, index probes, buffer pushes)
+/// pins on its own; under an outer pin those nested pins only bump a
+/// counter, where a first pin publishes the thread's epoch behind a full
+/// fence. An operation pins once here and its steps ride on it. Hold it
+/// only around the store's own work, never around user code (a listener),
+/// which could then keep memory from being reclaimed.
+#[cfg(not(skipstore_loom))]
+pub(crate) fn pin_operation() -> crossbeam_epoch::Guard {
+    crossbeam_epoch::pin()
+}
+
+/// Under loom nothing is reclaimed through the epoch (see `crate::slot`):
+/// a pin of nothing.
+#[cfg(skipstore_loom)]
+pub(crate) fn pin_operation() -> NoPin {
+    NoPin
+}
+
+/// What [`pin_operation`] holds under loom.
+#[cfg(skipstore_loom)]
+pub(crate) struct NoPin;

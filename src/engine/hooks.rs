@@ -71,7 +71,7 @@ impl<V: Send + Sync + 'static> Notices<V> {
     pub(crate) fn new() -> Self {
         Self {
             removals: Vec::new(),
-            graveyard: Graveyard::new(),
+            graveyard: Graveyard::new(crate::entry::release_inline::<V>),
             released: Released::new(),
         }
     }

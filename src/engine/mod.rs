@@ -43,13 +43,13 @@ use entelix_memory::Namespace;
 
 use crate::clock::{SharedClock, saturating_nanos};
 use crate::counter::{StripedCounter, thread_cadence};
-use crate::entry::Entry;
+use crate::entry::{Entry, hold};
 use crate::expiry::Expiry;
 use crate::index::{OrderedSet, PointSet, point_hash};
 use crate::namespace::NsNode;
 use crate::render::with_rendered;
 use crate::slot::{Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
-use crate::sync::{Arc, Mutex, Ordering, fence};
+use crate::sync::{Arc, Mutex, Ordering, fence, pin_operation};
 
 mod expire;
 mod hooks;
@@ -161,9 +161,9 @@ where
     }
 
     /// The first version of a write now with these options.
-    fn version_for(&self, value: V, expiring: Expiring) -> Box<Version<V>> {
+    fn version_for(&self, value: V, expiring: Expiring) -> Version<V> {
         let Some(ttl) = expiring.ttl else {
-            return Box::new(Version::new(value, NEVER, None));
+            return Version::new(value, NEVER, None);
         };
         let now = self.now();
         let ttl = saturating_nanos(ttl);
@@ -175,7 +175,7 @@ where
         let expires_at = slide.map_or(finite_expiry(now, ttl), |s| {
             finite_expiry(now, ttl).min(s.cap_at)
         });
-        Box::new(Version::new(value, expires_at, slide))
+        Version::new(value, expires_at, slide)
     }
 
     // ---- writes --------------------------------------------------------
@@ -195,9 +195,12 @@ where
     ) -> Written {
         let next = self.version_for(value, expiring);
         let mut notices = Notices::new();
-        let written = with_rendered(ns, |rendered| {
-            self.write_rendered(rendered, ns, key, next, condition, &mut notices)
-        });
+        let written = {
+            let _pin = pin_operation();
+            with_rendered(ns, |rendered| {
+                self.write_rendered(rendered, ns, key, next, condition, &mut notices)
+            })
+        };
         if matches!(written, Written::Stored(_)) {
             self.hooks.stats.add_write();
         }
@@ -211,7 +214,7 @@ where
         rendered: &str,
         ns: &Namespace,
         key: &str,
-        mut next: Box<Version<V>>,
+        mut next: Version<V>,
         condition: Condition,
         notices: &mut Notices<V>,
     ) -> Written {
@@ -242,10 +245,10 @@ where
         &self,
         node: &Arc<NsNode<V>>,
         entry: Arc<Entry<V>>,
-        next: Box<Version<V>>,
+        next: Version<V>,
         condition: Condition,
         notices: &mut Notices<V>,
-    ) -> Result<Written, Box<Version<V>>> {
+    ) -> Result<Written, Version<V>> {
         let expires_at = next.expires_at();
         let now = std::cell::OnceCell::new();
         let now = || *now.get_or_init(|| self.now());
@@ -263,7 +266,12 @@ where
             let value = self.hooks.wants_notices().then(|| old.value.clone());
             (value, cause)
         };
-        let outcome = entry.slot.replace_if(next, allowed, keep_old);
+        let outcome =
+            entry
+                .slot
+                .replace_if(next, allowed, keep_old, &mut notices.graveyard, || {
+                    hold(&entry)
+                });
         self.unpin(node);
         match outcome {
             Replaced::Done(version, (old, cause)) => {
@@ -296,9 +304,9 @@ where
         node: &Arc<NsNode<V>>,
         key: &str,
         hash: u64,
-        mut next: Box<Version<V>>,
+        mut next: Version<V>,
         notices: &mut Notices<V>,
-    ) -> Result<Written, Box<Version<V>>> {
+    ) -> Result<Written, Version<V>> {
         let expires_at = next.expires_at();
         next.version = first_version();
         let version = next.version;
@@ -481,6 +489,7 @@ where
                 }
             },
             &mut notices.graveyard,
+            || hold(entry),
         );
         match killed {
             Killed::No => false,
@@ -504,9 +513,11 @@ where
 
     pub(crate) fn delete(&self, ns: &Namespace, key: &str) -> bool {
         let mut notices = Notices::new();
-        let removed = self
-            .find(ns, key)
-            .is_some_and(|entry| self.kill(&entry, |_| true, Cause::Deleted, &mut notices));
+        let removed = {
+            let _pin = pin_operation();
+            self.find(ns, key)
+                .is_some_and(|entry| self.kill(&entry, |_| true, Cause::Deleted, &mut notices))
+        };
         self.hooks.deliver(notices);
         self.maybe_help_sweep();
         removed
@@ -529,6 +540,7 @@ where
         key: &str,
         f: impl FnOnce(&Version<V>) -> R,
     ) -> Option<R> {
+        let _pin = pin_operation();
         let out = with_rendered(ns, |rendered| {
             let hash = point_hash(rendered, key);
             self.entries.with(hash, rendered, key, |entry| {
@@ -585,7 +597,7 @@ fn finite_expiry(now: u64, ttl: u64) -> u64 {
 
 /// Takes the version back out of an entry that was never published (so has
 /// one owner and a live slot; `None` would mean a broken invariant).
-fn reclaim<V: Send + Sync + 'static>(entry: Arc<Entry<V>>) -> Option<Box<Version<V>>> {
+fn reclaim<V: Send + Sync + 'static>(entry: Arc<Entry<V>>) -> Option<Version<V>> {
     let back = Arc::try_unwrap(entry)
         .ok()
         .and_then(|e| e.slot.into_version());
