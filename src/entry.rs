@@ -87,7 +87,7 @@ impl<V: Send + Sync + 'static> Entry<V> {
 }
 
 /// An owning handle to `entry`, as an address, for [`release_inline`]:
-/// what the slot's `hold` argument makes when a write or a kill displaces
+/// what the slot's `hold` argument makes when an overwrite displaces
 /// the entry's inline first version.
 #[cfg(not(skipstore_loom))]
 pub(crate) fn hold<V: Send + Sync + 'static>(entry: &Arc<Entry<V>>) -> usize {
@@ -140,5 +140,16 @@ impl<V: Send + Sync + 'static> Member for Entry<V> {
 
     fn point_hash(&self) -> u64 {
         self.tag.load(Ordering::Relaxed) & !FLAGS
+    }
+
+    /// The index unlinks an entry only after it was killed (protocol rule
+    /// 2 in [`crate::engine`]), so the grace period of its release covers
+    /// every reader of the version the kill displaced: if that was the
+    /// inline one, drop it now, on the entry's cache line the release
+    /// touches anyway (no handle and no deferral of its own).
+    fn unlinked(&self) {
+        // SAFETY: per the above; `release_killed` does nothing unless the
+        // kill displaced the inline version, and the index releases once.
+        unsafe { self.slot.release_killed() };
     }
 }

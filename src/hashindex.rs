@@ -112,7 +112,7 @@ pub(crate) struct Released<T> {
 }
 
 #[cfg(not(skipstore_loom))]
-impl<T> Released<T> {
+impl<T: Member> Released<T> {
     pub(crate) const fn new() -> Self {
         Self {
             counts: crate::retire::Batch::new(release_count::<T>),
@@ -127,12 +127,16 @@ impl<T> Released<T> {
     }
 }
 
+/// Gives back a set's count of a member it unlinked (after telling the
+/// member, see [`Member::unlinked`]).
+///
 /// # Safety
-/// `addr` must be a strong count of an `Arc<T>` nobody else gives back.
-#[cfg(not(skipstore_loom))]
-unsafe fn release_count<T>(addr: usize) {
+/// `addr` must be a strong count of an `Arc<T>` nobody else gives back,
+/// unlinked from a set, past the grace period of a deferral made after.
+unsafe fn release_count<T: Member>(addr: usize) {
     // SAFETY: per the contract.
-    drop(unsafe { Arc::from_raw(addr as *const T) });
+    let member = unsafe { Arc::from_raw(addr as *const T) };
+    member.unlinked();
 }
 
 /// Low pointer bit: the slot is frozen (a resize is copying the table).
@@ -407,8 +411,7 @@ impl<T: Member> PointSet<T> {
             // it through this set; readers pinned earlier are waited for.
             // The count given back is the table's own.
             unsafe {
-                self.garbage
-                    .defer(&pin(), move || drop(Arc::from_raw(addr as *const T)));
+                self.garbage.defer(&pin(), move || release_count::<T>(addr));
             }
         }
     }

@@ -32,6 +32,10 @@ pub(crate) trait Member: Send + Sync + 'static {
     /// member was made, so that probes compare it before any string and
     /// resizing the hash index rehashes no string (it reads this word).
     fn point_hash(&self) -> u64;
+    /// Called once the point index has unlinked the member and the grace
+    /// period of a deferral made after the unlink is over, just before the
+    /// index gives back its count of it.
+    fn unlinked(&self) {}
 }
 
 /// The point-index hash of `(scope, key)`: foldhash with a per-process

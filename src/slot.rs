@@ -19,16 +19,22 @@
 //!
 //! A slot is created with its first version stored inline (the pointer then
 //! holds a marker, not an address), so a new row costs one allocation, not
-//! two, and a read of a row never overwritten touches no second cache line
-//! far away. Later versions are boxed. The inline version is displaced once,
-//! by the first overwrite or the kill; it cannot be freed on its own, so its
-//! value is dropped in place after the epoch's grace period, by a deferral
-//! that holds an owning handle to the slot's owner (the entry) until then
-//! (see [`Graveyard`]). A slot whose pointer still marks its inline version
+//! two, and its removal one free less. Later versions are boxed. The inline
+//! version cannot be freed on its own; once displaced, its value is dropped
+//! in place after the epoch's grace period:
+//!
+//! * displaced by an overwrite: by a deferral that holds an owning handle to
+//!   the slot's owner (the entry) until then (see [`Graveyard`]);
+//! * displaced by the kill: the dead pointer is marked, and the point
+//!   index's release of the entry (which comes after the kill, through the
+//!   epoch) drops it ([`Slot::release_killed`]), on a cache line that
+//!   release touches anyway.
+//!
+//! A slot whose pointer still marks its inline version (live or killed)
 //! drops it with itself.
 //!
-//! Once that drop has run, the release marks the cell free (a second tag
-//! bit on the pointer), and the next overwrite may claim it (a CAS that
+//! Once an overwrite's release has dropped it, it marks the cell free (a
+//! second tag bit on the pointer), and the next overwrite may claim it (a CAS that
 //! clears the mark, so exactly one writer owns the cell), write its version
 //! there and install the inline marker again; a writer whose install then
 //! fails gives the cell back. So a row overwritten now and then returns to
@@ -214,11 +220,11 @@ pub(crate) enum Replaced<V, R> {
 /// together (see [`crate::retire`]). Under loom a displaced version stays
 /// on its slot's garbage list instead.
 ///
-/// A boxed version is freed. An inline one (see the module docs) is
-/// retired through an owning handle to its slot's owner, which the
-/// displacing call took (its `hold` argument); after the grace period,
-/// `release_inline` drops the inline version through that handle and then
-/// the handle.
+/// A boxed version is freed. An inline one that an overwrite displaced
+/// (see the module docs) is retired through an owning handle to its slot's
+/// owner, which the overwrite took (its `hold` argument); after the grace
+/// period, `release_inline` drops the inline version through that handle
+/// and then the handle.
 pub(crate) struct Graveyard<V> {
     #[cfg(not(skipstore_loom))]
     boxed: crate::retire::Batch,
@@ -229,9 +235,9 @@ pub(crate) struct Graveyard<V> {
 
 impl<V> Graveyard<V> {
     /// An empty graveyard. `release_inline` must accept exactly the handles
-    /// that the `hold` closures given to [`Slot::kill_if`] and
-    /// [`Slot::replace_if`] with this graveyard make, and must call
-    /// [`Slot::drop_inline`] on the slot each one reaches, once.
+    /// that the `hold` closures given to [`Slot::replace_if`] with this
+    /// graveyard make, and must call [`Slot::drop_inline`] on the slot each
+    /// one reaches, once.
     #[cfg_attr(skipstore_loom, allow(unused_variables))]
     pub(crate) const fn new(release_inline: unsafe fn(usize)) -> Self {
         Self {
@@ -265,11 +271,14 @@ mod imp {
     /// Tag: the inline cell is empty and may be claimed by a write (never
     /// together with [`INLINE`]).
     pub(super) const FREE: usize = 2;
+    /// Tag of a dead slot (null) whose kill displaced the inline version:
+    /// it is dropped by [`Slot::release_killed`], or with the slot.
+    pub(super) const KILLED: usize = 4;
 
     pub(crate) struct Slot<V> {
-        /// Null: dead. Null tagged [`INLINE`]: the version in `inline`.
-        /// Otherwise a boxed version. Either of the last two may carry
-        /// [`FREE`].
+        /// Null: dead (possibly tagged [`KILLED`] or [`FREE`]). Null tagged
+        /// [`INLINE`]: the version in `inline`. Otherwise a boxed version,
+        /// possibly tagged [`FREE`].
         current: Atomic<Version<V>>,
         /// The first version, and later ones that claim the cell. Holds a
         /// version while `current` marks it, and while a writer that claimed
@@ -326,7 +335,7 @@ mod imp {
             }
         }
 
-        /// Hands a version just unlinked by this thread's CAS to `grave`.
+        /// Hands a version just replaced by this thread's CAS to `grave`.
         fn bury(
             &self,
             cur: Shared<'_, Version<V>>,
@@ -339,9 +348,15 @@ mod imp {
                 // `release_inline` (the graveyard's contract) drops it.
                 unsafe { grave.inline.push(hold()) };
             } else {
-                // SAFETY: the CAS unlinked this box and hands it here once.
-                unsafe { grave.boxed.push(cur.as_raw() as usize) };
+                Self::bury_boxed(cur, grave);
             }
+        }
+
+        /// Hands a boxed version just unlinked by this thread's CAS to
+        /// `grave`.
+        fn bury_boxed(cur: Shared<'_, Version<V>>, grave: &mut Graveyard<V>) {
+            // SAFETY: the CAS unlinked this box and hands it here once.
+            unsafe { grave.boxed.push(cur.as_raw() as usize) };
         }
 
         /// Runs `f` on the current version (`None` when dead).
@@ -401,6 +416,27 @@ mod imp {
                 .current
                 .load(Ordering::SeqCst, unsafe { epoch::unprotected() });
             cur.tag()
+        }
+
+        /// Drops the inline version that the slot's kill displaced, if it
+        /// did.
+        ///
+        /// # Safety
+        /// After the slot was killed, once no thread that was pinned at the
+        /// kill can still be reading (the grace period of a deferral made
+        /// after it: the point index's release of the entry provides it).
+        pub(crate) unsafe fn release_killed(&self) {
+            // SAFETY: tag bits only.
+            let guard = unsafe { epoch::unprotected() };
+            let cur = self.current.load(Ordering::Acquire, guard);
+            if cur.tag() & KILLED != 0 {
+                // SAFETY: the kill displaced the inline version (the mark
+                // says so, and it is set once), readers are gone per the
+                // contract, and clearing the mark keeps `drop` off it. A dead
+                // slot's pointer changes no more, but for this.
+                unsafe { (*self.inline.get()).assume_init_drop() };
+                self.current.store(Shared::null(), Ordering::Release);
+            }
         }
 
         /// Takes back the version of a write that did not install it.
@@ -514,14 +550,13 @@ mod imp {
         }
 
         /// Moves the slot from live to dead if `pred` holds for the current
-        /// version; `f` sees the version that was killed, which goes to
-        /// `grave` (`hold` as in [`replace_if`](Self::replace_if)).
+        /// version; `f` sees the version that was killed. A boxed one goes
+        /// to `grave`; an inline one stays until [`Slot::release_killed`].
         pub(crate) fn kill_if(
             &self,
             mut pred: impl FnMut(&Version<V>) -> bool,
             f: impl FnOnce(&Version<V>),
             grave: &mut Graveyard<V>,
-            hold: impl FnOnce() -> usize,
         ) -> Killed {
             let guard = epoch::pin();
             let mut cur = self.current.load(Ordering::Acquire, &guard);
@@ -532,16 +567,23 @@ mod imp {
                 if !pred(cur_ref) {
                     return Killed::No;
                 }
+                let dead = if cur.tag() & INLINE != 0 {
+                    Shared::null().with_tag(KILLED)
+                } else {
+                    Shared::null()
+                };
                 match self.current.compare_exchange(
                     cur,
-                    Shared::null(),
+                    dead,
                     Ordering::SeqCst,
                     Ordering::Acquire,
                     &guard,
                 ) {
                     Ok(_) => {
                         // As in `replace_if`: buried first.
-                        self.bury(cur, grave, hold);
+                        if cur.tag() & INLINE == 0 {
+                            Self::bury_boxed(cur, grave);
+                        }
                         f(cur_ref);
                         return Killed::Now;
                     }
@@ -555,13 +597,14 @@ mod imp {
         fn drop(&mut self) {
             // SAFETY: `&mut self` means no other thread can reach this slot
             // (see the module's ground rules), so no pin is needed. The cell
-            // holds a version only while marked current: a displaced one was
-            // dropped by its release, which held the slot's owner and so ran
-            // before this, and a write that claimed it either installed it
-            // or took it back.
+            // holds a version only while marked current or killed: one an
+            // overwrite displaced was dropped by its release, which held the
+            // slot's owner and so ran before this, one the kill displaced is
+            // dropped here unless `release_killed` did, and a write that
+            // claimed the cell either installed its version or took it back.
             unsafe {
                 let cur = self.current.load(Ordering::Relaxed, epoch::unprotected());
-                if cur.tag() & INLINE != 0 {
+                if cur.tag() & (INLINE | KILLED) != 0 {
                     self.inline.get_mut().assume_init_drop();
                 } else if !cur.is_null() {
                     drop(cur.into_owned());
@@ -637,6 +680,9 @@ mod imp {
             }
         }
 
+        /// Under loom a killed inline version is dropped with the slot.
+        pub(crate) unsafe fn release_killed(&self) {}
+
         /// Parks a version this thread's CAS unlinked until the slot drops.
         fn bury(&self, old: *mut Version<V>) {
             if old == inline_marker() {
@@ -693,7 +739,6 @@ mod imp {
             mut pred: impl FnMut(&Version<V>) -> bool,
             f: impl FnOnce(&Version<V>),
             _grave: &mut Graveyard<V>,
-            _hold: impl FnOnce() -> usize,
         ) -> Killed {
             let mut cur = self.current.load(Ordering::Acquire);
             loop {
@@ -877,12 +922,7 @@ mod tests {
         reclaim_until(|| is_free(&owner) && live.load(Ordering::SeqCst) == 1);
         // And a kill of a slot whose cell is free leaves nothing behind.
         let mut grave = Graveyard::new(release);
-        let killed = owner.kill_if(
-            |_| true,
-            |v| assert_eq!(v.value.check(), 4),
-            &mut grave,
-            || hold(&owner),
-        );
+        let killed = owner.kill_if(|_| true, |v| assert_eq!(v.value.check(), 4), &mut grave);
         assert!(matches!(killed, Killed::Now));
         drop(grave);
         reclaim_until(|| live.load(Ordering::SeqCst) == 0 && Arc::strong_count(&owner) == 1);
@@ -964,12 +1004,49 @@ mod tests {
                         v.value.check();
                     },
                     &mut grave,
-                    || hold(&owner),
                 );
             });
         });
         assert!(owner.is_dead());
         assert!(displaced.load(Ordering::SeqCst) > 0);
+        // Every reader is gone: what the point index's release would do.
+        // SAFETY: killed, and nobody can be reading.
+        unsafe { owner.release_killed() };
         reclaim_until(|| live.load(Ordering::SeqCst) == 0 && Arc::strong_count(&owner) == 1);
+    }
+
+    #[test]
+    fn a_killed_inline_version_is_dropped_by_its_release_or_with_the_slot() {
+        let live = Arc::new(AtomicI64::new(0));
+        let mut grave = Graveyard::new(release);
+        let released = Slot::new(version(1, &live));
+        let kept = Slot::new(version(2, &live));
+        for slot in [&released, &kept] {
+            assert!(matches!(
+                slot.kill_if(|_| true, |_| (), &mut grave),
+                Killed::Now
+            ));
+            assert!(slot.is_dead());
+            assert!(matches!(
+                slot.kill_if(|_| true, |_| (), &mut grave),
+                Killed::No
+            ));
+        }
+        drop(grave);
+        assert_eq!(live.load(Ordering::SeqCst), 2, "a kill alone drops nothing");
+        // SAFETY: killed, and nobody else can be reading.
+        unsafe { released.release_killed() };
+        assert_eq!(live.load(Ordering::SeqCst), 1);
+        // SAFETY: as above; a second call finds nothing to drop.
+        unsafe { released.release_killed() };
+        assert_eq!(live.load(Ordering::SeqCst), 1);
+        drop(kept);
+        assert_eq!(
+            live.load(Ordering::SeqCst),
+            0,
+            "the slot drops what was never released"
+        );
+        drop(released);
+        assert_eq!(live.load(Ordering::SeqCst), 0);
     }
 }

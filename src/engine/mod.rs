@@ -489,7 +489,6 @@ where
                 }
             },
             &mut notices.graveyard,
-            || hold(entry),
         );
         match killed {
             Killed::No => false,
