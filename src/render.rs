@@ -16,33 +16,73 @@ thread_local! {
     static BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// Whether `bytes` holds a `:` or a `\\`, eight bytes per step (render
-/// runs on every operation; segments rarely need escaping).
-fn needs_escape(bytes: &[u8]) -> bool {
+/// Nonzero iff some byte of `word` is a `:` or a `\\` (the classic
+/// zero-byte test on `word ^ b...b`, for both bytes).
+fn has_special(word: u64) -> bool {
     const LOW: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Nonzero iff some byte of `word` equals `b` (the classic zero-byte
-    // test on `word ^ b...b`).
-    let has = |word: u64, b: u8| {
+    let has = |b: u8| {
         let x = word ^ (LOW * u64::from(b));
         x.wrapping_sub(LOW) & !x & HIGH != 0
     };
+    has(b':') | has(b'\\')
+}
+
+/// Whether `bytes` holds a `:` or a `\\`, eight bytes per step.
+#[cfg(test)]
+fn needs_escape(bytes: &[u8]) -> bool {
     let mut words = bytes.chunks_exact(8);
     for chunk in &mut words {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        if has(word, b':') | has(word, b'\\') {
+        if has_special(u64::from_le_bytes(word)) {
             return true;
         }
     }
     words.remainder().iter().any(|&b| b == b':' || b == b'\\')
 }
 
+/// Appends `segment`, escaped. Render runs on every operation and segments
+/// rarely need escaping, so the common case scans and copies in one pass,
+/// eight bytes per step, and falls back to the escaping loop only when it
+/// meets a `:` or a `\\`.
 fn push_escaped(out: &mut String, segment: &str) {
-    if !needs_escape(segment.as_bytes()) {
-        out.push_str(segment);
-        return;
+    let bytes = segment.as_bytes();
+    let start = out.len();
+    out.reserve(bytes.len());
+    // SAFETY: only whole copies of `segment` (valid UTF-8) are appended to
+    // the vector's contents; an aborted copy is truncated away before the
+    // string is used again, and `set_len` covers exactly the bytes written.
+    unsafe {
+        let buf = out.as_mut_vec();
+        let dst = buf.as_mut_ptr().add(start);
+        let mut words = bytes.chunks_exact(8);
+        let mut at = 0;
+        let mut clean = true;
+        for chunk in &mut words {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            if has_special(u64::from_le_bytes(word)) {
+                clean = false;
+                break;
+            }
+            dst.add(at).cast::<[u8; 8]>().write_unaligned(word);
+            at += 8;
+        }
+        if clean {
+            for &b in words.remainder() {
+                if b == b':' || b == b'\\' {
+                    clean = false;
+                    break;
+                }
+                dst.add(at).write(b);
+                at += 1;
+            }
+        }
+        if clean {
+            buf.set_len(start + bytes.len());
+            return;
+        }
     }
     for ch in segment.chars() {
         if matches!(ch, ':' | '\\') {
@@ -115,6 +155,39 @@ mod tests {
             with_rendered(&ns, |inner| format!("{outer}|{inner}"))
         });
         assert_eq!(inner, "t:x|t:x");
+    }
+
+    #[test]
+    fn push_escaped_matches_the_plain_escaping_loop() {
+        let plain = |seg: &str| {
+            let mut out = String::from("p:");
+            for ch in seg.chars() {
+                if matches!(ch, ':' | '\\') {
+                    out.push('\\');
+                }
+                out.push(ch);
+            }
+            out
+        };
+        for len in 0..40 {
+            for filler in ["a", "é", "9", ";", "\0"] {
+                let base: Vec<&str> = std::iter::repeat_n(filler, len).collect();
+                let seg = base.concat();
+                let mut out = String::from("p:");
+                push_escaped(&mut out, &seg);
+                assert_eq!(out, plain(&seg));
+                for at in 0..len {
+                    for special in [":", "\\"] {
+                        let mut parts = base.clone();
+                        parts[at] = special;
+                        let seg = parts.concat();
+                        let mut out = String::from("p:");
+                        push_escaped(&mut out, &seg);
+                        assert_eq!(out, plain(&seg), "{seg:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
