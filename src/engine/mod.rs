@@ -228,7 +228,7 @@ where
                     self.unpin(&node);
                     return Written::Refused(None);
                 }
-                None => self.insert(&node, key, hash, next, notices),
+                None => self.insert(node, key, hash, next, notices),
             };
             match attempt {
                 Ok(written) => return written,
@@ -301,7 +301,7 @@ where
     /// writer published the key first.
     fn insert(
         &self,
-        node: &Arc<NsNode<V>>,
+        node: Arc<NsNode<V>>,
         key: &str,
         hash: u64,
         mut next: Version<V>,
@@ -310,12 +310,14 @@ where
         let expires_at = next.expires_at();
         next.version = first_version();
         let version = next.version;
-        let entry = Arc::new(Entry::new(Arc::clone(node), key, Slot::new(next), hash));
+        // The entry takes over our count of the node (and, once published,
+        // its pin).
+        let entry = Arc::new(Entry::new(node, key, Slot::new(next), hash));
         match self.entries.try_insert(Arc::clone(&entry)) {
             Ok(()) => {
                 // The node's pin now belongs to the new row.
                 self.rows.add(1);
-                self.buffer(node, Arc::clone(&entry), notices);
+                self.buffer(&entry.ns, Arc::clone(&entry), notices);
                 self.arm(entry, version, expires_at);
                 self.enforce_bound(notices);
                 Ok(Written::Stored(version))
@@ -326,7 +328,7 @@ where
                 {
                     self.entries.remove_same(&occupant);
                 }
-                self.unpin(node);
+                self.unpin(&entry.ns);
                 match reclaim(entry) {
                     Some(back) => Err(back),
                     None => Ok(Written::Refused(None)),
