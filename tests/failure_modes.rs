@@ -627,3 +627,46 @@ fn listing_then_removing_returns_memory() {
     println!("200 rounds of put 192, list, list_namespaces, delete 192: {residue} bytes left");
     assert!(residue < 256 << 10, "{residue} bytes leaked");
 }
+
+/// An entry's first version lives in the entry's own allocation; an
+/// overwrite moves the row to a boxed version, and the next overwrite (once
+/// the epoch has let go of the first) moves it back into the entry, freeing
+/// the box. So rows overwritten now and then cost what freshly written rows
+/// cost, and the dead first-version space is not kept as extra weight.
+#[test]
+fn overwritten_rows_return_to_their_first_footprint() {
+    let _serial = serial();
+    let (store, _) = manual::<u64>();
+    let ctx = ExecutionContext::new();
+    let spaces = [ns("over-a"), ns("over-b"), ns("over-c"), ns("over-d")];
+    let rows: Vec<(usize, String)> = (0..4_000).map(|i| (i % 4, format!("k{i:05}"))).collect();
+    let n = isize::try_from(rows.len()).unwrap();
+    let write_all = |round: u64| {
+        for (s, key) in &rows {
+            ready(store.put(&ctx, &spaces[*s], key, round)).unwrap();
+        }
+    };
+    let before = settle(&store);
+    write_all(0);
+    let filled = settle(&store) - before;
+    write_all(1);
+    let once = settle(&store) - before;
+    write_all(2);
+    let twice = settle(&store) - before;
+    println!("{n} rows: {filled} bytes filled, {once} after one overwrite, {twice} after two");
+    let version = isize::try_from(std::mem::size_of::<u64>() * 4).unwrap();
+    assert!(
+        once - filled >= n * version / 2,
+        "one overwrite boxes each row's version: {} bytes more",
+        once - filled
+    );
+    assert!(
+        twice - filled < n * 4,
+        "the second overwrite moves rows back into their entries: {} bytes more",
+        twice - filled
+    );
+    for (s, key) in &rows {
+        assert_eq!(ready(store.get(&ctx, &spaces[*s], key)).unwrap(), Some(2));
+    }
+    store.check_invariants().unwrap();
+}
