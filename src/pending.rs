@@ -167,7 +167,10 @@ mod imp {
             let mut first_kept = ptr::null_mut();
             let mut last_kept: Option<ManuallyDrop<Arc<T>>> = None;
             let mut kept = 0;
-            let mut removed: Vec<usize> = Vec::new();
+            // Sized once from the buffer's count (approximate, so capped),
+            // rather than grown by doubling on every drain.
+            let expect = self.len.load(Ordering::Relaxed).min(1024);
+            let mut removed: Vec<usize> = Vec::with_capacity(expect);
             // Whether items were removed since the last kept one.
             let mut gap = false;
             while !cur.is_null() {
