@@ -384,6 +384,9 @@ mod imp {
                 if cur.tag() & INLINE != 0 {
                     Some((*this.inline.get()).assume_init_read())
                 } else if cur.is_null() {
+                    if cur.tag() & KILLED != 0 {
+                        (*this.inline.get()).assume_init_drop();
+                    }
                     None
                 } else {
                     Some(*cur.into_owned().into_box())
@@ -430,12 +433,14 @@ mod imp {
             let guard = unsafe { epoch::unprotected() };
             let cur = self.current.load(Ordering::Acquire, guard);
             if cur.tag() & KILLED != 0 {
-                // SAFETY: the kill displaced the inline version (the mark
-                // says so, and it is set once), readers are gone per the
-                // contract, and clearing the mark keeps `drop` off it. A dead
-                // slot's pointer changes no more, but for this.
-                unsafe { (*self.inline.get()).assume_init_drop() };
+                // The mark goes first: if the value's `Drop` panics, the
+                // slot's own drop must not drop the cell a second time. A
+                // dead slot's pointer changes no more, but for this.
                 self.current.store(Shared::null(), Ordering::Release);
+                // SAFETY: the kill displaced the inline version (the mark
+                // said so, and it is set once and cleared only here), and
+                // readers are gone per the contract.
+                unsafe { (*self.inline.get()).assume_init_drop() };
             }
         }
 
@@ -496,6 +501,11 @@ mod imp {
                             &guard,
                         ) {
                             Ok(_) => {
+                                // Unit tests widen the window between the
+                                // claim and the install, so that the racing
+                                // test would see two owners of one cell.
+                                #[cfg(test)]
+                                std::thread::yield_now();
                                 // SAFETY: claimed; empty (the release dropped
                                 // its last version before marking it free).
                                 unsafe { (*self.inline.get()).write(v) };
@@ -544,7 +554,17 @@ mod imp {
                         self.bury(cur, grave, hold);
                         return Replaced::Done(number, f(cur_ref));
                     }
-                    Err(e) => cur = e.current,
+                    Err(e) => {
+                        cur = e.current;
+                        if let Next::Inline = next {
+                            // Give the cell back before `pred` (which may
+                            // read a user clock, and panic) runs again: a
+                            // claim is never held across it. The retry may
+                            // claim the cell again.
+                            next = Next::Unplaced(self.take_back(next));
+                            cur = self.current.load(Ordering::Acquire, &guard);
+                        }
+                    }
                 }
             }
         }
@@ -954,18 +974,25 @@ mod tests {
 
     #[test]
     fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
+        use std::sync::Barrier;
+        use std::sync::atomic::AtomicBool;
         const WRITERS: u64 = 3;
-        const WRITES: u64 = 10_000;
         let live = Arc::new(AtomicI64::new(0));
         let owner: Owner = Arc::new(Slot::new(version(0, &live)));
-        let displaced = AtomicU64::new(0);
+        let (displaced, inline_seen) = (AtomicU64::new(0), AtomicU64::new(0));
+        let killed = AtomicBool::new(false);
+        // The writers, the reader and the killer.
+        let start = Barrier::new(3 + 2);
         std::thread::scope(|s| {
             for w in 0..WRITERS {
-                let (owner, live, displaced) = (&owner, &live, &displaced);
+                let (owner, live, start) = (&owner, &live, &start);
+                let (displaced, inline_seen, killed) = (&displaced, &inline_seen, &killed);
                 s.spawn(move || {
-                    for i in 0..WRITES {
+                    start.wait();
+                    let mut i = 0;
+                    while !killed.load(Ordering::SeqCst) {
                         let mut grave = Graveyard::new(release);
-                        let id = (w + 1) * 1_000_000 + i;
+                        let id = (w + 1) * 1_000_000_000 + i;
                         let out = owner.replace_if(
                             version(id, live),
                             |_| true,
@@ -976,18 +1003,24 @@ mod tests {
                         match out {
                             Replaced::Done(..) => {
                                 displaced.fetch_add(1, Ordering::SeqCst);
+                                if is_inline(owner) {
+                                    inline_seen.fetch_add(1, Ordering::SeqCst);
+                                }
                             }
                             Replaced::Dead(v) => drop(v),
                             Replaced::Declined => unreachable!(),
                         }
-                        if i % 64 == 0 {
+                        drop(grave);
+                        if i % 8 == 0 {
                             crossbeam_epoch::pin().flush();
                         }
+                        i += 1;
                     }
                 });
             }
             s.spawn(|| {
-                for _ in 0..WRITES * 2 {
+                start.wait();
+                while !killed.load(Ordering::SeqCst) {
                     owner.read(|v| {
                         if let Some(v) = v {
                             v.value.check();
@@ -996,7 +1029,8 @@ mod tests {
                 }
             });
             s.spawn(|| {
-                std::thread::sleep(std::time::Duration::from_millis(20));
+                start.wait();
+                std::thread::sleep(std::time::Duration::from_millis(200));
                 let mut grave = Graveyard::new(release);
                 owner.kill_if(
                     |_| true,
@@ -1005,14 +1039,48 @@ mod tests {
                     },
                     &mut grave,
                 );
+                killed.store(true, Ordering::SeqCst);
             });
         });
         assert!(owner.is_dead());
         assert!(displaced.load(Ordering::SeqCst) > 0);
+        assert!(
+            inline_seen.load(Ordering::SeqCst) > 0,
+            "the writers never reused the inline cell"
+        );
         // Every reader is gone: what the point index's release would do.
         // SAFETY: killed, and nobody can be reading.
         unsafe { owner.release_killed() };
         reclaim_until(|| live.load(Ordering::SeqCst) == 0 && Arc::strong_count(&owner) == 1);
+    }
+
+    #[test]
+    fn a_panicking_drop_in_the_kill_release_is_not_repeated_by_the_slot() {
+        use std::sync::atomic::AtomicUsize;
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        struct Boom;
+        impl Drop for Boom {
+            fn drop(&mut self) {
+                if DROPS.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("the first drop panics");
+                }
+            }
+        }
+        unsafe fn nothing(_: usize) {}
+        let slot = Slot::new(Version::new(Boom, super::NEVER, None));
+        let mut grave = Graveyard::new(nothing);
+        assert!(matches!(
+            slot.kill_if(|_| true, |_| (), &mut grave),
+            Killed::Now
+        ));
+        drop(grave);
+        let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: killed, and nobody else can be reading.
+            unsafe { slot.release_killed() };
+        }));
+        assert!(released.is_err());
+        drop(slot);
+        assert_eq!(DROPS.load(Ordering::SeqCst), 1, "dropped once, not twice");
     }
 
     #[test]
