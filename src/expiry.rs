@@ -1,7 +1,7 @@
 //! Where timers meet the wheel: the one place that hands timers to the
 //! [`Wheel`] and the one place that advances it.
 //!
-//! Writers never wait for the wheel. A TTL write pushes a [`Timer`] onto a
+//! Writers never wait for the wheel. A TTL write pushes a [`Timer`](crate::engine::Timer) onto a
 //! lock-free inbox; whoever holds the wheel's mutex drains the inbox into the
 //! wheel and advances it. Sweeps run
 //!
