@@ -1,0 +1,375 @@
+//! The slot on crossbeam-epoch: the implementation every build but the
+//! `skipstore_loom` one uses (see the parent module for the ground rules).
+
+use std::cell::UnsafeCell;
+use std::mem::{ManuallyDrop, MaybeUninit};
+
+use super::{Graveyard, Killed, Ordering, Replaced, Version, next_version};
+use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
+
+/// Tag: the slot's version is the inline one (the pointer is null).
+pub(super) const INLINE: usize = 1;
+/// Tag: the inline cell is empty and may be claimed by a write (never
+/// together with [`INLINE`]).
+pub(super) const FREE: usize = 2;
+/// Tag of a dead slot (null) whose kill displaced the inline version:
+/// it is dropped by [`Slot::release_killed`], or with the slot.
+pub(super) const KILLED: usize = 4;
+
+pub(crate) struct Slot<V> {
+    /// Null: dead (possibly tagged [`KILLED`] or [`FREE`]). Null tagged
+    /// [`INLINE`]: the version in `inline`. Otherwise a boxed version,
+    /// possibly tagged [`FREE`].
+    current: Atomic<Version<V>>,
+    /// The first version, and later ones that claim the cell. Holds a
+    /// version while `current` marks it, and while a writer that claimed
+    /// it tries to install it; empty once dropped in place
+    /// ([`Slot::drop_inline`]) or taken back.
+    inline: UnsafeCell<MaybeUninit<Version<V>>>,
+}
+
+// SAFETY: a slot hands out `&Version<V>` to several threads and moves
+// versions (and so values) between threads, exactly as a shared
+// `Box<Version<V>>` behind an atomic would: sound for `V: Send + Sync`.
+// The inline cell is written only by its one owner: the creator, the
+// writer that claimed it, or the release that drops it, each while no
+// reader can reach its contents (see the module docs).
+unsafe impl<V: Send + Sync> Send for Slot<V> {}
+// SAFETY: see `Send`.
+unsafe impl<V: Send + Sync> Sync for Slot<V> {}
+
+/// Where the version a write is installing sits.
+enum Next<V> {
+    /// Not placed yet (the write has not seen the slot live).
+    Unplaced(Version<V>),
+    Boxed(Owned<Version<V>>),
+    /// In the slot's inline cell, which this write claimed.
+    Inline,
+}
+
+impl<V> Slot<V> {
+    /// A live slot holding `first` inline.
+    pub(crate) fn new(first: Version<V>) -> Self {
+        Self {
+            current: Atomic::from(Shared::null().with_tag(INLINE)),
+            inline: UnsafeCell::new(MaybeUninit::new(first)),
+        }
+    }
+
+    /// The version `cur` (loaded from `current` under `guard`) names.
+    fn resolve<'g>(
+        &'g self,
+        cur: Shared<'g, Version<V>>,
+        _guard: &'g Guard,
+    ) -> Option<&'g Version<V>> {
+        if cur.tag() & INLINE != 0 {
+            // SAFETY: while `current` marks the inline version it holds
+            // one, and once displaced it is dropped only after the grace
+            // period of a deferral made after the displacing CAS, so
+            // every thread that saw the marker (pinned by `_guard`) is
+            // done with it first.
+            Some(unsafe { (*self.inline.get()).assume_init_ref() })
+        } else {
+            // SAFETY: boxed versions are freed only through the epoch
+            // after being unlinked; `cur` was loaded under `_guard`.
+            unsafe { cur.as_ref() }
+        }
+    }
+
+    /// Hands a version just replaced by this thread's CAS to `grave`.
+    fn bury(
+        &self,
+        cur: Shared<'_, Version<V>>,
+        grave: &mut Graveyard<V>,
+        hold: impl FnOnce() -> usize,
+    ) {
+        if cur.tag() & INLINE != 0 {
+            // SAFETY: the CAS displaced the inline version, and only the
+            // displacing CAS buries it; `hold` keeps the slot alive and
+            // `release_inline` (the graveyard's contract) drops it.
+            unsafe { grave.inline.push(hold()) };
+        } else {
+            Self::bury_boxed(cur, grave);
+        }
+    }
+
+    /// Hands a boxed version just unlinked by this thread's CAS to
+    /// `grave`.
+    fn bury_boxed(cur: Shared<'_, Version<V>>, grave: &mut Graveyard<V>) {
+        // SAFETY: the CAS unlinked this box and hands it here once.
+        unsafe { grave.boxed.push(cur.as_raw() as usize) };
+    }
+
+    /// Runs `f` on the current version (`None` when dead).
+    pub(crate) fn read<R>(&self, f: impl FnOnce(Option<&Version<V>>) -> R) -> R {
+        let guard = epoch::pin();
+        let cur = self.current.load(Ordering::Acquire, &guard);
+        f(self.resolve(cur, &guard))
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        // SAFETY: only the pointer's bits are looked at.
+        let cur = self
+            .current
+            .load(Ordering::Acquire, unsafe { epoch::unprotected() });
+        cur.is_null() && cur.tag() & INLINE == 0
+    }
+
+    /// The current version of a slot nobody else can reach.
+    pub(crate) fn into_version(self) -> Option<Version<V>> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: we own the slot, so no other thread can reach it, and
+        // `this` is never dropped: what it owns is taken once here.
+        unsafe {
+            let cur = this.current.load(Ordering::Relaxed, epoch::unprotected());
+            if cur.tag() & INLINE != 0 {
+                Some((*this.inline.get()).assume_init_read())
+            } else if cur.is_null() {
+                if cur.tag() & KILLED != 0 {
+                    (*this.inline.get()).assume_init_drop();
+                }
+                None
+            } else {
+                Some(*cur.into_owned().into_box())
+            }
+        }
+    }
+
+    /// Drops the inline version in place and marks the cell free.
+    ///
+    /// # Safety
+    /// Once per displacement of the inline version, once no thread can
+    /// still be reading it (the grace period of a deferral made after
+    /// the displacing CAS).
+    pub(crate) unsafe fn drop_inline(&self) {
+        // SAFETY: per the contract, it holds the displaced version and
+        // nobody else reads or claims it (it is not marked free yet).
+        unsafe { (*self.inline.get()).assume_init_drop() };
+        // Release: a writer that claims the cell (an acquiring CAS) sees
+        // it empty. On a dead slot the mark is harmless (dead is final).
+        // SAFETY: only the tag bits change; nothing is dereferenced.
+        self.current
+            .fetch_or(FREE, Ordering::AcqRel, unsafe { epoch::unprotected() });
+    }
+
+    /// The pointer's tag bits (for tests).
+    #[cfg(test)]
+    pub(super) fn tag(&self) -> usize {
+        // SAFETY: only the tag is looked at.
+        let cur = self
+            .current
+            .load(Ordering::SeqCst, unsafe { epoch::unprotected() });
+        cur.tag()
+    }
+
+    /// Drops the inline version that the slot's kill displaced, if it
+    /// did.
+    ///
+    /// # Safety
+    /// After the slot was killed, once no thread that was pinned at the
+    /// kill can still be reading (the grace period of a deferral made
+    /// after it: the point index's release of the entry provides it).
+    pub(crate) unsafe fn release_killed(&self) {
+        // SAFETY: tag bits only.
+        let guard = unsafe { epoch::unprotected() };
+        let cur = self.current.load(Ordering::Acquire, guard);
+        if cur.tag() & KILLED != 0 {
+            // The mark goes first: if the value's `Drop` panics, the
+            // slot's own drop must not drop the cell a second time. A
+            // dead slot's pointer changes no more, but for this.
+            self.current.store(Shared::null(), Ordering::Release);
+            // SAFETY: the kill displaced the inline version (the mark
+            // said so, and it is set once and cleared only here), and
+            // readers are gone per the contract.
+            unsafe { (*self.inline.get()).assume_init_drop() };
+        }
+    }
+
+    /// Takes back the version of a write that did not install it.
+    fn take_back(&self, next: Next<V>) -> Version<V> {
+        match next {
+            Next::Unplaced(version) => version,
+            Next::Boxed(owned) => *owned.into_box(),
+            Next::Inline => {
+                // SAFETY: this write claimed the cell and wrote it, and
+                // never published it; it moves out before giving the
+                // cell back.
+                let version = unsafe { (*self.inline.get()).assume_init_read() };
+                // SAFETY: tag bits only.
+                self.current
+                    .fetch_or(FREE, Ordering::AcqRel, unsafe { epoch::unprotected() });
+                version
+            }
+        }
+    }
+
+    /// Installs `next` over the live version, numbering it one past the
+    /// version it replaces: in the inline cell if it is free (claimed
+    /// first), else boxed. On success returns `f` applied to the replaced
+    /// version, which goes to `grave` (`hold` makes an owning handle to
+    /// the slot's owner, in case it is the inline one).
+    pub(crate) fn replace_if<R>(
+        &self,
+        next: Version<V>,
+        mut pred: impl FnMut(&Version<V>) -> bool,
+        f: impl FnOnce(&Version<V>) -> R,
+        grave: &mut Graveyard<V>,
+        hold: impl FnOnce() -> usize,
+    ) -> Replaced<V, R> {
+        let guard = epoch::pin();
+        let mut next = Next::Unplaced(next);
+        let mut cur = self.current.load(Ordering::Acquire, &guard);
+        loop {
+            let Some(cur_ref) = self.resolve(cur, &guard) else {
+                return Replaced::Dead(self.take_back(next));
+            };
+            if !pred(cur_ref) {
+                drop(self.take_back(next));
+                return Replaced::Declined;
+            }
+            if let Next::Unplaced(v) = next {
+                if cur.tag() & FREE == 0 {
+                    next = Next::Boxed(Owned::new(v));
+                } else {
+                    // Claim the free cell: clearing the mark makes this
+                    // write its one owner.
+                    let claimed = cur.with_tag(cur.tag() & !FREE);
+                    match self.current.compare_exchange(
+                        cur,
+                        claimed,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                        &guard,
+                    ) {
+                        Ok(_) => {
+                            // Unit tests widen the window between the
+                            // claim and the install, so that the racing
+                            // test would see two owners of one cell.
+                            #[cfg(test)]
+                            std::thread::yield_now();
+                            // SAFETY: claimed; empty (the release dropped
+                            // its last version before marking it free).
+                            unsafe { (*self.inline.get()).write(v) };
+                            next = Next::Inline;
+                            cur = claimed;
+                        }
+                        Err(e) => {
+                            next = Next::Unplaced(v);
+                            cur = e.current;
+                            continue;
+                        }
+                    }
+                }
+            }
+            let number = next_version(cur_ref.version);
+            let new = match &mut next {
+                Next::Unplaced(_) => unreachable!("placed above"),
+                Next::Boxed(owned) => {
+                    owned.version = number;
+                    // A boxed install keeps the cell's free mark.
+                    let raw = &**owned as *const Version<V>;
+                    Shared::from(raw).with_tag(cur.tag() & FREE)
+                }
+                Next::Inline => {
+                    // SAFETY: claimed and written by this write, not yet
+                    // published.
+                    unsafe { (*self.inline.get()).assume_init_mut() }.version = number;
+                    Shared::null().with_tag(INLINE)
+                }
+            };
+            match self.current.compare_exchange(
+                cur,
+                new,
+                Ordering::SeqCst,
+                Ordering::Acquire,
+                &guard,
+            ) {
+                Ok(_) => {
+                    // Published: the box now belongs to the slot.
+                    if let Next::Boxed(owned) = next {
+                        let _ = owned.into_shared(&guard);
+                    }
+                    // Buried before `f` runs (user code, which may
+                    // panic): nothing is lost, and `guard` keeps
+                    // `cur_ref` valid until this returns.
+                    self.bury(cur, grave, hold);
+                    return Replaced::Done(number, f(cur_ref));
+                }
+                Err(e) => {
+                    cur = e.current;
+                    if let Next::Inline = next {
+                        // Give the cell back before `pred` (which may
+                        // read a user clock, and panic) runs again: a
+                        // claim is never held across it. The retry may
+                        // claim the cell again.
+                        next = Next::Unplaced(self.take_back(next));
+                        cur = self.current.load(Ordering::Acquire, &guard);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves the slot from live to dead if `pred` holds for the current
+    /// version; `f` sees the version that was killed. A boxed one goes
+    /// to `grave`; an inline one stays until [`Slot::release_killed`].
+    pub(crate) fn kill_if(
+        &self,
+        mut pred: impl FnMut(&Version<V>) -> bool,
+        f: impl FnOnce(&Version<V>),
+        grave: &mut Graveyard<V>,
+    ) -> Killed {
+        let guard = epoch::pin();
+        let mut cur = self.current.load(Ordering::Acquire, &guard);
+        loop {
+            let Some(cur_ref) = self.resolve(cur, &guard) else {
+                return Killed::No;
+            };
+            if !pred(cur_ref) {
+                return Killed::No;
+            }
+            let dead = if cur.tag() & INLINE != 0 {
+                Shared::null().with_tag(KILLED)
+            } else {
+                Shared::null()
+            };
+            match self.current.compare_exchange(
+                cur,
+                dead,
+                Ordering::SeqCst,
+                Ordering::Acquire,
+                &guard,
+            ) {
+                Ok(_) => {
+                    // As in `replace_if`: buried first.
+                    if cur.tag() & INLINE == 0 {
+                        Self::bury_boxed(cur, grave);
+                    }
+                    f(cur_ref);
+                    return Killed::Now;
+                }
+                Err(e) => cur = e.current,
+            }
+        }
+    }
+}
+
+impl<V> Drop for Slot<V> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self` means no other thread can reach this slot
+        // (see the module's ground rules), so no pin is needed. The cell
+        // holds a version only while marked current or killed: one an
+        // overwrite displaced was dropped by its release, which held the
+        // slot's owner and so ran before this, one the kill displaced is
+        // dropped here unless `release_killed` did, and a write that
+        // claimed the cell either installed its version or took it back.
+        unsafe {
+            let cur = self.current.load(Ordering::Relaxed, epoch::unprotected());
+            if cur.tag() & (INLINE | KILLED) != 0 {
+                self.inline.get_mut().assume_init_drop();
+            } else if !cur.is_null() {
+                drop(cur.into_owned());
+            }
+        }
+    }
+}

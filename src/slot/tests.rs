@@ -1,0 +1,304 @@
+//! The slot alone: the inline first version, its release, and the
+//! claim of a free cell by later writes, counted with values that know
+//! whether they are alive.
+#![allow(clippy::disallowed_types)] // test bookkeeping, not the protocol
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use super::{Graveyard, Killed, Replaced, Slot, Version};
+
+/// A value that counts itself and poisons its canary when dropped, so a
+/// read of a dropped value (in a cell that stays allocated) shows.
+struct Tracked {
+    canary: AtomicU64,
+    id: u64,
+    live: Arc<AtomicI64>,
+}
+
+const ALIVE: u64 = 0xA11C_E5A1_1CE5_A11C;
+
+impl Tracked {
+    fn new(id: u64, live: &Arc<AtomicI64>) -> Self {
+        live.fetch_add(1, Ordering::SeqCst);
+        Self {
+            canary: AtomicU64::new(ALIVE),
+            id,
+            live: Arc::clone(live),
+        }
+    }
+    fn check(&self) -> u64 {
+        assert_eq!(
+            self.canary.load(Ordering::SeqCst),
+            ALIVE,
+            "read a dropped value"
+        );
+        self.id
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        assert_eq!(
+            self.canary.swap(0, Ordering::SeqCst),
+            ALIVE,
+            "dropped twice"
+        );
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// An owner as the engine's entries are: the slot in an `Arc`, handles
+/// made with `Arc::into_raw`.
+type Owner = Arc<Slot<Tracked>>;
+
+fn hold(owner: &Owner) -> usize {
+    Arc::into_raw(Arc::clone(owner)) as usize
+}
+
+/// # Safety
+/// As `crate::entry::release_inline`.
+unsafe fn release(addr: usize) {
+    // SAFETY: per the contract.
+    let owner = unsafe { Arc::from_raw(addr as *const Slot<Tracked>) };
+    // SAFETY: per the contract.
+    unsafe { owner.drop_inline() };
+}
+
+fn version(id: u64, live: &Arc<AtomicI64>) -> Version<Tracked> {
+    Version::new(Tracked::new(id, live), super::NEVER, None)
+}
+
+fn is_inline(slot: &Slot<Tracked>) -> bool {
+    slot.tag() & super::imp::INLINE != 0
+}
+
+fn is_free(slot: &Slot<Tracked>) -> bool {
+    slot.tag() & super::imp::FREE != 0
+}
+
+fn replace(owner: &Owner, id: u64, live: &Arc<AtomicI64>) -> u64 {
+    let mut grave = Graveyard::new(release);
+    match owner.replace_if(
+        version(id, live),
+        |_| true,
+        |old| old.value.check(),
+        &mut grave,
+        || hold(owner),
+    ) {
+        Replaced::Done(_, old) => old,
+        _ => panic!("a live slot refused a plain replace"),
+    }
+}
+
+fn reclaim_until(mut done: impl FnMut() -> bool) {
+    for i in 0..100_000 {
+        if done() {
+            return;
+        }
+        crossbeam_epoch::pin().flush();
+        if i % 256 == 255 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    assert!(done(), "the epoch never reclaimed");
+}
+
+#[test]
+fn the_inline_cell_is_reclaimed_and_reused() {
+    let live = Arc::new(AtomicI64::new(0));
+    let owner: Owner = Arc::new(Slot::new(version(1, &live)));
+    assert!(is_inline(&owner));
+    assert_eq!(replace(&owner, 2, &live), 1);
+    assert!(!is_inline(&owner), "the second version is boxed");
+    // The first version is dropped in place once the epoch moves on,
+    // and the cell marked free.
+    reclaim_until(|| live.load(Ordering::SeqCst) == 1);
+    assert!(is_free(&owner));
+    assert_eq!(replace(&owner, 3, &live), 2);
+    assert!(
+        is_inline(&owner),
+        "a free cell is claimed by the next write"
+    );
+    assert!(!is_free(&owner));
+    owner.read(|v| assert_eq!(v.map(|v| v.value.check()), Some(3)));
+    // A boxed write over a free cell keeps the mark.
+    assert_eq!(replace(&owner, 4, &live), 3);
+    reclaim_until(|| is_free(&owner) && live.load(Ordering::SeqCst) == 1);
+    // And a kill of a slot whose cell is free leaves nothing behind.
+    let mut grave = Graveyard::new(release);
+    let killed = owner.kill_if(|_| true, |v| assert_eq!(v.value.check(), 4), &mut grave);
+    assert!(matches!(killed, Killed::Now));
+    drop(grave);
+    reclaim_until(|| live.load(Ordering::SeqCst) == 0 && Arc::strong_count(&owner) == 1);
+}
+
+#[test]
+fn a_write_that_claims_the_cell_and_is_refused_gives_it_back() {
+    let live = Arc::new(AtomicI64::new(0));
+    let owner: Owner = Arc::new(Slot::new(version(1, &live)));
+    replace(&owner, 2, &live);
+    reclaim_until(|| is_free(&owner));
+    let mut grave = Graveyard::new(release);
+    let out = owner.replace_if(
+        version(3, &live),
+        |_| false,
+        |_| (),
+        &mut grave,
+        || hold(&owner),
+    );
+    assert!(matches!(out, Replaced::Declined));
+    assert!(is_free(&owner), "a declined write gives the cell back");
+    assert_eq!(live.load(Ordering::SeqCst), 1);
+    assert_eq!(replace(&owner, 4, &live), 2);
+    assert!(is_inline(&owner));
+    drop(grave);
+    drop(owner);
+    reclaim_until(|| live.load(Ordering::SeqCst) == 0);
+}
+
+#[test]
+fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
+    use std::sync::Barrier;
+    use std::sync::atomic::AtomicBool;
+    const WRITERS: u64 = 3;
+    let live = Arc::new(AtomicI64::new(0));
+    let owner: Owner = Arc::new(Slot::new(version(0, &live)));
+    let (displaced, inline_seen) = (AtomicU64::new(0), AtomicU64::new(0));
+    let killed = AtomicBool::new(false);
+    // The writers, the reader and the killer.
+    let start = Barrier::new(3 + 2);
+    std::thread::scope(|s| {
+        for w in 0..WRITERS {
+            let (owner, live, start) = (&owner, &live, &start);
+            let (displaced, inline_seen, killed) = (&displaced, &inline_seen, &killed);
+            s.spawn(move || {
+                start.wait();
+                let mut i = 0;
+                while !killed.load(Ordering::SeqCst) {
+                    let mut grave = Graveyard::new(release);
+                    let id = (w + 1) * 1_000_000_000 + i;
+                    let out = owner.replace_if(
+                        version(id, live),
+                        |_| true,
+                        |old| old.value.check(),
+                        &mut grave,
+                        || hold(owner),
+                    );
+                    match out {
+                        Replaced::Done(..) => {
+                            displaced.fetch_add(1, Ordering::SeqCst);
+                            if is_inline(owner) {
+                                inline_seen.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                        Replaced::Dead(v) => drop(v),
+                        Replaced::Declined => unreachable!(),
+                    }
+                    drop(grave);
+                    if i % 8 == 0 {
+                        crossbeam_epoch::pin().flush();
+                    }
+                    i += 1;
+                }
+            });
+        }
+        s.spawn(|| {
+            start.wait();
+            while !killed.load(Ordering::SeqCst) {
+                owner.read(|v| {
+                    if let Some(v) = v {
+                        v.value.check();
+                    }
+                });
+            }
+        });
+        s.spawn(|| {
+            start.wait();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let mut grave = Graveyard::new(release);
+            owner.kill_if(
+                |_| true,
+                |v| {
+                    v.value.check();
+                },
+                &mut grave,
+            );
+            killed.store(true, Ordering::SeqCst);
+        });
+    });
+    assert!(owner.is_dead());
+    assert!(displaced.load(Ordering::SeqCst) > 0);
+    assert!(
+        inline_seen.load(Ordering::SeqCst) > 0,
+        "the writers never reused the inline cell"
+    );
+    // Every reader is gone: what the point index's release would do.
+    // SAFETY: killed, and nobody can be reading.
+    unsafe { owner.release_killed() };
+    reclaim_until(|| live.load(Ordering::SeqCst) == 0 && Arc::strong_count(&owner) == 1);
+}
+
+#[test]
+fn a_panicking_drop_in_the_kill_release_is_not_repeated_by_the_slot() {
+    use std::sync::atomic::AtomicUsize;
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    struct Boom;
+    impl Drop for Boom {
+        fn drop(&mut self) {
+            if DROPS.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("the first drop panics");
+            }
+        }
+    }
+    unsafe fn nothing(_: usize) {}
+    let slot = Slot::new(Version::new(Boom, super::NEVER, None));
+    let mut grave = Graveyard::new(nothing);
+    assert!(matches!(
+        slot.kill_if(|_| true, |_| (), &mut grave),
+        Killed::Now
+    ));
+    drop(grave);
+    let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: killed, and nobody else can be reading.
+        unsafe { slot.release_killed() };
+    }));
+    assert!(released.is_err());
+    drop(slot);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 1, "dropped once, not twice");
+}
+
+#[test]
+fn a_killed_inline_version_is_dropped_by_its_release_or_with_the_slot() {
+    let live = Arc::new(AtomicI64::new(0));
+    let mut grave = Graveyard::new(release);
+    let released = Slot::new(version(1, &live));
+    let kept = Slot::new(version(2, &live));
+    for slot in [&released, &kept] {
+        assert!(matches!(
+            slot.kill_if(|_| true, |_| (), &mut grave),
+            Killed::Now
+        ));
+        assert!(slot.is_dead());
+        assert!(matches!(
+            slot.kill_if(|_| true, |_| (), &mut grave),
+            Killed::No
+        ));
+    }
+    drop(grave);
+    assert_eq!(live.load(Ordering::SeqCst), 2, "a kill alone drops nothing");
+    // SAFETY: killed, and nobody else can be reading.
+    unsafe { released.release_killed() };
+    assert_eq!(live.load(Ordering::SeqCst), 1);
+    // SAFETY: as above; a second call finds nothing to drop.
+    unsafe { released.release_killed() };
+    assert_eq!(live.load(Ordering::SeqCst), 1);
+    drop(kept);
+    assert_eq!(
+        live.load(Ordering::SeqCst),
+        0,
+        "the slot drops what was never released"
+    );
+    drop(released);
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+}
