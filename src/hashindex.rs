@@ -570,6 +570,9 @@ unsafe impl<T: Member> Send for PointSet<T> {}
 // SAFETY: see `Send`.
 unsafe impl<T: Member> Sync for PointSet<T> {}
 
+#[cfg(test)]
+mod test_member;
+
 #[cfg(all(test, not(skipstore_loom)))]
 mod tests;
 

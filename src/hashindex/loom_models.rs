@@ -4,36 +4,19 @@
 
 #![allow(clippy::unwrap_used)]
 
-use super::{Arc, Member, PointSet};
-
-#[derive(Debug)]
-struct M {
-    key: &'static str,
-    hash: u64,
-}
-
-impl Member for M {
-    fn sort_key(&self) -> &str {
-        self.key
-    }
-    fn scope(&self) -> &str {
-        "s"
-    }
-    fn is_gone(&self) -> bool {
-        false
-    }
-    fn point_hash(&self) -> u64 {
-        self.hash
-    }
-}
+use super::test_member::M;
+use super::{Arc, PointSet};
 
 /// Hashes are multiples of 64, so every insert checks for crowding.
 fn m(key: &'static str, n: u64) -> Arc<M> {
-    Arc::new(M { key, hash: n * 64 })
+    Arc::new(M {
+        key: key.to_owned(),
+        hash: n * 64,
+    })
 }
 
 fn find(set: &PointSet<M>, probe: &M) -> Option<Arc<M>> {
-    set.with(probe.hash, "s", probe.key, Arc::clone)
+    set.with(probe.hash, "s", &probe.key, Arc::clone)
 }
 
 #[test]

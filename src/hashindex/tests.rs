@@ -5,28 +5,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 
-use super::{Arc, Member, PointSet};
-
-#[derive(Debug)]
-struct M {
-    key: String,
-    hash: u64,
-}
-
-impl Member for M {
-    fn sort_key(&self) -> &str {
-        &self.key
-    }
-    fn scope(&self) -> &str {
-        "s"
-    }
-    fn is_gone(&self) -> bool {
-        false
-    }
-    fn point_hash(&self) -> u64 {
-        self.hash
-    }
-}
+use super::test_member::M;
+use super::{Arc, PointSet};
 
 /// `buckets` distinct hashes only, so probes meet collisions, equal
 /// tags and long runs.
