@@ -145,8 +145,13 @@ impl<V> Slot<V> {
         // SAFETY: per the contract, it holds the displaced version and
         // nobody else reads or claims it (it is not marked free yet).
         unsafe { (*self.inline.get()).assume_init_drop() };
-        // Release: a writer that claims the cell (an acquiring CAS) sees
-        // it empty. On a dead slot the mark is harmless (dead is final).
+        self.mark_free();
+    }
+
+    /// Marks the inline cell free (it was just emptied). Release: a writer
+    /// that claims the cell (an acquiring CAS) sees it empty. On a dead slot
+    /// the mark is harmless (dead is final).
+    fn mark_free(&self) {
         // SAFETY: only the tag bits change; nothing is dereferenced.
         self.current
             .fetch_or(FREE, Ordering::AcqRel, unsafe { epoch::unprotected() });
@@ -195,9 +200,7 @@ impl<V> Slot<V> {
                 // never published it; it moves out before giving the
                 // cell back.
                 let version = unsafe { (*self.inline.get()).assume_init_read() };
-                // SAFETY: tag bits only.
-                self.current
-                    .fetch_or(FREE, Ordering::AcqRel, unsafe { epoch::unprotected() });
+                self.mark_free();
                 version
             }
         }
