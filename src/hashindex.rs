@@ -7,33 +7,63 @@
 //! member's own pointer; a one-byte tag per slot filters probes; removal
 //! leaves a tombstone and hands the member's count to crossbeam-epoch.
 //!
+//! # Shards
+//!
+//! The set is 256 independent tables (`SHARDS`), chosen by hash bits; each
+//! grows (and sheds its tombstones) on its own. A resize freezes and copies
+//! one shard's table under that shard's mutex, and writers that meet the
+//! frozen table wait for it: so a writer waits at most for one shard's
+//! copy, about `rows / 256` members (8k at 2M rows: a millisecond or two),
+//! not for the whole index (`rows`: 266 ms at 2M rows when this was one
+//! table). The alternatives: papaya's incremental mode (writers that meet a
+//! resize each move a chunk) bounds the wait without a lock, but doubles
+//! the probe path (old and new table both live) and needs a copy protocol
+//! per slot; shards keep the one-table probe and the simple freeze-copy
+//! that the loom models check, and bound the stall by the shard size,
+//! which is what the floor asks for. Reads never wait either way.
+//!
+//! # Tombstones
+//!
+//! A removal leaves a tombstone, which is never reused in place (see the
+//! ground rules: reuse would let two inserters of one key claim different
+//! slots). Instead a shard whose members and tombstones fill three quarters
+//! of it is rehashed into a table sized for its members only (half full),
+//! which drops every tombstone: under steady churn that is a rehash at the
+//! same size, of one shard, every quarter-table of inserts into it. So a
+//! shard's slots follow the members it holds, not its history, and the
+//! rehash costs amortised O(1) per insert and at most one shard's copy in
+//! one go.
+//!
 //! # Ground rules
 //!
 //! * A slot's pointer moves only forward: null -> member -> tombstone, and
 //!   any of them -> frozen (below). A slot never becomes null again, and a
 //!   tombstone is never reused, so two inserters of one key always meet at
-//!   the first null slot of its probe sequence: one CAS wins, the other
-//!   finds the winner there. That is what makes keys unique.
+//!   the first null slot of its probe sequence in its shard's table: one
+//!   CAS wins, the other finds the winner there. That is what makes keys
+//!   unique.
 //! * A slot's tag is written once, after its pointer, and only narrows
 //!   probes: a reader that sees the tag sees the pointer; a reader that sees
 //!   no tag reads the pointer.
 //! * The table owns one strong count of each member it holds. A removal
 //!   (member -> tombstone) gives the count back through the epoch, so a
 //!   reader pinned while it probes can use every member it reaches.
-//! * Resizing (when tombstones and members fill three quarters of the
-//!   table) runs under a mutex: the resizer freezes every slot (sets the low
-//!   bit of its pointer, so no insert or removal can succeed there any
-//!   more), copies the members into a new table, publishes it and retires
-//!   the old one. Readers never wait: a frozen slot still names its member.
-//!   Writers that meet a frozen slot wait for the new table and retry there
-//!   (so writes block during a resize, as papaya's blocking mode did; reads
-//!   stay lock-free).
+//! * Resizing a shard runs under its mutex: the resizer freezes every slot
+//!   of the shard's table (sets the low bit of its pointer, so no insert or
+//!   removal can succeed there any more), copies the members into a new
+//!   table, publishes it and retires the old one. Readers never wait: a
+//!   frozen slot still names its member. Writers that meet a frozen slot
+//!   wait for the shard's new table and retry there.
+//! * A shard has no table until its first insert (an empty set allocates
+//!   its shard array only).
 
 use std::ptr;
 
+use crossbeam_utils::CachePadded;
+
 use crate::counter::StripedCounter;
 use crate::index::Member;
-use crate::sync::{Arc, AtomicPtr, AtomicU8, Mutex, Ordering};
+use crate::sync::{Arc, AtomicPtr, AtomicU8, AtomicUsize, Mutex, Ordering};
 
 /// Reclamation: crossbeam-epoch, or (under loom, which cannot see it) a
 /// garbage list the set runs when it drops.
@@ -144,29 +174,48 @@ const FROZEN: usize = 1;
 /// A removed member's slot. Not a valid member address (members are at
 /// least 8-aligned), and distinct from null and from frozen forms.
 const TOMB: usize = 2;
-/// Slots of a new, empty index.
+/// Slots of a shard's first table.
 #[cfg(not(skipstore_loom))]
 const MIN_SLOTS: usize = 16;
 #[cfg(skipstore_loom)]
 const MIN_SLOTS: usize = 4;
+/// log2 of the number of shards. 256 in production: a store of 2M rows
+/// copies about 8k members per resize (a millisecond or two). Fewer under
+/// tests (more resizes per key), one under loom (the models force a resize
+/// with three members).
+#[cfg(not(any(test, skipstore_loom)))]
+const SHARD_BITS: u32 = 8;
+#[cfg(all(test, not(skipstore_loom)))]
+const SHARD_BITS: u32 = 2;
+#[cfg(skipstore_loom)]
+const SHARD_BITS: u32 = 0;
+const SHARDS: usize = 1 << SHARD_BITS;
 
-/// Splits a point hash into a slot index and a one-byte tag.
+/// Splits a point hash into a shard, a slot index and a one-byte tag.
 #[derive(Clone, Copy)]
 struct Spread {
-    home: usize,
+    /// Bits 32.. of the mixed hash, before the table's mask.
+    high: usize,
     tag: u8,
+    shard: usize,
 }
 
 impl Spread {
-    fn of(hash: u64, mask: usize) -> Self {
+    fn of(hash: u64) -> Self {
         // Point hashes are seeded and mixed already; multiply once more so
-        // that the index (high bits) and the tag (low bits) are independent.
+        // that the slot index (bits 32..), the shard (bits 24..32) and the
+        // tag (bits 0..8) are independent.
         let h = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         Self {
-            home: (h >> 32) as usize & mask,
+            high: (h >> 32) as usize,
             // Never 0: 0 means "no tag yet".
             tag: (h as u8) | 0x80,
+            shard: (h >> 24) as usize & (SHARDS - 1),
         }
+    }
+
+    fn home(self, mask: usize) -> usize {
+        self.high & mask
     }
 }
 
@@ -175,8 +224,9 @@ struct Table<T> {
     tags: Box<[AtomicU8]>,
     slots: Box<[AtomicPtr<T>]>,
     /// Slots ever filled (members and tombstones): the resize trigger.
-    /// Striped: every insert counts, on every thread.
-    used: StripedCounter,
+    /// Padded: every insert into the shard bumps it, and readers load the
+    /// fields above on every probe.
+    used: CachePadded<AtomicUsize>,
 }
 
 impl<T> Table<T> {
@@ -188,7 +238,7 @@ impl<T> Table<T> {
             slots: (0..slots)
                 .map(|_| AtomicPtr::new(ptr::null_mut()))
                 .collect(),
-            used: StripedCounter::new(),
+            used: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 
@@ -200,20 +250,20 @@ impl<T> Table<T> {
     /// probe order, each with its distance from home: slots whose tag is
     /// unset or the key's (another tag is another key, skipped without
     /// loading its pointer).
-    fn probe(&self, spread: Spread) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let Spread { home, tag } = spread;
+    fn probe(&self, spread: Spread) -> impl Iterator<Item = usize> + '_ {
+        let (home, tag) = (spread.home(self.mask), spread.tag);
         (0..=self.mask)
-            .map(move |n| (n, (home + n) & self.mask))
-            .filter(move |&(_, i)| {
+            .map(move |n| (home + n) & self.mask)
+            .filter(move |&i| {
                 let seen = self.tags[i].load(Ordering::Acquire);
                 seen == 0 || seen == tag
             })
     }
 
-    /// Whether the table is due for a resize (sums the stripes: callers
-    /// ask only now and then, see `try_insert`).
-    fn crowded(&self) -> bool {
-        self.used.sum() * 4 >= self.len() * 3
+    /// Counts a slot just filled; true if the table is now due for a
+    /// resize (members and tombstones fill three quarters of it).
+    fn fill_one(&self) -> bool {
+        (self.used.fetch_add(1, Ordering::Relaxed) + 1) * 4 >= self.len() * 3
     }
 }
 
@@ -260,8 +310,8 @@ unsafe fn lend<T>(p: *mut T) -> std::mem::ManuallyDrop<Arc<T>> {
 }
 
 enum Inserted<T> {
-    /// Inserted after a probe of this many slots.
-    Done(usize),
+    /// Inserted; true if the table is now due for a resize.
+    Done(bool),
     Occupied(*mut T),
     Frozen,
     Full,
@@ -273,9 +323,15 @@ enum Removed {
     Frozen,
 }
 
-pub(crate) struct PointSet<T: Member> {
+/// One shard: its current table (null until its first insert) and the
+/// mutex its resizes run under.
+struct Shard<T> {
     table: AtomicPtr<Table<T>>,
     resizing: Mutex<()>,
+}
+
+pub(crate) struct PointSet<T: Member> {
+    shards: Box<[Shard<T>]>,
     members: StripedCounter,
     garbage: Garbage,
 }
@@ -283,20 +339,29 @@ pub(crate) struct PointSet<T: Member> {
 impl<T: Member> PointSet<T> {
     pub(crate) fn new() -> Self {
         Self {
-            table: AtomicPtr::new(Box::into_raw(Box::new(Table::new(MIN_SLOTS)))),
-            resizing: Mutex::new(()),
+            shards: (0..SHARDS)
+                .map(|_| Shard {
+                    table: AtomicPtr::new(ptr::null_mut()),
+                    resizing: Mutex::new(()),
+                })
+                .collect(),
             members: StripedCounter::new(),
             garbage: Garbage::new(),
         }
     }
 
-    /// The current table.
+    /// The shard `spread` falls in.
+    fn shard(&self, spread: Spread) -> &Shard<T> {
+        &self.shards[spread.shard]
+    }
+
+    /// A shard's current table (`None` before its first insert).
     ///
     /// # Safety
     /// The caller must be pinned for as long as it uses the result.
-    unsafe fn current(&self) -> &Table<T> {
+    unsafe fn current(shard: &Shard<T>) -> Option<&Table<T>> {
         // SAFETY: tables are retired through the epoch after being replaced.
-        unsafe { &*self.table.load(Ordering::Acquire) }
+        unsafe { shard.table.load(Ordering::Acquire).as_ref() }
     }
 
     /// Runs `f` on the member found under `(scope, key)`, whose point hash
@@ -310,9 +375,10 @@ impl<T: Member> PointSet<T> {
         f: impl FnOnce(&Arc<T>) -> R,
     ) -> Option<R> {
         let _guard = pin();
+        let spread = Spread::of(hash);
         // SAFETY: pinned until the end of this function.
-        let table = unsafe { self.current() };
-        for (_, i) in table.probe(Spread::of(hash, table.mask)) {
+        let table = unsafe { Self::current(self.shard(spread)) }?;
+        for i in table.probe(spread) {
             // Readers read through frozen slots: they still name their
             // members.
             let p = match decode(table.slots[i].load(Ordering::Acquire)).0 {
@@ -333,21 +399,20 @@ impl<T: Member> PointSet<T> {
     /// the occupant.
     pub(crate) fn try_insert(&self, member: Arc<T>) -> Result<(), Option<Arc<T>>> {
         let raw = Arc::into_raw(member).cast_mut();
+        let spread = Spread::of(hash_of(raw));
+        let shard = self.shard(spread);
         let _guard = pin();
         loop {
             // SAFETY: pinned (`_guard`).
-            let table = unsafe { self.current() };
-            match Self::insert_into(table, raw) {
-                Inserted::Done(probed) => {
+            let Some(table) = (unsafe { Self::current(shard) }) else {
+                self.resize(shard, ptr::null());
+                continue;
+            };
+            match Self::insert_into(table, spread, raw) {
+                Inserted::Done(crowded) => {
                     self.members.add(1);
-                    // Summing the stripes on every insert would cost more
-                    // than the insert: check after a long probe, and on one
-                    // insert in 64 (by hash, so spread over threads). The
-                    // table can overfill a little past three quarters
-                    // before anyone looks; `Full` is the backstop.
-                    let sampled = hash_of(raw).is_multiple_of(64);
-                    if (probed >= 8 || sampled) && table.crowded() {
-                        self.resize(table);
+                    if crowded {
+                        self.resize(shard, table);
                     }
                     return Ok(());
                 }
@@ -358,20 +423,19 @@ impl<T: Member> PointSet<T> {
                     let occupant = Arc::clone(&*unsafe { lend(p) });
                     return Err(Some(occupant));
                 }
-                Inserted::Frozen => self.wait_for_resize(),
-                Inserted::Full => self.resize(table),
+                Inserted::Frozen => Self::wait_for_resize(shard),
+                Inserted::Full => self.resize(shard, table),
             }
         }
     }
 
-    fn insert_into(table: &Table<T>, raw: *mut T) -> Inserted<T> {
+    fn insert_into(table: &Table<T>, spread: Spread, raw: *mut T) -> Inserted<T> {
         // SAFETY: we hold a strong count of `raw`.
         let mine = unsafe { &*raw };
         let hash = mine.point_hash();
-        let spread = Spread::of(hash, table.mask);
         // Slots of other keys are skipped; if the table is frozen, a null
         // slot further on says so.
-        for (n, i) in table.probe(spread) {
+        for i in table.probe(spread) {
             let mut p = table.slots[i].load(Ordering::Acquire);
             if p.is_null() {
                 match table.slots[i].compare_exchange(
@@ -382,8 +446,7 @@ impl<T: Member> PointSet<T> {
                 ) {
                     Ok(_) => {
                         table.tags[i].store(spread.tag, Ordering::Release);
-                        table.used.add(1);
-                        return Inserted::Done(n);
+                        return Inserted::Done(table.fill_one());
                     }
                     Err(current) => p = current,
                 }
@@ -430,23 +493,27 @@ impl<T: Member> PointSet<T> {
     /// owns the set's count of it).
     fn unlink(&self, member: &Arc<T>) -> bool {
         let target = Arc::as_ptr(member).cast_mut();
+        let spread = Spread::of(member.point_hash());
+        let shard = self.shard(spread);
         let _guard = pin();
         loop {
             // SAFETY: pinned (`_guard`).
-            let table = unsafe { self.current() };
-            match Self::remove_from(table, target, member.point_hash()) {
+            let Some(table) = (unsafe { Self::current(shard) }) else {
+                return false;
+            };
+            match Self::remove_from(table, spread, target) {
                 Removed::Done => {
                     self.members.add(-1);
                     return true;
                 }
                 Removed::Absent => return false,
-                Removed::Frozen => self.wait_for_resize(),
+                Removed::Frozen => Self::wait_for_resize(shard),
             }
         }
     }
 
-    fn remove_from(table: &Table<T>, target: *mut T, hash: u64) -> Removed {
-        for (_, i) in table.probe(Spread::of(hash, table.mask)) {
+    fn remove_from(table: &Table<T>, spread: Spread, target: *mut T) -> Removed {
+        for i in table.probe(spread) {
             match decode(table.slots[i].load(Ordering::Acquire)) {
                 // Being resized: the member (or its absence) moves to the
                 // new table; look there.
@@ -471,55 +538,44 @@ impl<T: Member> PointSet<T> {
         Removed::Absent
     }
 
-    /// Waits until the resize in progress (if any) has published its table.
-    fn wait_for_resize(&self) {
-        drop(self.lock());
+    /// Waits until the resize of `shard` in progress (if any) has
+    /// published its table.
+    fn wait_for_resize(shard: &Shard<T>) {
+        drop(crate::sync::lock(&shard.resizing));
     }
 
-    fn lock(&self) -> crate::sync::MutexGuard<'_, ()> {
-        crate::sync::lock(&self.resizing)
-    }
-
-    /// Replaces `old` (if still current) by a table sized for its members,
-    /// without its tombstones.
-    fn resize(&self, old: &Table<T>) {
-        let _resizing = self.lock();
-        if !ptr::eq(self.table.load(Ordering::Acquire), old) {
+    /// Replaces `shard`'s table `old` (if still current; null: the shard
+    /// has none yet) by one sized for its members, without its tombstones.
+    fn resize(&self, shard: &Shard<T>, old: *const Table<T>) {
+        let _resizing = crate::sync::lock(&shard.resizing);
+        let old_ptr = shard.table.load(Ordering::Acquire);
+        if !ptr::eq(old_ptr, old) {
             return; // Someone else resized it meanwhile.
         }
-        let mut members = Vec::new();
-        for slot in &old.slots[..] {
-            let mut p = slot.load(Ordering::Acquire);
-            loop {
-                let frozen = (p as usize | FROZEN) as *mut T;
-                match slot.compare_exchange(p, frozen, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => break,
-                    Err(now) => p = now,
-                }
-            }
-            if let (Seen::Member(m), false) = decode(p) {
-                members.push(m);
-            }
-        }
+        // SAFETY: current (so not retired) and we hold the shard's mutex,
+        // so nobody retires it before we do.
+        let members = unsafe { old.as_ref() }.map_or_else(Vec::new, freeze);
         // At most half full after the copy, so the next resize is at least
-        // a quarter of the table's slots of writes away.
+        // a quarter of the table's slots of writes away; a shard of
+        // tombstones and few members is rehashed at its own size or less.
         let slots = (members.len() * 2).next_power_of_two().max(MIN_SLOTS);
         let new: Table<T> = Table::new(slots);
-        for m in members {
-            // SAFETY: frozen members stay alive: their counts move to `new`.
-            let hash = unsafe { &*m }.point_hash();
-            let Spread { home, tag } = Spread::of(hash, new.mask);
-            let mut i = home;
+        for &m in &members {
+            let spread = Spread::of(hash_of(m));
+            let mut i = spread.home(new.mask);
             while !new.slots[i].load(Ordering::Relaxed).is_null() {
                 i = (i + 1) & new.mask;
             }
             new.slots[i].store(m, Ordering::Relaxed);
-            new.tags[i].store(tag, Ordering::Relaxed);
-            new.used.add(1);
+            new.tags[i].store(spread.tag, Ordering::Relaxed);
         }
-        let old_ptr = self
+        new.used.store(members.len(), Ordering::Relaxed);
+        shard
             .table
-            .swap(Box::into_raw(Box::new(new)), Ordering::AcqRel);
+            .store(Box::into_raw(Box::new(new)), Ordering::Release);
+        if old_ptr.is_null() {
+            return;
+        }
         let addr = old_ptr as usize;
         // SAFETY: the old table is unreachable for readers that pin from now
         // on; it holds no counts any more (they moved), so dropping it frees
@@ -538,26 +594,69 @@ impl<T: Member> PointSet<T> {
     /// Visits every member (no order; weakly consistent).
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<T>)) {
         let _guard = pin();
-        // SAFETY: pinned until the end of this function.
-        let table = unsafe { self.current() };
-        for slot in &table.slots[..] {
-            if let (Seen::Member(p), _) = decode(slot.load(Ordering::Acquire)) {
-                // SAFETY: read from a slot while pinned.
-                f(&*unsafe { lend(p) });
+        for shard in &self.shards[..] {
+            // SAFETY: pinned until the end of this function.
+            let Some(table) = (unsafe { Self::current(shard) }) else {
+                continue;
+            };
+            for slot in &table.slots[..] {
+                if let (Seen::Member(p), _) = decode(slot.load(Ordering::Acquire)) {
+                    // SAFETY: read from a slot while pinned.
+                    f(&*unsafe { lend(p) });
+                }
             }
         }
     }
+
+    /// Slots allocated over all shards (tests: memory follows the members
+    /// held, not the history of removals).
+    #[cfg(test)]
+    fn slots(&self) -> usize {
+        let _guard = pin();
+        self.shards
+            .iter()
+            // SAFETY: pinned until the end of this function.
+            .filter_map(|s| unsafe { Self::current(s) }.map(Table::len))
+            .sum()
+    }
+}
+
+/// Freezes every slot of `table` (sets the low bit of its pointer, so no
+/// insert or removal can succeed there any more) and returns its members.
+fn freeze<T>(table: &Table<T>) -> Vec<*mut T> {
+    let mut members = Vec::with_capacity(table.used.load(Ordering::Relaxed));
+    for slot in &table.slots[..] {
+        let mut p = slot.load(Ordering::Acquire);
+        loop {
+            let frozen = (p as usize | FROZEN) as *mut T;
+            match slot.compare_exchange(p, frozen, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(now) => p = now,
+            }
+        }
+        if let (Seen::Member(m), false) = decode(p) {
+            members.push(m);
+        }
+    }
+    members
 }
 
 impl<T: Member> Drop for PointSet<T> {
     fn drop(&mut self) {
-        // SAFETY: `&mut self`: nobody else can reach the table; it owns one
-        // count of each member it names (tombstones gave theirs back).
-        unsafe {
-            let table = Box::from_raw(self.table.load(Ordering::Relaxed));
-            for slot in &table.slots[..] {
-                if let (Seen::Member(p), _) = decode(slot.load(Ordering::Relaxed)) {
-                    drop(Arc::from_raw(p));
+        for shard in &self.shards[..] {
+            let table = shard.table.load(Ordering::Relaxed);
+            if table.is_null() {
+                continue;
+            }
+            // SAFETY: `&mut self`: nobody else can reach the table; it owns
+            // one count of each member it names (tombstones gave theirs
+            // back).
+            unsafe {
+                let table = Box::from_raw(table);
+                for slot in &table.slots[..] {
+                    if let (Seen::Member(p), _) = decode(slot.load(Ordering::Relaxed)) {
+                        drop(Arc::from_raw(p));
+                    }
                 }
             }
         }

@@ -134,3 +134,72 @@ fn racing_inserts_of_one_key_admit_one_and_readers_never_miss_stable_keys() {
     set.for_each(|_| count += 1);
     assert_eq!(count, stable.len());
 }
+
+/// A member of `shard` (by brute force over keys): every one of them lands
+/// in that shard's table.
+fn member_in(shard: usize, from: &mut u64) -> Arc<M> {
+    loop {
+        *from += 1;
+        let m = member(*from, 1 << 40);
+        if super::Spread::of(m.hash).shard == shard {
+            return m;
+        }
+    }
+}
+
+/// The table each shard holds now (its address; 0 for none).
+fn tables(set: &PointSet<M>) -> Vec<usize> {
+    set.shards
+        .iter()
+        .map(|s| s.table.load(std::sync::atomic::Ordering::Acquire) as usize)
+        .collect()
+}
+
+#[test]
+fn a_resize_copies_one_shard_and_leaves_the_others_alone() {
+    assert!(super::SHARDS > 1);
+    let set = PointSet::new();
+    let mut from = 0;
+    // Every shard gets a table.
+    let mut held = Vec::new();
+    for shard in 0..super::SHARDS {
+        let m = member_in(shard, &mut from);
+        set.try_insert(Arc::clone(&m)).unwrap();
+        held.push(m);
+    }
+    let before = tables(&set);
+    // Grow shard 0 through several resizes.
+    for _ in 0..super::MIN_SLOTS * 8 {
+        let m = member_in(0, &mut from);
+        set.try_insert(Arc::clone(&m)).unwrap();
+        held.push(m);
+    }
+    let after = tables(&set);
+    assert_ne!(before[0], after[0], "shard 0 never resized");
+    assert_eq!(before[1..], after[1..], "a resize touched another shard");
+    for m in &held {
+        assert!(find(&set, m).is_some());
+    }
+}
+
+#[test]
+fn churn_reuses_tombstoned_space_instead_of_growing() {
+    let set = PointSet::new();
+    let live: Vec<Arc<M>> = (0..100).map(|k| member(k, 1 << 40)).collect();
+    for m in &live {
+        set.try_insert(Arc::clone(m)).unwrap();
+    }
+    let settled = set.slots();
+    // 200k rows' worth of history through a set that never holds
+    // more than 101: the tables stay the size the live members need.
+    for k in 0..200_000 {
+        let m = member(1_000 + k, 1 << 40);
+        set.try_insert(Arc::clone(&m)).unwrap();
+        set.remove_same(&m);
+        assert!(set.slots() <= settled * 2, "grew to {} slots", set.slots());
+    }
+    assert_eq!(set.len(), live.len());
+    for m in &live {
+        assert!(find(&set, m).is_some());
+    }
+}
