@@ -21,11 +21,13 @@ pub(crate) struct Entry<V: Send + Sync + 'static> {
     /// touches no extra cache line.
     pub(crate) key: CompactString,
     pub(crate) slot: Slot<V>,
-    /// `point_hash(rendered namespace, key)` (62 bits), with the top bit set
-    /// once the entry was added to its namespace's ordered keys (it starts in
-    /// the namespace's pending buffer), and the next one set by reads when
-    /// the store is bounded (the eviction clock's reference bit). One word
-    /// for all three keeps the entry small (see `pending_link`).
+    /// `point_hash(rendered namespace, key)` (60 bits), with four flags in
+    /// the top bits: `IN_KEYS`, set once the entry was added to its
+    /// namespace's ordered keys (it starts in the namespace's pending
+    /// buffer); `ACCESSED`, set by reads when the store is bounded (the
+    /// eviction clock's reference bit); and the entry's publication state
+    /// (see [`Publication`]). One word for all keeps the entry small (see
+    /// `pending_link`).
     tag: AtomicU64,
     /// The entry's link in its namespace's write buffer (it is buffered
     /// once, when inserted; see [`crate::pending`]). In an entry, not a node
@@ -46,12 +48,29 @@ impl<V: Send + Sync + 'static> Chained for Entry<V> {
 
 const IN_KEYS: u64 = 1 << 63;
 const ACCESSED: u64 = 1 << 62;
-const FLAGS: u64 = IN_KEYS | ACCESSED;
+const PUBLISHED: u64 = 1 << 61;
+const VOID: u64 = 1 << 60;
+const FLAGS: u64 = IN_KEYS | ACCESSED | PUBLISHED | VOID;
+
+/// Where a new entry stands between its namespace's buffer and the point
+/// index (protocol rule 1 in [`crate::engine`]): an insert buffers its
+/// entry first, then tries to publish it in the point index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Publication {
+    /// Buffered; its insert is still deciding. It may or may not be in the
+    /// point index: only the index can say.
+    Fresh,
+    /// In the point index (and it stays until it is killed).
+    Published,
+    /// Its insert lost to another entry of the same key and took its
+    /// version back: never in the point index, never to be read.
+    Void,
+}
 
 impl<V: Send + Sync + 'static> Entry<V> {
     /// A new entry of `ns`, not yet in its ordered keys.
     pub(crate) fn new(ns: Arc<NsNode<V>>, key: &str, slot: Slot<V>, hash: u64) -> Self {
-        debug_assert_eq!(hash & FLAGS, 0, "point hashes are 62 bits");
+        debug_assert_eq!(hash & FLAGS, 0, "point hashes are 60 bits");
         Self {
             ns,
             key: CompactString::from(key),
@@ -70,6 +89,29 @@ impl<V: Send + Sync + 'static> Entry<V> {
     /// Records that the entry was added to its namespace's ordered keys.
     pub(crate) fn set_in_keys(&self) {
         self.tag.fetch_or(IN_KEYS, Ordering::SeqCst);
+    }
+
+    /// The entry's publication state.
+    pub(crate) fn publication(&self) -> Publication {
+        let tag = self.tag.load(Ordering::Acquire);
+        if tag & PUBLISHED != 0 {
+            Publication::Published
+        } else if tag & VOID != 0 {
+            Publication::Void
+        } else {
+            Publication::Fresh
+        }
+    }
+
+    /// Records that the entry's insert published it in the point index.
+    pub(crate) fn set_published(&self) {
+        self.tag.fetch_or(PUBLISHED, Ordering::Release);
+    }
+
+    /// Records that the entry's insert lost: it is never published, and
+    /// nobody may read its slot (its inserter takes the version back).
+    pub(crate) fn set_void(&self) {
+        self.tag.fetch_or(VOID, Ordering::Release);
     }
 
     /// Sets the reference bit (reads of a bounded store). Writes only when

@@ -44,10 +44,10 @@ pub(crate) trait Member: Send + Sync + 'static {
 pub(crate) fn point_hash(scope: &str, key: &str) -> u64 {
     use std::hash::BuildHasher;
     static SEED: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
-    // 62 bits: entries keep two flags in the top bits of the same word.
+    // 60 bits: entries keep four flags in the top bits of the same word.
     SEED.get_or_init(foldhash::fast::RandomState::default)
         .hash_one((scope, key))
-        >> 2
+        >> 4
 }
 
 #[cfg(not(skipstore_loom))]

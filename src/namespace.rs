@@ -18,7 +18,7 @@ use entelix_memory::Namespace;
 use crate::entry::Entry;
 use crate::index::{Member, OrderedSet, point_hash};
 use crate::pending::Pending;
-use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 const RETIRED: usize = 1 << (usize::BITS - 1);
 
@@ -34,6 +34,9 @@ pub(crate) struct NsNode<V: Send + Sync + 'static> {
     /// drain how fast the namespace is written.
     pub(crate) drained_at: AtomicU64,
     rows: AtomicUsize,
+    /// Set once the node is linked in the store's ordered namespaces
+    /// (protocol rule 7 in [`crate::engine`]).
+    ordered: AtomicBool,
 }
 
 impl<V: Send + Sync + 'static> NsNode<V> {
@@ -47,6 +50,7 @@ impl<V: Send + Sync + 'static> NsNode<V> {
             hash: point_hash("", rendered),
             drained_at: AtomicU64::new(0),
             rows: AtomicUsize::new(1),
+            ordered: AtomicBool::new(false),
         })
     }
 
@@ -92,11 +96,23 @@ impl<V: Send + Sync + 'static> NsNode<V> {
         self.rows.load(Ordering::SeqCst) & RETIRED != 0
     }
 
-    /// True if some entry is live at `now`. Stops at the first one.
-    pub(crate) fn has_live(&self, now: u64) -> bool {
+    /// Whether the node was linked in the ordered namespaces.
+    pub(crate) fn is_ordered(&self) -> bool {
+        self.ordered.load(Ordering::Acquire)
+    }
+
+    /// Records that the node is linked in the ordered namespaces.
+    pub(crate) fn set_ordered(&self) {
+        self.ordered.store(true, Ordering::Release);
+    }
+
+    /// True if some entry is live at `now`; buffered entries count only if
+    /// `reachable` says so (see `Engine::is_reachable`). Stops at the first
+    /// one.
+    pub(crate) fn has_live(&self, now: u64, reachable: impl Fn(&Arc<Entry<V>>) -> bool) -> bool {
         let mut live = false;
         self.pending.for_each(|e| {
-            live = live || e.slot.read(|v| v.is_some_and(|v| v.is_live(|| now)));
+            live = live || (reachable(e) && e.slot.read(|v| v.is_some_and(|v| v.is_live(|| now))));
         });
         if live {
             return true;

@@ -251,3 +251,30 @@ fn drain_keeping_racing_list_and_delete() {
         assert_eq!(s.total_entries(), 2);
     });
 }
+
+/// Two writers insert the same new key into a new namespace: whichever
+/// `put` returns first, the key is readable, listed and its namespace
+/// listed by listings that start after it returned, whatever the other
+/// writer is doing meanwhile (the entry is buffered before it is
+/// published; the namespace is ordered before anyone writes into it). The
+/// loser's buffered entry never shows.
+#[test]
+fn a_returned_put_is_listed_while_a_racing_insert_runs() {
+    loom::model(|| {
+        let (s, _clock) = store();
+        let a = ns("a");
+        let other = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || put(&s, &a, "k", 1, None))
+        };
+        put(&s, &a, "k", 2, None);
+        assert!(get(&s, &a, "k").is_some());
+        assert_eq!(list(&s, &a), ["k".to_owned()], "put returned, not listed");
+        assert_eq!(list_namespaces(&s), [a.clone()], "namespace not listed");
+        other.join().unwrap();
+        let now = get(&s, &a, "k");
+        assert!(now.is_some());
+        assert_settled(&s, &a, "k", now);
+        assert_eq!(s.total_entries(), 1);
+    });
+}

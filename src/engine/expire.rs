@@ -156,7 +156,7 @@ where
                     // Another thread is draining this namespace's buffer:
                     // its rows are candidates too.
                     node.pending.for_each(|entry| {
-                        if victim.is_none() && !entry.slot.is_dead() {
+                        if victim.is_none() && !entry.slot.is_dead() && self.is_reachable(entry) {
                             victim = Some(Arc::clone(entry));
                         }
                     });
@@ -184,8 +184,11 @@ where
         let mut removed = 0;
         for node in &nodes {
             let mut doomed = Vec::new();
-            node.pending
-                .for_each(|entry| doomed.push(Arc::clone(entry)));
+            node.pending.for_each(|entry| {
+                if self.is_reachable(entry) {
+                    doomed.push(Arc::clone(entry));
+                }
+            });
             node.keys.scan(Bound::Unbounded, |entry| {
                 doomed.push(Arc::clone(entry));
                 ControlFlow::Continue(())

@@ -11,13 +11,21 @@
 //!
 //! # Protocol (the invariants loom-tests/ checks)
 //!
-//! 1. A put pins the namespace node, then either replaces the live entry's
-//!    version in place or publishes a new entry in `entries` (the
-//!    linearization point of an insert) and then in the node's `pending`
-//!    buffer; a drain later moves live buffered entries into `keys`, except
-//!    that it removes the expired ones (as their timers would, see rule 6)
-//!    and may leave those about to expire in the buffer, so that short-lived
-//!    rows never touch the skiplist.
+//! 1. A put pins the namespace node (linked in `namespaces` before the pin
+//!    is handed out, see rule 7), then either replaces the live entry's
+//!    version in place or buffers a new entry in the node's `pending`
+//!    buffer and only then publishes it in `entries` (the linearization
+//!    point of an insert). So a key `get` can read is already reachable by
+//!    `list`. A buffered entry is *fresh* until its insert knows the
+//!    outcome: *published*, or *void* when another entry of the key won
+//!    (the loser takes its version back to retry, so nobody may have read
+//!    it). Whoever walks a buffer reads a fresh entry's slot only after
+//!    finding that very entry in `entries` (`Engine::is_reachable`); a drain
+//!    keeps fresh entries and drops void ones. A drain later moves live
+//!    published entries into `keys`, except that it removes the expired
+//!    ones (as their timers would, see rule 6) and may leave those about to
+//!    expire in the buffer, so that short-lived rows never touch the
+//!    skiplist.
 //! 2. Delete, expiry and eviction kill the slot (the linearization point of a
 //!    removal), then unlink the entry from `entries` and (if it got there)
 //!    from `keys`, and unpin the node; the node retires when its last pin
@@ -28,13 +36,20 @@
 //! 4. A drain fences and re-checks the slot after adding an entry to `keys`;
 //!    a killer fences between killing and looking at `in_keys`. One of the
 //!    two always sees the other, so a dead entry never stays in `keys`.
-//! 5. A writer that buffers into a node fences and re-checks `is_retired`;
-//!    a retirer drains after retiring. One of the two sees the other, so a
-//!    retired node keeps no entry (entries point back at their node).
+//! 5. An insert buffers its entry while it holds a pin on the node (the pin
+//!    the entry then keeps until it is killed, or the insert drops when it
+//!    loses), so every push into a node comes before the node can retire;
+//!    a retirer drains after retiring, so a retired node keeps no entry
+//!    (entries point back at their node).
 //! 6. Timers carry the entry and the version number of the write that armed
 //!    them; they kill only that version, and only once its expiry stamp is
 //!    claimed as expired (so a concurrent sliding read either extends it
 //!    first or sees it gone).
+//! 7. A namespace node enters `ns_lookup` (which decides the one node per
+//!    name) and then `namespaces`; a writer that pins a node its creator has
+//!    not yet linked in `namespaces` links it itself before writing. So a
+//!    namespace holding a key `get` can read is reachable by
+//!    `list_namespaces`.
 
 use std::ops::{Bound, ControlFlow};
 use std::time::Duration;
@@ -43,9 +58,9 @@ use entelix_memory::Namespace;
 
 use crate::clock::{SharedClock, saturating_nanos};
 use crate::counter::{StripedCounter, thread_cadence};
-use crate::entry::{Entry, hold};
+use crate::entry::{Entry, Publication, hold};
 use crate::expiry::Expiry;
-use crate::index::{OrderedSet, PointSet, point_hash};
+use crate::index::{Member, OrderedSet, PointSet, point_hash};
 use crate::namespace::NsNode;
 use crate::render::with_rendered;
 use crate::slot::{Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
@@ -296,9 +311,9 @@ where
         }
     }
 
-    /// Publishes a new entry for the key (the node is pinned; the pin goes
-    /// to the new row, or is released). `Err` hands `next` back when another
-    /// writer published the key first.
+    /// Buffers, then publishes, a new entry for the key (the node is
+    /// pinned; the pin goes to the new row, or is released). `Err` hands
+    /// `next` back when another writer published the key first.
     fn insert(
         &self,
         node: Arc<NsNode<V>>,
@@ -310,16 +325,16 @@ where
         let expires_at = next.expires_at();
         next.version = first_version();
         let version = next.version;
-        // The entry takes over our count of the node (and, once published,
-        // its pin).
+        // The entry takes over our count of the node (and our pin).
         let entry = Arc::new(Entry::new(node, key, Slot::new(next), hash));
-        match self.entries.try_insert(Arc::clone(&entry)) {
+        // Buffered before it is published (rule 1), while we hold the pin
+        // (rule 5).
+        let buffered = entry.ns.pending.push(Arc::clone(&entry));
+        let written = match self.entries.try_insert(Arc::clone(&entry)) {
             Ok(()) => {
+                entry.set_published();
                 // The node's pin now belongs to the new row.
                 self.rows.add(1);
-                self.buffer(&entry.ns, Arc::clone(&entry), notices);
-                self.arm(entry, version, expires_at);
-                self.enforce_bound(notices);
                 Ok(Written::Stored(version))
             }
             Err(occupant) => {
@@ -328,25 +343,50 @@ where
                 {
                     self.entries.remove_same(&occupant);
                 }
-                self.unpin(&entry.ns);
-                match reclaim(entry) {
-                    Some(back) => Err(back),
-                    None => Ok(Written::Refused(None)),
-                }
+                Err(self.void(&entry))
             }
+        };
+        if buffered >= DRAIN_AT {
+            self.drain(&entry.ns, notices);
+        }
+        match written {
+            Ok(written) => {
+                self.arm(entry, version, expires_at);
+                self.enforce_bound(notices);
+                Ok(written)
+            }
+            Err(Some(back)) => Err(back),
+            Err(None) => Ok(Written::Refused(None)),
         }
     }
 
-    /// Puts a newly published entry in its namespace's pending buffer, and
-    /// moves the buffer into the ordered keys once it is large enough.
-    fn buffer(&self, node: &NsNode<V>, entry: Arc<Entry<V>>, notices: &mut Notices<V>) {
-        let buffered = node.pending.push(entry);
-        fence(Ordering::SeqCst);
-        // The entry may already have been killed and the node retired; a
-        // retired node must not keep entries (they point back at it), so
-        // drain it here as its retirer would.
-        if buffered >= DRAIN_AT || node.is_retired() {
-            self.drain(node, notices);
+    /// Gives up a buffered entry whose insert lost: marks it void (the
+    /// next drain drops it), takes its version back and releases its pin.
+    fn void(&self, entry: &Arc<Entry<V>>) -> Option<Version<V>> {
+        entry.set_void();
+        // SAFETY: the entry was never in `entries` (the insert lost) and
+        // never published, so by rule 1 nobody read its version or will:
+        // readers of a buffer read a fresh entry's slot only after finding
+        // it in `entries`, and drains only ask whether it is dead.
+        let back = unsafe { entry.slot.take_unread() };
+        debug_assert!(back.is_some(), "a lost insert's version is its own");
+        // The retirer, if this retires the node, drains the void entry.
+        self.unpin(&entry.ns);
+        back
+    }
+
+    /// Whether a buffered entry counts for readers (its slot may be read):
+    /// published, or fresh but already in `entries` (rule 1).
+    fn is_reachable(&self, entry: &Arc<Entry<V>>) -> bool {
+        match entry.publication() {
+            Publication::Published => true,
+            Publication::Void => false,
+            Publication::Fresh => self
+                .entries
+                .with(entry.point_hash(), &entry.ns.rendered, &entry.key, |e| {
+                    Arc::ptr_eq(e, entry)
+                })
+                .unwrap_or(false),
         }
     }
 
@@ -395,6 +435,13 @@ where
         may_keep: bool,
         notices: &mut Notices<V>,
     ) -> bool {
+        match entry.publication() {
+            Publication::Published => {}
+            Publication::Void => return false,
+            // Its insert is still deciding: keep it, unless killed already
+            // (it was in `entries`). Its slot is not ours to read.
+            Publication::Fresh => return !entry.slot.is_dead(),
+        }
         let Some(expires_at) = entry.slot.read(|v| v.map(Version::expires_at)) else {
             return false; // dead: drop it
         };
@@ -436,6 +483,7 @@ where
         loop {
             if let Some(node) = self.ns_lookup.with(hash, "", rendered, Arc::clone) {
                 if node.try_pin() {
+                    self.link_ordered(&node);
                     return node;
                 }
                 self.unlink_namespace(&node);
@@ -444,7 +492,7 @@ where
             let node = NsNode::new_pinned(rendered, ns);
             match self.ns_lookup.try_insert(Arc::clone(&node)) {
                 Ok(()) => {
-                    self.namespaces.insert_over_gone(Arc::clone(&node));
+                    self.link_ordered(&node);
                     return node;
                 }
                 Err(Some(occupant)) if occupant.is_retired() => {
@@ -452,6 +500,16 @@ where
                 }
                 Err(_) => {}
             }
+        }
+    }
+
+    /// Links a pinned node into `namespaces` unless that is done (rule 7).
+    /// Any node there under its name is retired (nodes leave `ns_lookup`
+    /// only once retired), so this node replaces it.
+    fn link_ordered(&self, node: &Arc<NsNode<V>>) {
+        if !node.is_ordered() {
+            self.namespaces.insert_over_gone(Arc::clone(node));
+            node.set_ordered();
         }
     }
 
@@ -594,16 +652,6 @@ fn finite_expiry(now: u64, ttl: u64) -> u64 {
     } else {
         now.saturating_add(ttl).min(NEVER - 1)
     }
-}
-
-/// Takes the version back out of an entry that was never published (so has
-/// one owner and a live slot; `None` would mean a broken invariant).
-fn reclaim<V: Send + Sync + 'static>(entry: Arc<Entry<V>>) -> Option<Version<V>> {
-    let back = Arc::try_unwrap(entry)
-        .ok()
-        .and_then(|e| e.slot.into_version());
-    debug_assert!(back.is_some(), "an unpublished entry has one owner");
-    back
 }
 
 impl<V: Send + Sync + 'static> Drop for Engine<V> {

@@ -28,7 +28,7 @@ where
         // buffer only after it entered the keys, so none is missed.
         let mut buffered = Vec::new();
         node.pending.for_each(|entry| {
-            if entry.key.starts_with(prefix) && live(entry) {
+            if entry.key.starts_with(prefix) && self.is_reachable(entry) && live(entry) {
                 buffered.push(entry.key.to_string());
             }
         });
@@ -55,7 +55,7 @@ where
         let now = self.now();
         let mut out = Vec::new();
         self.for_each_under(&render_prefix(prefix), |node| {
-            if node.has_live(now) {
+            if node.has_live(now, |e| self.is_reachable(e)) {
                 out.push(node.namespace.clone());
             }
             ControlFlow::Continue(())
@@ -127,7 +127,7 @@ where
         // Pending entries first (see `list`), sorted, then merged.
         let mut buffered = Vec::new();
         node.pending.for_each(|entry| {
-            if wanted(&entry.key) && live(entry) {
+            if wanted(&entry.key) && self.is_reachable(entry) && live(entry) {
                 buffered.push(entry.key.to_string());
             }
         });
@@ -239,7 +239,7 @@ where
             .max_depth
             .filter(|d| node.namespace.scope().len() >= *d)
         else {
-            if node.has_live(walk.now) {
+            if node.has_live(walk.now, |e| self.is_reachable(e)) {
                 walk.push(node.namespace.clone(), r)?;
             }
             return ControlFlow::Continue(None);
@@ -277,7 +277,7 @@ where
     fn group_has_live(&self, group: &str, now: u64) -> bool {
         let mut live = false;
         self.for_each_under(group, |node| {
-            live = node.has_live(now);
+            live = node.has_live(now, |e| self.is_reachable(e));
             if live {
                 ControlFlow::Break(())
             } else {

@@ -3,7 +3,7 @@
 use std::ops::{Bound, ControlFlow};
 
 use super::Engine;
-use crate::entry::Entry;
+use crate::entry::{Entry, Publication};
 use crate::index::{Member, point_hash};
 use crate::namespace::NsNode;
 use crate::sync::Arc;
@@ -79,7 +79,10 @@ where
         let mut rows = 0usize;
         node.pending.for_each(|entry| {
             if entry.slot.is_dead() {
-                return; // dropped at the next drain
+                return; // dropped at the next drain (void ones too)
+            }
+            if entry.publication() != Publication::Published {
+                fail(format!("entry {:?} buffered, never published", entry.key));
             }
             rows += 1;
             if entry.in_keys() {

@@ -2,7 +2,7 @@
 //! `skipstore_loom` one uses (see the parent module for the ground rules).
 
 use std::cell::UnsafeCell;
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::MaybeUninit;
 
 use super::{Graveyard, Killed, Ordering, Replaced, Version, next_version};
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
@@ -115,18 +115,28 @@ impl<V> Slot<V> {
         cur.is_null() && cur.tag() & INLINE == 0
     }
 
-    /// The current version of a slot nobody else can reach.
-    pub(crate) fn into_version(self) -> Option<Version<V>> {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: we own the slot, so no other thread can reach it, and
-        // `this` is never dropped: what it owns is taken once here.
+    /// Takes the current version out of a slot whose version no other
+    /// thread has read, reads or will read, leaving the slot dead (and
+    /// owning nothing): how an insert that lost its race gets its write
+    /// back (see `Publication::Void` in [`crate::entry`]).
+    ///
+    /// # Safety
+    /// No other thread may have read or replaced the slot's version, nor
+    /// read it from now on; other threads may only load its pointer's
+    /// bits ([`is_dead`](Self::is_dead)) and drop the slot.
+    pub(crate) unsafe fn take_unread(&self) -> Option<Version<V>> {
+        // SAFETY: only bits are swapped here; per the contract what the
+        // old pointer owns is ours alone, and the slot is left owning
+        // nothing (null, no tag: its drop frees nothing).
         unsafe {
-            let cur = this.current.load(Ordering::Relaxed, epoch::unprotected());
+            let cur = self
+                .current
+                .swap(Shared::null(), Ordering::AcqRel, epoch::unprotected());
             if cur.tag() & INLINE != 0 {
-                Some((*this.inline.get()).assume_init_read())
+                Some((*self.inline.get()).assume_init_read())
             } else if cur.is_null() {
                 if cur.tag() & KILLED != 0 {
-                    (*this.inline.get()).assume_init_drop();
+                    (*self.inline.get()).assume_init_drop();
                 }
                 None
             } else {

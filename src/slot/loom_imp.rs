@@ -6,7 +6,7 @@
 //! stays in its cell until the slot drops, unless a model frees it with
 //! [`Slot::drop_inline`] at a point where no thread can read it, which is
 //! how `slot::loom_models` exercises the claim path.
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::MaybeUninit;
 
 use loom::cell::UnsafeCell;
 
@@ -84,18 +84,20 @@ impl<V> Slot<V> {
         untag(cur).is_null() && tag(cur) & INLINE == 0
     }
 
-    pub(crate) fn into_version(self) -> Option<Version<V>> {
-        let this = ManuallyDrop::new(self);
-        let cur = this.current.load(Ordering::Relaxed);
-        // SAFETY: we own the slot and `this` is never dropped: each field
-        // is taken once here.
+    /// As in the twin: the version of a slot nobody else reads, taken
+    /// out; the slot is left dead with its cell marked free (empty).
+    pub(crate) unsafe fn take_unread(&self) -> Option<Version<V>> {
+        let cur = self
+            .current
+            .swap(with_tag(std::ptr::null_mut(), FREE), Ordering::AcqRel);
+        // SAFETY: per the twin's contract, the version is ours alone; the
+        // free mark tells the slot's drop that the cell is empty.
         unsafe {
-            drop(std::ptr::read(&this.garbage));
             if tag(cur) & INLINE != 0 {
-                return Some(this.inline.get_mut().deref().assume_init_read());
+                return Some(self.inline.get_mut().deref().assume_init_read());
             }
             if tag(cur) & FREE == 0 {
-                this.inline.get_mut().deref().assume_init_drop();
+                self.inline.get_mut().deref().assume_init_drop();
             }
             let boxed = untag(cur);
             (!boxed.is_null()).then(|| *Box::from_raw(boxed))

@@ -302,3 +302,22 @@ fn a_killed_inline_version_is_dropped_by_its_release_or_with_the_slot() {
     drop(released);
     assert_eq!(live.load(Ordering::SeqCst), 0);
 }
+
+/// A lost insert takes its first version back out of a slot still shared
+/// through an `Arc` (the buffer holds one): the value comes back whole,
+/// the slot reads dead, and dropping it frees nothing more.
+#[test]
+fn take_unread_gives_the_first_version_back_and_leaves_the_slot_dead() {
+    let live = Arc::new(AtomicI64::new(0));
+    let owner: Owner = Arc::new(Slot::new(version(7, &live)));
+    let shared = Arc::clone(&owner);
+    // SAFETY: nobody else reads the slot (the clone only drops it).
+    let back = unsafe { owner.take_unread() }.expect("a live slot's version");
+    assert_eq!(back.value.check(), 7);
+    assert!(owner.is_dead());
+    assert_eq!(live.load(Ordering::SeqCst), 1);
+    drop((owner, shared));
+    assert_eq!(live.load(Ordering::SeqCst), 1, "the slot freed the version");
+    drop(back);
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+}
