@@ -21,7 +21,7 @@ const MAX_SECONDS: f64 = 600.0;
 /// Compares `SkipStore` with entelix's `InMemoryStore` (the mutex baseline)
 /// on the workloads of an agent host, in one process, through
 /// `Arc<dyn Store<String>>`.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "skipstore-compare", version, about, long_about = None)]
 pub struct Args {
     /// Thread counts to measure, comma-separated (one scaling point each).
@@ -79,6 +79,15 @@ pub struct Args {
     /// evict-expired workload. Default: 1% of --entries.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub expired: Option<u64>,
+
+    /// Rows the grow workload grows each store to.
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 2_000_000,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_ENTRIES)
+    )]
+    pub grow_rows: u64,
 
     /// Seed of every random choice (keys, namespaces, TTLs).
     #[arg(long, default_value_t = 0x5eed)]
@@ -195,12 +204,18 @@ mod tests {
     #[test]
     fn names_round_trip_and_the_default_is_the_trait_suite() {
         use clap::ValueEnum;
-        for w in Workload::DEFAULT.iter().chain(&Workload::INHERENT) {
+        for w in Workload::DEFAULT
+            .iter()
+            .chain(&Workload::INHERENT)
+            .chain(&[Workload::Grow])
+        {
             assert_eq!(Workload::from_str(w.name(), false), Ok(*w));
         }
+        // Every workload is in the suite, in the inherent set, or `grow`
+        // (run apart from the suite).
         assert_eq!(
             Workload::value_variants().len(),
-            Workload::DEFAULT.len() + Workload::INHERENT.len()
+            Workload::DEFAULT.len() + Workload::INHERENT.len() + 1
         );
         assert!(
             !Workload::DEFAULT
@@ -217,6 +232,7 @@ mod tests {
             &["--entries", "0"],
             &["--entries", "-5"],
             &["--namespaces", "0"],
+            &["--grow-rows", "0"],
             &["--seconds", "0"],
             &["--seconds", "-1"],
             &["--seconds", "NaN"],

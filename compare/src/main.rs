@@ -10,6 +10,8 @@
 //! # (not in the default suite, which stays at about a minute):
 //! cargo run --release -- --workloads list-page,cas-counter,get-sliding,bounded-fill
 //! cargo run --release -- --svg compare.svg
+//! # the longest single put while one writer grows each store to 2M rows
+//! cargo run --release -- --workloads grow --rounds 5
 //! ```
 //!
 //! | concern | module |
@@ -20,12 +22,14 @@
 //! | the stores, the executor, timed threaded runs | `runner` |
 //! | bytes per entry (counting allocator) | `memory` |
 //! | the suite: fills, rounds, medians | `suite` |
+//! | put latency while a store grows | `grow` |
 //! | table and JSON | `report` |
 //! | the SVG chart | `chart` |
 
 mod chart;
 mod cli;
 mod fixture;
+mod grow;
 mod memory;
 mod report;
 mod runner;
@@ -36,6 +40,7 @@ use std::process::ExitCode;
 
 use cli::Args;
 use fixture::{Fixture, Shape};
+use workloads::Workload;
 
 #[global_allocator]
 static ALLOCATOR: memory::CountingAlloc = memory::CountingAlloc;
@@ -52,6 +57,20 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    let mut args = args.clone();
+    if let Some(at) = args.workloads.iter().position(|w| *w == Workload::Grow) {
+        args.workloads.remove(at);
+        let report = grow::run(&args)?;
+        emit(&if args.json {
+            report.to_json()? + "\n"
+        } else {
+            report.to_table()
+        })?;
+        if args.workloads.is_empty() {
+            return Ok(());
+        }
+    }
+    let args = &args;
     let fixture = Fixture::new(Shape::new(args.entries, args.namespaces))?;
     let report = suite::Suite::new(args, &fixture).run()?;
     let mut out = if args.json {

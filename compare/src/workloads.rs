@@ -61,6 +61,10 @@ pub enum Workload {
     /// (`max_entries`), which evicts once full. The baseline has no bound:
     /// it fills an unbounded store.
     BoundedFill,
+    /// One writer grows an empty store to `--grow-rows` rows, every `put`
+    /// timed: the longest put, p99.9 and p99 (see `crate::grow`). Run only
+    /// when named, apart from the suite.
+    Grow,
 }
 
 impl Workload {
@@ -111,6 +115,7 @@ impl Workload {
             Self::CasCounter => "cas-counter",
             Self::GetSliding => "get-sliding",
             Self::BoundedFill => "bounded-fill",
+            Self::Grow => "grow",
         }
     }
 
@@ -121,7 +126,7 @@ impl Workload {
             Self::Mixed90 | Self::Mixed50 => "ops/s",
             Self::List | Self::ListPrefix => "lists/s",
             Self::ListNsTenant | Self::ListNsAgent => "lists/s",
-            Self::TtlChurn | Self::Fill | Self::BoundedFill => "puts/s",
+            Self::TtlChurn | Self::Fill | Self::BoundedFill | Self::Grow => "puts/s",
             Self::EvictExpired => "evicted/s",
             Self::ListPage => "pages/s",
             Self::CasCounter => "updates/s",
@@ -223,7 +228,7 @@ impl<'a> Worker<'a> {
             }
             Workload::TtlChurn => self.put_new("tmp", Some(1..=50))?,
             Workload::Fill | Workload::BoundedFill => self.put_new("new", None)?,
-            Workload::EvictExpired => return Ok(0),
+            Workload::EvictExpired | Workload::Grow => return Ok(0),
             Workload::ListPage => self.list_page()?,
             Workload::CasCounter => self.read_modify_write()?,
             Workload::GetSliding => {
