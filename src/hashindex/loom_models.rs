@@ -1,5 +1,6 @@
-//! loom models of the set's own protocol: unique keys under racing inserts,
-//! and writes racing a resize (freeze, copy, publish). Run with
+//! loom models of the set's own protocol: unique keys under racing inserts
+//! (also across a resize), and writes racing a resize (freeze, copy,
+//! publish). Under loom the set has one shard. Run with
 //! `RUSTFLAGS="--cfg skipstore_loom" cargo test --release --lib hashindex::loom`.
 
 #![allow(clippy::unwrap_used)]
@@ -63,5 +64,30 @@ fn writes_racing_a_resize_lose_nothing() {
         assert!(find(&set, &added).is_some(), "an insert was lost");
         assert!(find(&set, &stable).is_some());
         assert_eq!(set.len(), 2);
+    });
+}
+
+#[test]
+fn racing_inserts_of_one_key_across_a_resize_admit_exactly_one() {
+    loom::model(|| {
+        // Two members, then the first of the racing inserts fills three
+        // quarters of the four slots and resizes: the other one meets the
+        // frozen table or the new one, and must find the winner either way.
+        let set = Arc::new(PointSet::new());
+        let (x, y) = (m("x", 1), m("y", 2));
+        set.try_insert(Arc::clone(&x)).unwrap();
+        set.try_insert(Arc::clone(&y)).unwrap();
+        let (a, b) = (m("k", 3), m("k", 3));
+        let other = {
+            let (set, b) = (Arc::clone(&set), Arc::clone(&b));
+            loom::thread::spawn(move || set.try_insert(b).is_ok())
+        };
+        let mine = set.try_insert(Arc::clone(&a)).is_ok();
+        let theirs = other.join().unwrap();
+        assert!(mine != theirs, "exactly one insert wins");
+        let held = find(&set, &a).unwrap();
+        assert!(Arc::ptr_eq(&held, if mine { &a } else { &b }));
+        assert!(find(&set, &x).is_some() && find(&set, &y).is_some());
+        assert_eq!(set.len(), 3);
     });
 }
