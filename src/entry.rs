@@ -8,6 +8,7 @@
 
 use compact_str::CompactString;
 
+use crate::expiry::Arming;
 use crate::index::Member;
 use crate::namespace::NsNode;
 #[cfg(not(skipstore_loom))]
@@ -27,6 +28,11 @@ pub(crate) struct Entry<V: Send + Sync + 'static> {
     /// the store is bounded (the eviction clock's reference bit). One word
     /// for all three keeps the entry small (see `pending_link`).
     tag: AtomicU64,
+    /// Which of the timers the wheel holds for this entry counts, and its
+    /// tick: an entry has one live timer whatever its write history (see
+    /// [`crate::expiry`]). A word of its own: 8 bytes per row (an entry of
+    /// `String` values is 112 bytes, 128 with the `Arc`'s counts).
+    pub(crate) timer: Arming,
     /// The entry's link in its namespace's write buffer (it is buffered
     /// once, when inserted; see [`crate::pending`]). In an entry, not a node
     /// of its own: one allocation less per new row. With the slot's inline
@@ -57,6 +63,7 @@ impl<V: Send + Sync + 'static> Entry<V> {
             key: CompactString::from(key),
             slot,
             tag: AtomicU64::new(hash & !FLAGS),
+            timer: Arming::new(),
             #[cfg(not(skipstore_loom))]
             pending_link: Link::new(),
         }

@@ -31,10 +31,16 @@
 //! 5. A writer that buffers into a node fences and re-checks `is_retired`;
 //!    a retirer drains after retiring. One of the two sees the other, so a
 //!    retired node keeps no entry (entries point back at their node).
-//! 6. Timers carry the entry and the version number of the write that armed
-//!    them; they kill only that version, and only once its expiry stamp is
-//!    claimed as expired (so a concurrent sliding read either extends it
-//!    first or sees it gone).
+//! 6. An entry has one live timer (its `Arming` names it), filed for a
+//!    tick at or before its current expiry: a write arms a new one only if
+//!    its expiry comes before the live timer's tick. A timer kills only a
+//!    version whose expiry stamp it claims as expired (so a concurrent
+//!    sliding read either extends it first or sees it gone, and a later
+//!    write's value goes only once that value has expired); a live timer
+//!    that comes early is filed again at the current expiry. A writer reads
+//!    the ticket after installing its version; a timer filed again reads
+//!    the version after replacing the ticket: one of the two sees the
+//!    other, so no expiry is left without a timer at or before it.
 
 use std::ops::{Bound, ControlFlow};
 use std::time::Duration;
@@ -44,11 +50,11 @@ use entelix_memory::Namespace;
 use crate::clock::{SharedClock, saturating_nanos};
 use crate::counter::{StripedCounter, thread_cadence};
 use crate::entry::{Entry, hold};
-use crate::expiry::Expiry;
+use crate::expiry::{Arm, Expiry, ceil_tick};
 use crate::index::{OrderedSet, PointSet, point_hash};
 use crate::namespace::NsNode;
 use crate::render::with_rendered;
-use crate::slot::{Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
+use crate::slot::{Displaced, Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
 use crate::sync::{Arc, Mutex, Ordering, fence, pin_operation};
 
 mod expire;
@@ -82,10 +88,11 @@ const KEEP_MAX: usize = 2;
 /// how often drains come (one per [`DRAIN_AT`] new rows).
 const KEEP_DRAINS: u64 = 8;
 
-/// A scheduled expiry: this entry, as written by this version.
+/// A scheduled expiry: this entry, while `ticket` is the one its
+/// [`Arming`](crate::expiry::Arming) names.
 pub(crate) struct Timer<V: Send + Sync + 'static> {
     entry: Arc<Entry<V>>,
-    version: u64,
+    ticket: u64,
 }
 
 /// How a write treats the live value it finds.
@@ -249,7 +256,6 @@ where
         condition: Condition,
         notices: &mut Notices<V>,
     ) -> Result<Written, Version<V>> {
-        let expires_at = next.expires_at();
         let now = std::cell::OnceCell::new();
         let now = || *now.get_or_init(|| self.now());
         let allowed = |cur: &Version<V>| match condition {
@@ -257,14 +263,17 @@ where
             Condition::IfAbsent => !cur.is_live(now),
             Condition::IfVersion(v) => cur.version == v && cur.is_live(now),
         };
-        let keep_old = |old: &Version<V>| {
+        let wants = self.hooks.wants_notices();
+        let keepsakes = &mut notices.keepsakes;
+        // No user code here but the clock: the value is cloned for the
+        // listener at delivery, after every lock and flag is released.
+        let keep_old = |old: Displaced<'_, V>| {
             let cause = if old.is_live(now) {
                 Cause::Replaced
             } else {
                 Cause::Expired
             };
-            let value = self.hooks.wants_notices().then(|| old.value.clone());
-            (value, cause)
+            (wants.then(|| keepsakes.keep(old)), cause)
         };
         let outcome =
             entry
@@ -274,12 +283,12 @@ where
                 });
         self.unpin(node);
         match outcome {
-            Replaced::Done(version, (old, cause)) => {
-                self.hooks.stats.add_removal(cause);
-                if let Some(value) = old {
-                    notices.push(&entry, value, cause);
+            Replaced::Done(version, (kept, cause)) => {
+                if let Some(kept) = kept {
+                    notices.push(&entry, kept, cause);
                 }
-                self.arm(entry, version, expires_at);
+                self.hooks.stats.add_removal(cause);
+                self.arm(&entry);
                 Ok(Written::Stored(version))
             }
             Replaced::Declined => {
@@ -307,7 +316,6 @@ where
         mut next: Version<V>,
         notices: &mut Notices<V>,
     ) -> Result<Written, Version<V>> {
-        let expires_at = next.expires_at();
         next.version = first_version();
         let version = next.version;
         // The entry takes over our count of the node (and, once published,
@@ -318,7 +326,7 @@ where
                 // The node's pin now belongs to the new row.
                 self.rows.add(1);
                 self.buffer(&entry.ns, Arc::clone(&entry), notices);
-                self.arm(entry, version, expires_at);
+                self.arm(&entry);
                 self.enforce_bound(notices);
                 Ok(Written::Stored(version))
             }
@@ -424,9 +432,37 @@ where
         }
     }
 
-    fn arm(&self, entry: Arc<Entry<V>>, version: u64, expires_at: u64) {
-        if expires_at != NEVER {
-            self.expiry.schedule(expires_at, Timer { entry, version });
+    /// Makes sure a timer fires at or before `entry`'s current expiry:
+    /// files one unless the live timer already does (protocol rule 6).
+    fn arm(&self, entry: &Arc<Entry<V>>) {
+        loop {
+            // The ticket first, then the expiry: pairs with `refile`.
+            let seen = entry.timer.current();
+            let Some(expires_at) = entry.slot.read(|v| v.map(Version::expires_at)) else {
+                return; // dead: its killer disarmed it
+            };
+            if expires_at == NEVER {
+                return;
+            }
+            let tick = ceil_tick(expires_at);
+            match entry.timer.arm(seen, tick) {
+                Arm::Covered => return,
+                Arm::Raced => {}
+                Arm::New(ticket) => {
+                    let timer = Timer {
+                        entry: Arc::clone(entry),
+                        ticket,
+                    };
+                    self.expiry.schedule(tick, timer);
+                    // Pairs with the disarm in `kill`: a kill that came
+                    // before the ticket was set did not see it.
+                    fence(Ordering::SeqCst);
+                    if entry.slot.is_dead() {
+                        entry.timer.disarm(ticket);
+                    }
+                    return;
+                }
+            }
         }
     }
 
@@ -481,13 +517,16 @@ where
         cause: Cause,
         notices: &mut Notices<V>,
     ) -> bool {
-        let mut removed = None;
         let wants = self.hooks.wants_notices();
+        let keepsakes = &mut notices.keepsakes;
+        let mut kept = None;
+        // No user code here: the value is cloned for the listener at
+        // delivery, after every lock and flag is released.
         let killed = entry.slot.kill_if(
             pred,
             |old| {
                 if wants {
-                    removed = Some(old.value.clone());
+                    kept = Some(keepsakes.keep(old));
                 }
             },
             &mut notices.graveyard,
@@ -495,6 +534,11 @@ where
         match killed {
             Killed::No => false,
             Killed::Now => {
+                if let Some(kept) = kept {
+                    notices.push(entry, kept, cause);
+                }
+                // Its timer stops counting: a pruning pass may drop it now.
+                entry.timer.disarm_any();
                 self.entries.remove_same_into(entry, &mut notices.released);
                 // Pairs with the fence in `order`.
                 fence(Ordering::SeqCst);
@@ -504,9 +548,6 @@ where
                 self.rows.add(-1);
                 self.unpin(&entry.ns);
                 self.hooks.stats.add_removal(cause);
-                if let Some(value) = removed {
-                    notices.push(entry, value, cause);
-                }
                 true
             }
         }
