@@ -580,6 +580,26 @@ mod tests {
         assert!(c.pending.is_empty());
     }
 
+    /// A `fire` that panics loses its own timer only: the rest of its slot
+    /// stays filed and counted, and fires on the next advance.
+    #[test]
+    fn a_panicking_fire_leaves_the_wheel_whole() {
+        let mut w: Wheel<u64> = Wheel::new();
+        for id in 0..10 {
+            w.schedule(5, id);
+        }
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            w.advance(10, usize::MAX, |_, id| assert!(id != 6, "fire refused"));
+        }));
+        assert!(panicked.is_err());
+        w.validate();
+        let mut rest = Vec::new();
+        assert!(w.advance(10, usize::MAX, |_, id| rest.push(id)));
+        w.validate();
+        assert!(w.is_empty());
+        assert_eq!(rest.len() + 4, 10, "fired before the panic: 9, 8, 7, 6");
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Schedule(u64),
