@@ -37,10 +37,11 @@
 //!    version whose expiry stamp it claims as expired (so a concurrent
 //!    sliding read either extends it first or sees it gone, and a later
 //!    write's value goes only once that value has expired); a live timer
-//!    that comes early is filed again at the current expiry. A writer reads
-//!    the ticket after installing its version; a timer filed again reads
-//!    the version after replacing the ticket: one of the two sees the
-//!    other, so no expiry is left without a timer at or before it.
+//!    that comes early is filed again at the current expiry. A writer
+//!    fences between installing its version and reading the ticket; a
+//!    timer filed again fences between replacing the ticket and reading
+//!    the version: one of the two sees the other, so no expiry is left
+//!    without a timer at or before it.
 
 use std::ops::{Bound, ControlFlow};
 use std::time::Duration;
@@ -436,7 +437,12 @@ where
     /// files one unless the live timer already does (protocol rule 6).
     fn arm(&self, entry: &Arc<Entry<V>>) {
         loop {
-            // The ticket first, then the expiry: pairs with `refile`.
+            // The version (installed just before) first, then the ticket,
+            // then the expiry. Pairs with the fence after `refile` (see
+            // `fire_live`): of a write whose expiry comes before a timer
+            // filed again and that timer's look at the version, one sees
+            // the other.
+            fence(Ordering::SeqCst);
             let seen = entry.timer.current();
             let Some(expires_at) = entry.slot.read(|v| v.map(Version::expires_at)) else {
                 return; // dead: its killer disarmed it
