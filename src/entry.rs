@@ -8,6 +8,7 @@
 
 use compact_str::CompactString;
 
+use crate::expiry::Arming;
 use crate::index::Member;
 use crate::namespace::NsNode;
 #[cfg(not(skipstore_loom))]
@@ -29,12 +30,18 @@ pub(crate) struct Entry<V: Send + Sync + 'static> {
     /// (see [`Publication`]). One word for all keeps the entry small (see
     /// `pending_link`).
     tag: AtomicU64,
+    /// Which of the timers the wheel holds for this entry counts, and its
+    /// tick: an entry has one live timer whatever its write history (see
+    /// [`crate::expiry`]). A word of its own (the hash word has no room
+    /// for a tick): 8 bytes per row.
+    pub(crate) timer: Arming,
     /// The entry's link in its namespace's write buffer (it is buffered
     /// once, when inserted; see [`crate::pending`]). In an entry, not a node
     /// of its own: one allocation less per new row. With the slot's inline
-    /// first version, an entry of `String` values is 104 bytes (120 with
-    /// the `Arc`'s counts: glibc's 128-byte chunk, where an entry and a
-    /// boxed version took 80 + 64).
+    /// first version and the timer word, an entry of `String` values is
+    /// 112 bytes (128 with the `Arc`'s counts: glibc's 144-byte chunk;
+    /// 128 before the timer word, and 80 + 64 when an entry and a boxed
+    /// version were two allocations).
     #[cfg(not(skipstore_loom))]
     pending_link: Link<Entry<V>>,
 }
@@ -76,6 +83,7 @@ impl<V: Send + Sync + 'static> Entry<V> {
             key: CompactString::from(key),
             slot,
             tag: AtomicU64::new(hash & !FLAGS),
+            timer: Arming::new(),
             #[cfg(not(skipstore_loom))]
             pending_link: Link::new(),
         }

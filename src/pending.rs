@@ -55,12 +55,39 @@ impl<T> Link<T> {
     }
 }
 
+/// The drainer's flag, held: cleared when this drops, so a drain whose
+/// `keep` panics (it reads the clock, which may be the user's) leaves the
+/// buffer drainable. Nothing is unlinked before every item was handed to
+/// `keep`, so an abandoned drain leaves the chain as it found it.
+struct Draining<'a>(&'a AtomicBool);
+
+impl Drop for Draining<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Takes the drainer's flag. A CAS, not a swap: a thread that finds the
+/// flag taken must not write it.
+fn begin_drain(flag: &AtomicBool) -> Option<Draining<'_>> {
+    // The guard exists only once the flag is ours: one made and dropped on
+    // failure would clear another drainer's flag.
+    if flag
+        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+    {
+        Some(Draining(flag))
+    } else {
+        None
+    }
+}
+
 #[cfg(not(skipstore_loom))]
 mod imp {
     use std::mem::ManuallyDrop;
     use std::ptr;
 
-    use super::{Arc, AtomicBool, AtomicUsize, Chained, Ordering};
+    use super::{Arc, AtomicBool, AtomicUsize, Chained, Draining, Ordering, begin_drain};
     use crate::sync::AtomicPtr;
     use crossbeam_epoch as epoch;
 
@@ -142,10 +169,13 @@ mod imp {
 
         /// Takes the drainer's flag. A CAS, not a swap: a thread that finds
         /// the flag taken must not write it.
-        fn try_begin_drain(&self) -> bool {
-            self.draining
-                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
+        fn try_begin_drain(&self) -> Option<Draining<'_>> {
+            begin_drain(&self.draining)
+        }
+
+        /// Whether a drain is under way (never, once quiescent).
+        pub(crate) fn is_draining(&self) -> bool {
+            self.draining.load(Ordering::SeqCst)
         }
 
         /// Hands every buffered item to `keep`, then removes those it returns
@@ -158,9 +188,9 @@ mod imp {
         /// item still follows its old (unchanged) link, and every path down
         /// the chain still meets every kept item, so no reader misses one.
         pub(crate) fn drain_with(&self, mut keep: impl FnMut(&Arc<T>) -> bool) -> bool {
-            if !self.try_begin_drain() {
+            let Some(draining) = self.try_begin_drain() else {
                 return false;
-            }
+            };
             let guard = epoch::pin();
             let snapshot = self.head.load(Ordering::Acquire);
             let mut cur = snapshot;
@@ -217,7 +247,7 @@ mod imp {
                 // one are pinned, and the deferred call waits for them.
                 unsafe { guard.defer_unchecked(release) };
             }
-            self.draining.store(false, Ordering::SeqCst);
+            drop(draining);
             true
         }
 
@@ -264,7 +294,7 @@ mod imp {
 
 #[cfg(skipstore_loom)]
 mod imp {
-    use super::{Arc, AtomicBool, AtomicUsize, Ordering};
+    use super::{Arc, AtomicBool, AtomicUsize, Draining, Ordering, begin_drain};
     use crate::sync::{Mutex, lock};
 
     pub(crate) struct Pending<T> {
@@ -304,16 +334,18 @@ mod imp {
             }
         }
 
-        fn try_begin_drain(&self) -> bool {
-            self.draining
-                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
+        fn try_begin_drain(&self) -> Option<Draining<'_>> {
+            begin_drain(&self.draining)
+        }
+
+        pub(crate) fn is_draining(&self) -> bool {
+            self.draining.load(Ordering::SeqCst)
         }
 
         pub(crate) fn drain_with(&self, mut keep: impl FnMut(&Arc<T>) -> bool) -> bool {
-            if !self.try_begin_drain() {
+            let Some(draining) = self.try_begin_drain() else {
                 return false;
-            }
+            };
             let snapshot: Vec<Arc<T>> = lock(&self.items).clone();
             let kept: Vec<bool> = snapshot.iter().map(&mut keep).collect();
             // Pushes since the snapshot were appended behind it; kept items
@@ -329,7 +361,7 @@ mod imp {
             self.len.fetch_sub(removed, Ordering::SeqCst);
             self.kept.store(kept.len() - removed, Ordering::Relaxed);
             drop(items);
-            self.draining.store(false, Ordering::SeqCst);
+            drop(draining);
             true
         }
     }
@@ -370,6 +402,38 @@ mod tests {
     const STABLE: u64 = 64;
     const PUSH_BURSTS: u64 = 2_000;
     const BURST: u64 = 16;
+
+    /// A drain whose `keep` panics (it reads a clock, which may be the
+    /// user's) must not leave the buffer marked as draining: no later drain
+    /// would run, and every listing would walk the whole buffer.
+    #[test]
+    fn a_panicking_drain_leaves_the_buffer_drainable() {
+        let p = Pending::<Item>::new();
+        for id in 0..8 {
+            p.push(item(id));
+        }
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            p.drain_with(|x| {
+                assert!(x.id != 3, "keep refused");
+                true
+            })
+        }));
+        assert!(panicked.is_err());
+        assert!(!p.is_draining());
+        let mut left = Vec::new();
+        p.for_each(|x| left.push(x.id));
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            (0..8).collect::<Vec<_>>(),
+            "an abandoned drain lost items"
+        );
+        assert!(p.drain_with(|x| x.id % 2 == 0));
+        let mut left = Vec::new();
+        p.for_each(|x| left.push(x.id));
+        left.sort_unstable();
+        assert_eq!(left, [0, 2, 4, 6]);
+    }
 
     #[test]
     fn drains_keep_exactly_what_they_are_told_under_readers_and_pushers() {

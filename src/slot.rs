@@ -197,6 +197,70 @@ impl<V> Version<V> {
     }
 }
 
+/// A version that this thread's [`Slot::kill_if`] or [`Slot::replace_if`]
+/// has just displaced, as their `f` sees it (while the slot's epoch pin is
+/// held). [`Keepsakes::keep`] keeps it readable for longer.
+pub(crate) struct Displaced<'a, V>(&'a Version<V>);
+
+impl<'a, V> Displaced<'a, V> {
+    /// Only the slot implementations make these, for a version their own
+    /// CAS displaced, while pinned since before that CAS.
+    pub(super) fn new(version: &'a Version<V>) -> Self {
+        Self(version)
+    }
+}
+
+impl<V> std::ops::Deref for Displaced<'_, V> {
+    type Target = Version<V>;
+
+    fn deref(&self) -> &Version<V> {
+        self.0
+    }
+}
+
+/// Displaced versions whose values a removal listener is to receive, kept
+/// readable until the operation that displaced them has released every
+/// lock and flag: their values are cloned (user code) only then.
+///
+/// Holds an epoch pin taken on the displacing thread while the slot's own
+/// pin was still held, so the pin is continuous from before the displacing
+/// CAS, and the deferred free of every kept version (boxed, or an inline
+/// one dropped in place) waits for it. Not `Send`: the pin belongs to the
+/// thread. Under loom nothing is freed before its slot drops, and the
+/// engine holds each kept version's entry beside it.
+pub(crate) struct Keepsakes<V> {
+    #[cfg(not(skipstore_loom))]
+    pin: Option<crossbeam_epoch::Guard>,
+    kept: Vec<std::ptr::NonNull<Version<V>>>,
+}
+
+impl<V> Keepsakes<V> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            #[cfg(not(skipstore_loom))]
+            pin: None,
+            kept: Vec::new(),
+        }
+    }
+
+    /// Keeps `version` readable; returns its index for [`Keepsakes::get`].
+    pub(crate) fn keep(&mut self, version: Displaced<'_, V>) -> usize {
+        // A nested pin on this thread: it extends the pin the slot holds
+        // while `version` is handed out.
+        #[cfg(not(skipstore_loom))]
+        self.pin.get_or_insert_with(crossbeam_epoch::pin);
+        self.kept.push(std::ptr::NonNull::from(version.0));
+        self.kept.len() - 1
+    }
+
+    /// The version kept at `index`.
+    pub(crate) fn get(&self, index: usize) -> Option<&Version<V>> {
+        // SAFETY: kept by `keep`, whose pin (held by `self`) keeps every
+        // version displaced under it from being freed (see the type docs).
+        self.kept.get(index).map(|v| unsafe { v.as_ref() })
+    }
+}
+
 /// Outcome of [`Slot::kill_if`].
 pub(crate) enum Killed {
     /// This call moved the slot from live to dead.
@@ -255,7 +319,23 @@ impl<V> Graveyard<V> {
 #[cfg(not(skipstore_loom))]
 unsafe fn free_version<V>(addr: usize) {
     // SAFETY: per the contract.
-    drop(unsafe { Box::from_raw(addr as *mut Version<V>) });
+    let version = unsafe { Box::from_raw(addr as *mut Version<V>) };
+    contain(|| drop(version));
+}
+
+/// Runs `drop_values` (which drops stored values: user code) and swallows
+/// a panic from it, after the panic hook has reported it.
+///
+/// Values are dropped where the store lets go of them: often inside
+/// crossbeam-epoch's deferred destruction, which runs in whatever pin
+/// (of any store, on any thread) happens to collect garbage. A panic let
+/// out there would unwind through that unrelated operation, half done,
+/// and crossbeam would skip (leak) the rest of its batch. So the store
+/// contains it: the value counts as dropped (Rust has run the drop glue
+/// of its fields), and nothing else is skipped.
+#[cfg(not(skipstore_loom))]
+pub(super) fn contain(drop_values: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(drop_values));
 }
 
 #[cfg(not(skipstore_loom))]

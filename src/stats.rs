@@ -10,7 +10,9 @@ pub struct Stats {
     /// Namespace nodes held (namespaces with at least one row, plus any
     /// emptied node not yet unlinked).
     pub namespaces: usize,
-    /// Expiry timers not yet fired (one per TTL write still pending).
+    /// Expiry timers held: one live timer per row with a TTL, plus stale
+    /// ones (of removed rows, or superseded by an earlier expiry) not yet
+    /// dropped; pruning keeps the total near at most twice the rows plus 64.
     pub pending_timers: usize,
     /// Reads (`get`, `get_versioned`) that found a live value.
     pub hits: u64,

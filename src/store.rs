@@ -189,10 +189,13 @@ where
     /// replaced: its namespace, key, value (a clone) and [`RemovalCause`].
     ///
     /// The listener runs on the thread whose operation removed the entry,
-    /// after that operation is done and outside every lock (expirations
-    /// found by a sweep are delivered once the sweep has released the
-    /// wheel), and never on a read. A panic in the listener is caught and
-    /// ignored. With no listener, removals clone nothing.
+    /// after that operation is done and outside every lock and flag
+    /// (expirations found by a sweep are delivered chunk by chunk, each
+    /// once the sweep has released the wheel), and never on a read. The
+    /// value is cloned then too, not while the entry is being removed: a
+    /// `Clone` that panics costs that one notice, and a panic in the
+    /// listener is caught and ignored. With no listener, removals clone
+    /// nothing.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};

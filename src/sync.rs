@@ -47,6 +47,17 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Locks `m` if it is free, recovering from poisoning as [`lock`] does
+/// (a poisoned mutex must not read as busy for ever); `None` if another
+/// thread holds it.
+pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 /// Pins the current thread's epoch for one store operation.
 ///
 /// Every lock-free step below (slot loads, index probes, buffer pushes)

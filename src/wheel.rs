@@ -19,7 +19,9 @@
 //! # Cost
 //!
 //! Scheduling is O(1). Advancing costs O(timers fired + timers cascaded +
-//! levels), and each timer cascades at most once per level.
+//! levels), and each timer cascades at most once per level. Pruning (dropping
+//! timers that became useless before their deadline) costs O(timers looked
+//! at), in bounded steps.
 //!
 //! The level of a deadline `d` at elapsed time `e` is that of the highest bit
 //! in which `d` and `e` differ; all timers in a level therefore sit in slots
@@ -37,7 +39,7 @@ const SLOT_BITS: u32 = 6;
 pub const LEVELS: usize = 6;
 
 /// Timers a slot's buffer may keep room for once it is emptied (128 KiB of
-/// timers of two words). Slots fill and empty once per turn of their level;
+/// timers of two words; 96 KiB of the store's three-word timers). Slots fill and empty once per turn of their level;
 /// keeping the buffer spares the allocator a run of growing reallocations
 /// (each of 1 KiB or more makes glibc consolidate its free lists) every
 /// turn, while a slot that held a rare burst gives its memory back.
@@ -74,6 +76,15 @@ impl<T> Ord for Far<T> {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         self.0.cmp(&o.0)
     }
+}
+
+/// Where a [`Wheel::prune`] pass has got to.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PruneCursor {
+    /// `level * 64 + slot`; past the last slot, the overflow heap is next.
+    at: usize,
+    /// Timers of that slot already looked at.
+    index: usize,
 }
 
 /// A hierarchical timing wheel holding payloads `T` keyed by deadline tick.
@@ -202,7 +213,22 @@ impl<T> Wheel<T> {
     /// later if it was scheduled in the past), earliest slot first. Stops
     /// early once `budget` timers were fired or cascaded; returns whether it
     /// reached `now` (false: call again to continue).
-    pub fn advance(&mut self, now: u64, mut budget: usize, mut fire: impl FnMut(u64, T)) -> bool {
+    pub fn advance(&mut self, now: u64, mut budget: usize, fire: impl FnMut(u64, T)) -> bool {
+        self.advance_within(now, &mut budget, fire)
+    }
+
+    /// [`Wheel::advance`], spending from `budget` (what is left stays there).
+    ///
+    /// Unwind-safe: timers are taken from their slot one at a time, and the
+    /// count and the slot's occupied bit are settled before `fire` runs, so
+    /// a `fire` that panics loses only its own timer and leaves the wheel
+    /// well formed.
+    pub fn advance_within(
+        &mut self,
+        now: u64,
+        budget: &mut usize,
+        mut fire: impl FnMut(u64, T),
+    ) -> bool {
         loop {
             self.pull_overflow();
             let Some((level, slot, start)) = self.next_slot().filter(|s| s.2 <= now) else {
@@ -219,18 +245,19 @@ impl<T> Wheel<T> {
                 return true;
             };
             self.elapsed = self.elapsed.max(start);
-            let lvl = &mut self.levels[level];
-            let mut timers = std::mem::take(&mut lvl.slots[slot]);
-            lvl.occupied &= !(1 << slot);
-            while let Some((deadline, payload)) = timers.pop() {
-                if budget == 0 {
-                    timers.push((deadline, payload));
-                    let lvl = &mut self.levels[level];
-                    lvl.slots[slot] = timers;
-                    lvl.occupied |= 1 << slot;
+            loop {
+                let lvl = &mut self.levels[level];
+                let Some((deadline, payload)) = lvl.slots[slot].pop() else {
+                    break;
+                };
+                if *budget == 0 {
+                    lvl.slots[slot].push((deadline, payload));
                     return false;
                 }
-                budget -= 1;
+                *budget -= 1;
+                if lvl.slots[slot].is_empty() {
+                    lvl.occupied &= !(1 << slot);
+                }
                 if level == 0 || level_for(self.elapsed, deadline) >= level {
                     // Level 0 fires. A coarse timer that would not move to a
                     // finer level cannot exist (see the module docs); firing it
@@ -240,16 +267,78 @@ impl<T> Wheel<T> {
                     self.len -= 1;
                     fire(deadline, payload);
                 } else {
+                    // Cascades only move timers to finer levels, never back
+                    // into this slot.
                     self.place(deadline, payload);
                 }
             }
-            // Cascades only move timers to finer levels, so the slot is still
-            // empty: give it its buffer back.
+            // A slot that held a rare burst gives its memory back.
             let emptied = &mut self.levels[level].slots[slot];
-            if timers.capacity() <= KEEP_ROOM && emptied.capacity() == 0 {
-                *emptied = timers;
+            if emptied.capacity() > KEEP_ROOM {
+                *emptied = Vec::new();
             }
         }
+    }
+
+    /// Drops the timers `keep` refuses, handing each to `discard`: up to
+    /// `budget` timers looked at, from where `cursor` says the last call
+    /// stopped. Returns true once a pass over the whole wheel is complete
+    /// (the cursor then starts over).
+    ///
+    /// For timers that became useless before their deadline (their owner
+    /// rescheduled or went away): without this they would be held until
+    /// they came due. The slots are visited in a fixed order; timers filed
+    /// or cascaded meanwhile behind the cursor wait for the next pass.
+    /// The overflow heap (deadlines years ahead) is filtered in one go at
+    /// the end of a pass.
+    pub fn prune(
+        &mut self,
+        cursor: &mut PruneCursor,
+        mut budget: usize,
+        mut keep: impl FnMut(&T) -> bool,
+        mut discard: impl FnMut(T),
+    ) -> bool {
+        let Self { levels, len, .. } = self;
+        while cursor.at < LEVELS * SLOTS {
+            let (level, slot) = (cursor.at / SLOTS, cursor.at % SLOTS);
+            let lvl = &mut levels[level];
+            let timers = &mut lvl.slots[slot];
+            while cursor.index < timers.len() {
+                if budget == 0 {
+                    return false;
+                }
+                budget -= 1;
+                if keep(&timers[cursor.index].1) {
+                    cursor.index += 1;
+                } else {
+                    let (_, payload) = timers.swap_remove(cursor.index);
+                    *len -= 1;
+                    if timers.is_empty() {
+                        lvl.occupied &= !(1 << slot);
+                    }
+                    discard(payload);
+                }
+            }
+            // A slot mostly pruned gives back what it no longer needs.
+            if timers.capacity() > KEEP_ROOM && timers.len() < timers.capacity() / 4 {
+                timers.shrink_to(KEEP_ROOM.max(timers.len() * 2));
+            }
+            cursor.at += 1;
+            cursor.index = 0;
+        }
+        let far = std::mem::take(&mut self.overflow).into_vec();
+        let mut kept = Vec::with_capacity(far.len());
+        for Reverse(Far(deadline, payload)) in far {
+            if keep(&payload) {
+                kept.push(Reverse(Far(deadline, payload)));
+            } else {
+                self.len -= 1;
+                discard(payload);
+            }
+        }
+        self.overflow = BinaryHeap::from(kept);
+        *cursor = PruneCursor::default();
+        true
     }
 
     /// Removes and returns a timer from the earliest occupied slot, without
@@ -344,6 +433,28 @@ mod tests {
             self.pending.insert(id, deadline.max(self.wheel.elapsed()));
             self.wheel.schedule(deadline, id);
             self.wheel.validate();
+        }
+
+        /// A bounded prune step that drops the timers whose id is `odd`
+        /// modulo 2 (a stand-in for "rescheduled or gone").
+        fn prune(&mut self, cursor: &mut PruneCursor, budget: usize, odd: u64) {
+            let mut dropped = Vec::new();
+            let before = self.wheel.len();
+            let done = self
+                .wheel
+                .prune(cursor, budget, |id| id % 2 != odd, |id| dropped.push(id));
+            self.wheel.validate();
+            // The overflow heap is filtered in one go, at the end of a pass.
+            assert!(done || dropped.len() <= budget);
+            for id in &dropped {
+                assert_eq!(id % 2, odd, "kept timer {id} dropped");
+                assert!(
+                    self.pending.remove(id).is_some(),
+                    "timer {id} dropped twice"
+                );
+            }
+            assert_eq!(self.wheel.len(), before - dropped.len());
+            assert_eq!(self.wheel.len(), self.pending.len());
         }
 
         fn advance(&mut self, to: u64, budget: usize) {
@@ -445,10 +556,55 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_complete_prune_pass_drops_every_refused_timer() {
+        let mut c = Checked::new();
+        for d in 0..3000u64 {
+            c.schedule(d * 7919 % (1 << 20));
+        }
+        c.schedule(u64::MAX);
+        c.schedule(u64::MAX - 2);
+        c.advance(100, usize::MAX);
+        let mut cursor = PruneCursor::default();
+        let mut steps = 0;
+        loop {
+            c.prune(&mut cursor, 17, 1);
+            steps += 1;
+            if c.pending.keys().all(|id| id % 2 == 0) {
+                break;
+            }
+            assert!(steps < 10_000, "the pass never ends");
+        }
+        assert!(!c.pending.is_empty());
+        c.advance(u64::MAX, usize::MAX);
+        assert!(c.pending.is_empty());
+    }
+
+    /// A `fire` that panics loses its own timer only: the rest of its slot
+    /// stays filed and counted, and fires on the next advance.
+    #[test]
+    fn a_panicking_fire_leaves_the_wheel_whole() {
+        let mut w: Wheel<u64> = Wheel::new();
+        for id in 0..10 {
+            w.schedule(5, id);
+        }
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            w.advance(10, usize::MAX, |_, id| assert!(id != 6, "fire refused"));
+        }));
+        assert!(panicked.is_err());
+        w.validate();
+        let mut rest = Vec::new();
+        assert!(w.advance(10, usize::MAX, |_, id| rest.push(id)));
+        w.validate();
+        assert!(w.is_empty());
+        assert_eq!(rest.len() + 4, 10, "fired before the panic: 9, 8, 7, 6");
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Schedule(u64),
         Advance(u64, usize),
+        Prune(usize, u64),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -463,6 +619,7 @@ mod tests {
             3 => deadline.prop_map(Op::Schedule),
             1 => (0u64..(1 << 26), prop_oneof![Just(usize::MAX), 1usize..8])
                 .prop_map(|(d, b)| Op::Advance(d, b)),
+            1 => (0usize..40, 0u64..2).prop_map(|(b, odd)| Op::Prune(b, odd)),
         ]
     }
 
@@ -471,8 +628,10 @@ mod tests {
         #[test]
         fn matches_brute_force(ops in prop::collection::vec(op(), 1..200)) {
             let mut c = Checked::new();
+            let mut cursor = PruneCursor::default();
             for op in ops {
                 match op {
+                    Op::Prune(budget, odd) => c.prune(&mut cursor, budget, odd),
                     // Deadlines relative to now, as the store schedules them.
                     Op::Schedule(d) => c.schedule(c.now.saturating_add(d)),
                     Op::Advance(d, budget) => c.advance(c.now.saturating_add(d), budget),

@@ -579,9 +579,15 @@ fn ttl_churn_with_a_moving_clock() {
     block_on(async {
         store.evict_expired(&ctx).await.unwrap();
         assert_eq!(store.total_entries(), kept.len());
-        // Every short timer fired; the one-hour ones (stale or not) wait.
-        assert_eq!(
-            store.stats().pending_timers,
+        // Every short timer fired. The one-hour writes came after a short
+        // one on the same key, so each superseded the timer before it: the
+        // stale ones wait for a pruning pass, which starts once the timers
+        // held outnumber twice the rows plus 64.
+        let pending = store.stats().pending_timers;
+        assert!(
+            pending <= 2 * kept.len() + 64,
+            "{pending} timers for {} rows after {} one-hour writes",
+            kept.len(),
             hour_timers.load(Ordering::Relaxed)
         );
         for (w, k, v) in &kept {

@@ -11,7 +11,10 @@
 //! * no more timers fired than the budget allowed;
 //! * an advance that reports completion left nothing pending at or before
 //!   the target, and moved the wheel to the target (or left it, if ahead);
-//! * the wheel never moves backwards, `check()` holds and `len()` matches.
+//! * the wheel never moves backwards, `check()` holds and `len()` matches;
+//! * a pruning step drops only timers its predicate refuses (ids of one
+//!   parity), each at most once and within its budget (the overflow heap
+//!   is filtered whole at the end of a pass), and the rest stay due.
 //!
 //! A timer scheduled in the past is due at the wheel's position when it is
 //! scheduled (it fires on the next advance), so the model records
@@ -20,7 +23,7 @@
 use std::collections::BTreeMap;
 
 use arbitrary::{Arbitrary, Unstructured};
-use skipstore::wheel::{LEVELS, Wheel};
+use skipstore::wheel::{LEVELS, PruneCursor, Wheel};
 
 const MAX_STEPS: usize = 2_000;
 /// Budget of the final drain's advances.
@@ -83,7 +86,15 @@ enum Budget {
 #[derive(Arbitrary, Debug)]
 enum Op {
     Schedule(Deadline),
-    Advance { to: Target, budget: Budget },
+    Advance {
+        to: Target,
+        budget: Budget,
+    },
+    /// A pruning step that drops the timers whose id has this parity.
+    Prune {
+        budget: Budget,
+        odd: bool,
+    },
 }
 
 struct Checked {
@@ -91,6 +102,8 @@ struct Checked {
     /// Timer id -> the tick it is due at.
     pending: BTreeMap<u64, u64>,
     next_id: u64,
+    /// The pruning pass under way.
+    cursor: PruneCursor,
 }
 
 impl Checked {
@@ -147,6 +160,31 @@ impl Checked {
         done
     }
 
+    /// A pruning step: drops only refused timers, each once, within the
+    /// budget (the overflow heap is filtered whole at the end of a pass).
+    fn prune(&mut self, budget: usize, odd: bool, at: &str) {
+        let parity = u64::from(odd);
+        let mut dropped = Vec::new();
+        let done = self.wheel.prune(
+            &mut self.cursor,
+            budget,
+            |id| id % 2 != parity,
+            |id| dropped.push(id),
+        );
+        assert!(
+            done || dropped.len() <= budget,
+            "{at}: {} dropped, budget {budget}",
+            dropped.len()
+        );
+        for id in dropped {
+            assert_eq!(id % 2, parity, "{at}: kept timer {id} dropped");
+            assert!(
+                self.pending.remove(&id).is_some(),
+                "{at}: timer {id} dropped twice or never scheduled"
+            );
+        }
+    }
+
     fn check(&self, at: &str) {
         if let Err(e) = self.wheel.check() {
             panic!("{at}: wheel invariant broken: {e}");
@@ -182,6 +220,7 @@ pub fn run(data: &[u8]) {
         wheel: Wheel::new(),
         pending: BTreeMap::new(),
         next_id: 0,
+        cursor: PruneCursor::default(),
     };
     for step in 0..MAX_STEPS {
         let Ok(op) = Op::arbitrary(&mut u) else {
@@ -196,6 +235,13 @@ pub fn run(data: &[u8]) {
                     Budget::Small(b) => usize::from(b),
                 };
                 c.advance(to.tick(c.wheel.elapsed()), budget, &at);
+            }
+            Op::Prune { budget, odd } => {
+                let budget = match *budget {
+                    Budget::Unlimited => usize::MAX,
+                    Budget::Small(b) => usize::from(b),
+                };
+                c.prune(budget, *odd, &at);
             }
         }
         c.check(&at);

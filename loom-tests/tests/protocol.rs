@@ -97,6 +97,33 @@ fn two_writers_with_different_ttls() {
     });
 }
 
+/// A write that moves a row's expiry earlier races the sweep that finds the
+/// row's timer early and files it again at the expiry it read. The writer
+/// sees a live timer at or before its expiry and files none, or the timer
+/// filed again reads the new expiry after replacing the ticket: either
+/// way a timer fires by the new expiry, so the row is swept on time.
+#[test]
+fn earlier_expiry_racing_a_refile() {
+    loom::model(|| {
+        let (s, clock) = store();
+        let a = ns("a");
+        put(&s, &a, "k", 1, Some(2 * MS)); // a timer at 2 ms
+        put(&s, &a, "k", 2, Some(10 * MS)); // covered by it: none filed
+        clock.advance(3 * MS);
+        let writer = {
+            let (s, a) = (s.clone(), a.clone());
+            // Expires at 4 ms: before the 10 ms the sweep may file for.
+            thread::spawn(move || put(&s, &a, "k", 3, Some(MS)))
+        };
+        assert_eq!(evict(&s), 0);
+        writer.join().unwrap();
+        assert_settled(&s, &a, "k", Some(3));
+        clock.advance(2 * MS);
+        assert_eq!(evict(&s), 1, "the row outlived its expiry");
+        assert_settled(&s, &a, "k", None);
+    });
+}
+
 /// A namespace emptied (and retired) by a delete while another writer adds
 /// a key to it: the new key is readable, listed, and its namespace listed.
 #[test]

@@ -7,10 +7,11 @@ use entelix_memory::NamespacePrefix;
 
 use super::{Cause, Engine, Notices, Timer, thread_cadence};
 use crate::entry::Entry;
-use crate::expiry::{Fired, SWEEP_EVERY};
+use crate::expiry::{Fired, Firing, SWEEP_EVERY, ceil_tick};
 use crate::namespace::NsNode;
 use crate::render::render_prefix;
-use crate::sync::Arc;
+use crate::slot::NEVER;
+use crate::sync::{Arc, Ordering, fence};
 
 /// Rows a write evicts at least, when it finds the store over its bound.
 const EVICT_PER_WRITE: usize = 4;
@@ -23,29 +24,72 @@ impl<V> Engine<V>
 where
     V: Clone + Send + Sync + 'static,
 {
-    /// A timer fired: remove its entry if it is still the version that armed
-    /// the timer and truly expired; re-arm it if it expires later this tick.
-    fn fire(&self, timer: Timer<V>, now: u64, notices: &mut Notices<V>) -> Fired<Timer<V>> {
-        let mut not_yet = None;
-        let killed = self.kill(
-            &timer.entry,
-            |v| {
-                if v.version != timer.version {
-                    return false;
-                }
-                if !v.claim_expired(now) {
-                    not_yet = Some(v.expires_at());
-                    return false;
-                }
-                true
-            },
-            Cause::Expired,
-            notices,
-        );
-        match (killed, not_yet) {
-            (true, _) => Fired::Removed,
-            (false, Some(at)) => Fired::NotYet(at, timer),
-            (false, None) => Fired::Stale,
+    /// A timer came due. If it is the entry's live one (protocol rule 6):
+    /// remove the entry if its version truly expired, else file the timer
+    /// again at the version's expiry. Timers let go of go to `done`.
+    fn fire(
+        &self,
+        timer: Timer<V>,
+        now: u64,
+        notices: &mut Notices<V>,
+        done: &mut Vec<Timer<V>>,
+    ) -> Fired<Timer<V>> {
+        let Timer { entry, ticket } = timer;
+        let fired = self.fire_live(&entry, ticket, now, notices);
+        match fired {
+            Fired::NotYet(tick, ticket) => Fired::NotYet(tick, Timer { entry, ticket }),
+            Fired::Removed => {
+                done.push(Timer { entry, ticket });
+                Fired::Removed
+            }
+            Fired::Stale => {
+                done.push(Timer { entry, ticket });
+                Fired::Stale
+            }
+        }
+    }
+
+    /// [`fire`](Self::fire) on the entry and ticket; `NotYet` carries the
+    /// new ticket.
+    fn fire_live(
+        &self,
+        entry: &Arc<Entry<V>>,
+        ticket: u64,
+        now: u64,
+        notices: &mut Notices<V>,
+    ) -> Fired<u64> {
+        if !entry.timer.is_live(ticket) {
+            return Fired::Stale; // superseded by an earlier timer, or dead
+        }
+        let mut later = None;
+        let claim = |v: &crate::slot::Version<V>| {
+            if v.claim_expired(now) {
+                return true;
+            }
+            later = Some(v.expires_at());
+            false
+        };
+        if self.kill(entry, claim, Cause::Expired, notices) {
+            return Fired::Removed;
+        }
+        match later.filter(|&at| at != NEVER) {
+            Some(at) => {
+                let tick = ceil_tick(at);
+                let Some(next) = entry.timer.refile(ticket, tick) else {
+                    return Fired::Stale; // a write filed an earlier one
+                };
+                // The ticket first, then the expiry: a write that installed
+                // an earlier expiry before we replaced the ticket is seen
+                // here, and filed a timer of its own otherwise.
+                fence(Ordering::SeqCst);
+                self.arm(entry);
+                Fired::NotYet(tick, next)
+            }
+            None => {
+                // Dead, or rewritten without a TTL.
+                entry.timer.disarm(ticket);
+                Fired::Stale
+            }
         }
     }
 
@@ -53,17 +97,15 @@ where
     pub(crate) fn evict_expired(&self) -> usize {
         let now = self.now();
         let mut notices = Notices::new();
-        let removed = self
-            .expiry
-            .sweep_all(now, |t| self.fire(t, now, &mut notices));
-        self.hooks.deliver(notices);
-        removed
+        let mut sweep = Sweep::new(self, now, &mut notices, true);
+        self.expiry.sweep_all(now, self.rows.sum(), &mut sweep)
     }
 
     /// One bounded sweep step; skipped if another thread is sweeping.
     fn sweep_step(&self, notices: &mut Notices<V>) -> usize {
         let now = self.now();
-        self.expiry.sweep_step(now, |t| self.fire(t, now, notices))
+        let mut sweep = Sweep::new(self, now, notices, false);
+        self.expiry.sweep_step(now, self.rows.sum(), &mut sweep)
     }
 
     /// Every few writes on a thread, one bounded sweep step, if no sweep has
@@ -73,6 +115,15 @@ where
             let mut notices = Notices::new();
             self.sweep_step(&mut notices);
             self.hooks.deliver(notices);
+        }
+    }
+
+    /// Evicts the entry of a timer taken off the wheel (the one due
+    /// soonest), if the timer still counts.
+    fn evict_timed(&self, timer: Timer<V>, notices: &mut Notices<V>) {
+        let Timer { entry, ticket } = timer;
+        if entry.timer.is_live(ticket) && !self.kill(&entry, |_| true, Cause::Evicted, notices) {
+            entry.timer.disarm(ticket);
         }
     }
 
@@ -98,12 +149,7 @@ where
                 continue;
             }
             if let Some(timer) = self.expiry.pop_soonest() {
-                self.kill(
-                    &timer.entry,
-                    |v| v.version == timer.version,
-                    Cause::Evicted,
-                    notices,
-                );
+                self.evict_timed(timer, notices);
                 continue;
             }
             let wait = rows - max > EVICT_PER_WRITE;
@@ -123,9 +169,9 @@ where
         let hand = if wait {
             crate::sync::lock(&self.clock_hand)
         } else {
-            match self.clock_hand.try_lock() {
-                Ok(hand) => hand,
-                Err(_) => return false,
+            match crate::sync::try_lock(&self.clock_hand) {
+                Some(hand) => hand,
+                None => return false,
             }
         };
         let mut cursor = hand;
@@ -211,5 +257,53 @@ where
             ControlFlow::Continue(())
         });
         out
+    }
+}
+
+/// One sweep's side of the wheel (see [`Firing`]).
+struct Sweep<'a, V: Clone + Send + Sync + 'static> {
+    engine: &'a Engine<V>,
+    now: u64,
+    notices: &'a mut Notices<V>,
+    /// Deliver the notices between chunks (`evict_expired`), rather than
+    /// leave them to the caller (a write's step, delivered after it).
+    deliver: bool,
+    /// Timers let go of, dropped once the wheel's mutex is released: the
+    /// last handle to a removed entry drops its value.
+    done: Vec<Timer<V>>,
+}
+
+impl<'a, V: Clone + Send + Sync + 'static> Sweep<'a, V> {
+    fn new(engine: &'a Engine<V>, now: u64, notices: &'a mut Notices<V>, deliver: bool) -> Self {
+        Self {
+            engine,
+            now,
+            notices,
+            deliver,
+            done: Vec::new(),
+        }
+    }
+}
+
+impl<V: Clone + Send + Sync + 'static> Firing<Timer<V>> for Sweep<'_, V> {
+    fn fire(&mut self, timer: Timer<V>) -> Fired<Timer<V>> {
+        self.engine
+            .fire(timer, self.now, self.notices, &mut self.done)
+    }
+
+    fn counts(&mut self, timer: &Timer<V>) -> bool {
+        timer.entry.timer.is_live(timer.ticket)
+    }
+
+    fn discard(&mut self, timer: Timer<V>) {
+        self.done.push(timer);
+    }
+
+    fn between_chunks(&mut self) {
+        self.done.clear();
+        if self.deliver {
+            let notices = std::mem::replace(self.notices, Notices::new());
+            self.engine.hooks.deliver(notices);
+        }
     }
 }

@@ -1,10 +1,14 @@
 //! What the engine tells the world: removal notices for the listener, and
 //! operation counters for [`crate::Stats`]. Neither runs on a lock: notices
 //! are collected while an operation (or a sweep, under the wheel's mutex)
-//! runs and delivered after it returns.
+//! runs, and delivered once it has let go of every lock and flag. Even the
+//! removed value is cloned for the listener only then (a value's `Clone` is
+//! user code): until delivery the notice keeps the removed version itself
+//! readable ([`Keepsakes`]).
 
 #![allow(clippy::disallowed_types)] // counters and the listener are not part of any protocol
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,7 +18,7 @@ use entelix_memory::Namespace;
 use crate::counter::{STRIPES, stripe};
 use crate::entry::Entry;
 use crate::index::Released;
-use crate::slot::Graveyard;
+use crate::slot::{Graveyard, Keepsakes};
 use crate::sync::Arc as SyncArc;
 
 /// Why an entry left the store, as told to a removal listener.
@@ -58,10 +62,13 @@ pub(crate) fn listener_of<V>(f: impl Fn(Removal<'_, V>) + Send + Sync + 'static)
 }
 
 /// What one operation leaves for after it: removals to tell the listener
-/// about, and the versions it killed and the index counts it released
+/// about (each an entry, a cause and its removed version among the
+/// keepsakes), and the versions it killed and the index counts it released
 /// (retired together when this drops).
 pub(crate) struct Notices<V: Send + Sync + 'static> {
-    removals: Vec<(SyncArc<Entry<V>>, V, Cause)>,
+    removals: Vec<(SyncArc<Entry<V>>, Cause, usize)>,
+    /// The removed versions, readable until delivery.
+    pub(crate) keepsakes: Keepsakes<V>,
     pub(crate) graveyard: Graveyard<V>,
     /// The point index's counts of the entries it removed.
     pub(crate) released: Released<Entry<V>>,
@@ -71,13 +78,15 @@ impl<V: Send + Sync + 'static> Notices<V> {
     pub(crate) fn new() -> Self {
         Self {
             removals: Vec::new(),
+            keepsakes: Keepsakes::new(),
             graveyard: Graveyard::new(crate::entry::release_inline::<V>),
             released: Released::new(),
         }
     }
 
-    pub(crate) fn push(&mut self, entry: &SyncArc<Entry<V>>, value: V, cause: Cause) {
-        self.removals.push((SyncArc::clone(entry), value, cause));
+    /// A removal of `entry`'s version kept at `kept` (in `keepsakes`).
+    pub(crate) fn push(&mut self, entry: &SyncArc<Entry<V>>, kept: usize, cause: Cause) {
+        self.removals.push((SyncArc::clone(entry), cause, kept));
     }
 }
 
@@ -170,13 +179,37 @@ impl<V> Hooks<V> {
     }
 }
 
-impl<V: Send + Sync + 'static> Hooks<V> {
-    /// Calls the listener for each notice; called with no lock held.
+impl<V: Clone + Send + Sync + 'static> Hooks<V> {
+    /// Calls the listener for each notice; called with no lock held and no
+    /// flag set.
+    ///
+    /// First clones every removed value (while the keepsakes' pin keeps the
+    /// versions readable), then lets the pin go, then calls the listener: it
+    /// runs unpinned, so a slow listener holds back no reclamation. A value
+    /// whose `Clone` panics costs its own notice only; a listener that panics
+    /// costs nothing but its call.
     pub(crate) fn deliver(&self, notices: Notices<V>) {
         let Some(listener) = &self.listener else {
             return;
         };
-        for (entry, value, cause) in notices.removals {
+        let Notices {
+            removals,
+            keepsakes,
+            graveyard,
+            released,
+        } = notices;
+        let values: Vec<Option<V>> = removals
+            .iter()
+            .map(|&(_, _, kept)| {
+                let version = keepsakes.get(kept)?;
+                catch_unwind(AssertUnwindSafe(|| version.value.clone())).ok()
+            })
+            .collect();
+        drop((keepsakes, graveyard, released));
+        for ((entry, cause, _), value) in removals.into_iter().zip(values) {
+            let Some(value) = value else {
+                continue;
+            };
             let removal = Removal {
                 namespace: &entry.ns.namespace,
                 key: &entry.key,
@@ -185,7 +218,7 @@ impl<V: Send + Sync + 'static> Hooks<V> {
             };
             // A listener that panics must not break the operation that
             // already completed, nor the notices after it.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(removal)));
+            let _ = catch_unwind(AssertUnwindSafe(|| listener(removal)));
         }
     }
 }

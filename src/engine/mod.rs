@@ -41,10 +41,17 @@
 //!    loses), so every push into a node comes before the node can retire;
 //!    a retirer drains after retiring, so a retired node keeps no entry
 //!    (entries point back at their node).
-//! 6. Timers carry the entry and the version number of the write that armed
-//!    them; they kill only that version, and only once its expiry stamp is
-//!    claimed as expired (so a concurrent sliding read either extends it
-//!    first or sees it gone).
+//! 6. An entry has one live timer (its `Arming` names it), filed for a
+//!    tick at or before its current expiry: a write arms a new one only if
+//!    its expiry comes before the live timer's tick. A timer kills only a
+//!    version whose expiry stamp it claims as expired (so a concurrent
+//!    sliding read either extends it first or sees it gone, and a later
+//!    write's value goes only once that value has expired); a live timer
+//!    that comes early is filed again at the current expiry. A writer
+//!    fences between installing its version and reading the ticket; a
+//!    timer filed again fences between replacing the ticket and reading
+//!    the version: one of the two sees the other, so no expiry is left
+//!    without a timer at or before it.
 //! 7. A namespace node enters `ns_lookup` (which decides the one node per
 //!    name) and then `namespaces`; a writer that pins a node its creator has
 //!    not yet linked in `namespaces` links it itself before writing. So a
@@ -59,11 +66,11 @@ use entelix_memory::Namespace;
 use crate::clock::{SharedClock, saturating_nanos};
 use crate::counter::{StripedCounter, thread_cadence};
 use crate::entry::{Entry, Publication, hold};
-use crate::expiry::Expiry;
+use crate::expiry::{Arm, Expiry, ceil_tick};
 use crate::index::{Member, OrderedSet, PointSet, point_hash};
 use crate::namespace::NsNode;
 use crate::render::with_rendered;
-use crate::slot::{Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
+use crate::slot::{Displaced, Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
 use crate::sync::{Arc, Mutex, Ordering, fence, pin_operation};
 
 mod expire;
@@ -97,10 +104,11 @@ const KEEP_MAX: usize = 2;
 /// how often drains come (one per [`DRAIN_AT`] new rows).
 const KEEP_DRAINS: u64 = 8;
 
-/// A scheduled expiry: this entry, as written by this version.
+/// A scheduled expiry: this entry, while `ticket` is the one its
+/// [`Arming`](crate::expiry::Arming) names.
 pub(crate) struct Timer<V: Send + Sync + 'static> {
     entry: Arc<Entry<V>>,
-    version: u64,
+    ticket: u64,
 }
 
 /// How a write treats the live value it finds.
@@ -264,7 +272,6 @@ where
         condition: Condition,
         notices: &mut Notices<V>,
     ) -> Result<Written, Version<V>> {
-        let expires_at = next.expires_at();
         let now = std::cell::OnceCell::new();
         let now = || *now.get_or_init(|| self.now());
         let allowed = |cur: &Version<V>| match condition {
@@ -272,14 +279,17 @@ where
             Condition::IfAbsent => !cur.is_live(now),
             Condition::IfVersion(v) => cur.version == v && cur.is_live(now),
         };
-        let keep_old = |old: &Version<V>| {
+        let wants = self.hooks.wants_notices();
+        let keepsakes = &mut notices.keepsakes;
+        // No user code here but the clock: the value is cloned for the
+        // listener at delivery, after every lock and flag is released.
+        let keep_old = |old: Displaced<'_, V>| {
             let cause = if old.is_live(now) {
                 Cause::Replaced
             } else {
                 Cause::Expired
             };
-            let value = self.hooks.wants_notices().then(|| old.value.clone());
-            (value, cause)
+            (wants.then(|| keepsakes.keep(old)), cause)
         };
         let outcome =
             entry
@@ -289,12 +299,12 @@ where
                 });
         self.unpin(node);
         match outcome {
-            Replaced::Done(version, (old, cause)) => {
-                self.hooks.stats.add_removal(cause);
-                if let Some(value) = old {
-                    notices.push(&entry, value, cause);
+            Replaced::Done(version, (kept, cause)) => {
+                if let Some(kept) = kept {
+                    notices.push(&entry, kept, cause);
                 }
-                self.arm(entry, version, expires_at);
+                self.hooks.stats.add_removal(cause);
+                self.arm(&entry);
                 Ok(Written::Stored(version))
             }
             Replaced::Declined => {
@@ -322,7 +332,6 @@ where
         mut next: Version<V>,
         notices: &mut Notices<V>,
     ) -> Result<Written, Version<V>> {
-        let expires_at = next.expires_at();
         next.version = first_version();
         let version = next.version;
         // The entry takes over our count of the node (and our pin).
@@ -351,7 +360,7 @@ where
         }
         match written {
             Ok(written) => {
-                self.arm(entry, version, expires_at);
+                self.arm(&entry);
                 self.enforce_bound(notices);
                 Ok(written)
             }
@@ -471,9 +480,42 @@ where
         }
     }
 
-    fn arm(&self, entry: Arc<Entry<V>>, version: u64, expires_at: u64) {
-        if expires_at != NEVER {
-            self.expiry.schedule(expires_at, Timer { entry, version });
+    /// Makes sure a timer fires at or before `entry`'s current expiry:
+    /// files one unless the live timer already does (protocol rule 6).
+    fn arm(&self, entry: &Arc<Entry<V>>) {
+        loop {
+            // The version (installed just before) first, then the ticket,
+            // then the expiry. Pairs with the fence after `refile` (see
+            // `fire_live`): of a write whose expiry comes before a timer
+            // filed again and that timer's look at the version, one sees
+            // the other.
+            fence(Ordering::SeqCst);
+            let seen = entry.timer.current();
+            let Some(expires_at) = entry.slot.read(|v| v.map(Version::expires_at)) else {
+                return; // dead: its killer disarmed it
+            };
+            if expires_at == NEVER {
+                return;
+            }
+            let tick = ceil_tick(expires_at);
+            match entry.timer.arm(seen, tick) {
+                Arm::Covered => return,
+                Arm::Raced => {}
+                Arm::New(ticket) => {
+                    let timer = Timer {
+                        entry: Arc::clone(entry),
+                        ticket,
+                    };
+                    self.expiry.schedule(tick, timer);
+                    // Pairs with the disarm in `kill`: a kill that came
+                    // before the ticket was set did not see it.
+                    fence(Ordering::SeqCst);
+                    if entry.slot.is_dead() {
+                        entry.timer.disarm(ticket);
+                    }
+                    return;
+                }
+            }
         }
     }
 
@@ -539,13 +581,16 @@ where
         cause: Cause,
         notices: &mut Notices<V>,
     ) -> bool {
-        let mut removed = None;
         let wants = self.hooks.wants_notices();
+        let keepsakes = &mut notices.keepsakes;
+        let mut kept = None;
+        // No user code here: the value is cloned for the listener at
+        // delivery, after every lock and flag is released.
         let killed = entry.slot.kill_if(
             pred,
             |old| {
                 if wants {
-                    removed = Some(old.value.clone());
+                    kept = Some(keepsakes.keep(old));
                 }
             },
             &mut notices.graveyard,
@@ -553,6 +598,11 @@ where
         match killed {
             Killed::No => false,
             Killed::Now => {
+                if let Some(kept) = kept {
+                    notices.push(entry, kept, cause);
+                }
+                // Its timer stops counting: a pruning pass may drop it now.
+                entry.timer.disarm_any();
                 self.entries.remove_same_into(entry, &mut notices.released);
                 // Pairs with the fence in `order`.
                 fence(Ordering::SeqCst);
@@ -562,9 +612,6 @@ where
                 self.rows.add(-1);
                 self.unpin(&entry.ns);
                 self.hooks.stats.add_removal(cause);
-                if let Some(value) = removed {
-                    notices.push(entry, value, cause);
-                }
                 true
             }
         }

@@ -14,9 +14,9 @@ where
 {
     /// Checks every structural invariant of a quiescent engine (no operation
     /// in flight): both indexes hold the same live entries, each namespace
-    /// node is linked in both namespace indexes and pinned once per row, no
-    /// empty namespace stays linked, the row count is exact, and the wheel is
-    /// well formed. O(rows).
+    /// node is linked in both namespace indexes, pinned once per row and not
+    /// left draining, no empty namespace stays linked, the row count is
+    /// exact, and the wheel is well formed. O(rows).
     pub(crate) fn validate(&self) -> Result<(), String> {
         let mut rows = 0usize;
         let mut problem: Option<String> = None;
@@ -61,6 +61,11 @@ where
         }
         if node.is_retired() {
             fail(format!("retired namespace {name:?} still linked"));
+        }
+        if node.pending.is_draining() {
+            // Nothing drains a quiescent store: a flag left set would stop
+            // this buffer from ever draining again.
+            fail(format!("write buffer of {name:?} left marked as draining"));
         }
         let indexed_as_itself = |entry: &Arc<Entry<V>>, fail: &mut dyn FnMut(String)| {
             if entry.point_hash() != point_hash(name, &entry.key) {

@@ -4,7 +4,7 @@
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 
-use super::{Graveyard, Killed, Ordering, Replaced, Version, next_version};
+use super::{Displaced, Graveyard, Killed, Ordering, Replaced, Version, contain, next_version};
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 
 /// Tag: the slot's version is the inline one (the pointer is null).
@@ -154,7 +154,7 @@ impl<V> Slot<V> {
     pub(crate) unsafe fn drop_inline(&self) {
         // SAFETY: per the contract, it holds the displaced version and
         // nobody else reads or claims it (it is not marked free yet).
-        unsafe { (*self.inline.get()).assume_init_drop() };
+        contain(|| unsafe { (*self.inline.get()).assume_init_drop() });
         self.mark_free();
     }
 
@@ -196,7 +196,7 @@ impl<V> Slot<V> {
             // SAFETY: the kill displaced the inline version (the mark
             // said so, and it is set once and cleared only here), and
             // readers are gone per the contract.
-            unsafe { (*self.inline.get()).assume_init_drop() };
+            contain(|| unsafe { (*self.inline.get()).assume_init_drop() });
         }
     }
 
@@ -225,7 +225,7 @@ impl<V> Slot<V> {
         &self,
         next: Version<V>,
         mut pred: impl FnMut(&Version<V>) -> bool,
-        f: impl FnOnce(&Version<V>) -> R,
+        f: impl FnOnce(Displaced<'_, V>) -> R,
         grave: &mut Graveyard<V>,
         hold: impl FnOnce() -> usize,
     ) -> Replaced<V, R> {
@@ -237,7 +237,8 @@ impl<V> Slot<V> {
                 return Replaced::Dead(self.take_back(next));
             };
             if !pred(cur_ref) {
-                drop(self.take_back(next));
+                let refused = self.take_back(next);
+                contain(|| drop(refused));
                 return Replaced::Declined;
             }
             if let Next::Unplaced(v) = next {
@@ -306,7 +307,7 @@ impl<V> Slot<V> {
                     // panic): nothing is lost, and `guard` keeps
                     // `cur_ref` valid until this returns.
                     self.bury(cur, grave, hold);
-                    return Replaced::Done(number, f(cur_ref));
+                    return Replaced::Done(number, f(Displaced::new(cur_ref)));
                 }
                 Err(e) => {
                     cur = e.current;
@@ -329,7 +330,7 @@ impl<V> Slot<V> {
     pub(crate) fn kill_if(
         &self,
         mut pred: impl FnMut(&Version<V>) -> bool,
-        f: impl FnOnce(&Version<V>),
+        f: impl FnOnce(Displaced<'_, V>),
         grave: &mut Graveyard<V>,
     ) -> Killed {
         let guard = epoch::pin();
@@ -358,7 +359,7 @@ impl<V> Slot<V> {
                     if cur.tag() & INLINE == 0 {
                         Self::bury_boxed(cur, grave);
                     }
-                    f(cur_ref);
+                    f(Displaced::new(cur_ref));
                     return Killed::Now;
                 }
                 Err(e) => cur = e.current,
@@ -376,13 +377,16 @@ impl<V> Drop for Slot<V> {
         // slot's owner and so ran before this, one the kill displaced is
         // dropped here unless `release_killed` did, and a write that
         // claimed the cell either installed its version or took it back.
-        unsafe {
+        let drop_version = || unsafe {
             let cur = self.current.load(Ordering::Relaxed, epoch::unprotected());
             if cur.tag() & (INLINE | KILLED) != 0 {
                 self.inline.get_mut().assume_init_drop();
             } else if !cur.is_null() {
                 drop(cur.into_owned());
             }
-        }
+        };
+        // Often inside crossbeam's deferred destruction (the entry's last
+        // handle goes there): see `contain`.
+        contain(drop_version);
     }
 }

@@ -10,7 +10,7 @@ use std::mem::MaybeUninit;
 
 use loom::cell::UnsafeCell;
 
-use super::{Graveyard, Killed, Ordering, Replaced, Version, next_version};
+use super::{Displaced, Graveyard, Killed, Ordering, Replaced, Version, next_version};
 use crate::sync::{AtomicPtr, Mutex};
 
 /// Tag: the slot's version is the inline one (the pointer is null).
@@ -164,7 +164,7 @@ impl<V> Slot<V> {
         &self,
         next: Version<V>,
         mut pred: impl FnMut(&Version<V>) -> bool,
-        f: impl FnOnce(&Version<V>) -> R,
+        f: impl FnOnce(Displaced<'_, V>) -> R,
         _grave: &mut Graveyard<V>,
         _hold: impl FnOnce() -> usize,
     ) -> Replaced<V, R> {
@@ -232,7 +232,7 @@ impl<V> Slot<V> {
                             let _ = Box::into_raw(boxed); // the slot's now
                         }
                         let f = f.take().expect("runs once");
-                        let out = f(cur_ref);
+                        let out = f(Displaced::new(cur_ref));
                         self.bury(cur);
                         Step::Finished(Replaced::Done(number, out))
                     }
@@ -256,7 +256,7 @@ impl<V> Slot<V> {
     pub(crate) fn kill_if(
         &self,
         mut pred: impl FnMut(&Version<V>) -> bool,
-        f: impl FnOnce(&Version<V>),
+        f: impl FnOnce(Displaced<'_, V>),
         _grave: &mut Graveyard<V>,
     ) -> Killed {
         let mut f = Some(f);
@@ -276,7 +276,7 @@ impl<V> Slot<V> {
                     .compare_exchange(cur, dead, Ordering::SeqCst, Ordering::Acquire)
                 {
                     Ok(_) => {
-                        (f.take().expect("runs once"))(cur_ref);
+                        (f.take().expect("runs once"))(Displaced::new(cur_ref));
                         self.bury(cur);
                         Ok(Killed::Now)
                     }
