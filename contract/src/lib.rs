@@ -66,7 +66,7 @@ mod runner;
 mod sorted;
 mod support;
 
-pub use runner::{Case, CaseFuture, CaseResult, Failure, Outcome, Report, cases, run_all};
+pub use runner::{Case, CaseFuture, CaseResult, Failure, Outcome, Report, all_cases, run_all};
 pub use sorted::SortedListings;
 
 /// The bounds on a value type that every store under test accepts: what
@@ -124,7 +124,7 @@ pub trait Harness: Send + Sync + 'static {
 /// `$harness` is evaluated once per test, inside an `async` block on that
 /// test's own tokio runtime (current-thread, time and IO enabled), so it may
 /// `.await` (to start a server connection, say) and may spawn tasks. Each
-/// test is named after its case (see [`cases()`]), so expanding the macro
+/// test is named after its case (see [`all_cases()`]), so expanding the macro
 /// twice in one file needs two modules:
 ///
 /// ```ignore
@@ -146,7 +146,7 @@ macro_rules! contract_tests {
 }
 
 /// Calls `$callback!(($($args)*) module::case, ...)` with every case of the
-/// suite, the one list that [`contract_tests!`] and [`cases()`] both read.
+/// suite, the one list that [`contract_tests!`] and [`all_cases()`] both read.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __with_cases {

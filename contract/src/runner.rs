@@ -19,7 +19,7 @@ pub type CaseResult = entelix_core::Result<()>;
 pub type CaseFuture<'a> = Pin<Box<dyn Future<Output = CaseResult> + Send + 'a>>;
 
 /// One case of the suite: its name (the name of its function in
-/// [`crate::cases`], unique across the suite) and how to run it.
+/// [`mod@crate::cases`], unique across the suite) and how to run it.
 pub struct Case<H> {
     /// The case's function name, e.g. `"list_prefixes_are_literal"`.
     pub name: &'static str,
@@ -42,7 +42,7 @@ impl<H> fmt::Debug for Case<H> {
 }
 
 /// Every case of the suite, in the order [`run_all`] runs them.
-pub fn cases<H: Harness>() -> Vec<Case<H>> {
+pub fn all_cases<H: Harness>() -> Vec<Case<H>> {
     crate::__with_cases! { __case_list!() }
 }
 
@@ -183,7 +183,7 @@ impl fmt::Display for Report {
 pub async fn run_all<H: Harness>(harness: H) -> Report {
     let harness = Arc::new(harness);
     let mut outcomes = Vec::new();
-    for case in cases::<H>() {
+    for case in all_cases::<H>() {
         let result = run_isolated(Arc::clone(&harness), case).await;
         outcomes.push(Outcome {
             case: case.name,

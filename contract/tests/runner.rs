@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use entelix_memory::Store;
-use skipstore_contract::{Failure, Harness, StoreValue, cases, run_all};
+use skipstore_contract::{Failure, Harness, StoreValue, all_cases, run_all};
 
 /// A harness that cannot make a store (a server that is down).
 struct Unreachable;
@@ -31,7 +31,7 @@ fn defined_in(source: &str) -> impl Iterator<Item = &str> {
 
 #[test]
 fn every_case_function_is_registered_exactly_once() {
-    let registered: Vec<&str> = cases::<Unreachable>().iter().map(|c| c.name).collect();
+    let registered: Vec<&str> = all_cases::<Unreachable>().iter().map(|c| c.name).collect();
     let unique: BTreeSet<&str> = registered.iter().copied().collect();
     assert_eq!(unique.len(), registered.len(), "a case is listed twice");
     let defined: BTreeSet<&str> = [
@@ -54,7 +54,7 @@ fn every_case_function_is_registered_exactly_once() {
 #[tokio::test]
 async fn run_all_records_errors_and_goes_on() {
     let report = run_all(Unreachable).await;
-    assert_eq!(report.outcomes().len(), cases::<Unreachable>().len());
+    assert_eq!(report.outcomes().len(), all_cases::<Unreachable>().len());
     assert!(report.passed().is_empty());
     for outcome in report.outcomes() {
         match &outcome.result {
