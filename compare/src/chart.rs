@@ -80,7 +80,14 @@ fn draw_panel(
         .iter()
         .flat_map(|r| r.stores().into_iter().map(|(_, side, _)| side.median));
     let positive: Vec<f64> = values.filter(|v| *v > 0.0 && v.is_finite()).collect();
-    let top = positive.iter().copied().fold(1.0, f64::max) * 4.0;
+    // Headroom above the tallest bar: for its ratio label, and with more
+    // than two stores for the upright labels and a five-line legend.
+    let headroom = if rows.first().is_some_and(|r| r.stores().len() > 2) {
+        300.0
+    } else {
+        4.0
+    };
+    let top = positive.iter().copied().fold(1.0, f64::max) * headroom;
     let floor = positive.iter().copied().fold(top, f64::min).max(0.01) / 3.0;
     let slots = rows.len() as f64;
     let names: Vec<&str> = rows.iter().map(|r| r.workload).collect();
