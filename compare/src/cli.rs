@@ -19,9 +19,9 @@ const MAX_ENTRIES: u64 = 200_000_000;
 /// The longest `--seconds` accepted for one measured round.
 const MAX_SECONDS: f64 = 600.0;
 
-/// Compares `SkipStore` with entelix's `InMemoryStore` (the mutex baseline)
-/// on the workloads of an agent host, in one process, through
-/// `Arc<dyn Store<String>>`.
+/// Compares `SkipStore` with entelix's `InMemoryStore` (the mutex baseline),
+/// and with `--stores` with moka, dashmap and scc adapters, on the workloads
+/// of an agent host, in one process, through `Arc<dyn Store<String>>`.
 #[derive(Debug, Parser)]
 #[command(name = "skipstore-compare", version, about, long_about = None)]
 pub struct Args {

@@ -1,6 +1,7 @@
 //! `skipstore-compare`: runs a workload suite against entelix's
-//! `InMemoryStore` (the mutex baseline) and `SkipStore`, in one process,
-//! through `Arc<dyn Store<String>>`, and prints how they compare.
+//! `InMemoryStore` (the mutex baseline) and `SkipStore`, and on request
+//! against adapters over moka, dashmap and scc, in one process, through
+//! `Arc<dyn Store<String>>`, and prints how they compare.
 //!
 //! ```text
 //! cargo run --release                        # the default suite, threads 1,2
@@ -10,6 +11,8 @@
 //! # (not in the default suite, which stays at about a minute):
 //! cargo run --release -- --workloads list-page,cas-counter,get-sliding,bounded-fill
 //! cargo run --release -- --svg compare.svg
+//! # the peers a host would wrap instead (a few minutes):
+//! cargo run --release -- --stores baseline,skipstore,moka,dashmap,scc
 //! ```
 //!
 //! | concern | module |
@@ -18,6 +21,7 @@
 //! | namespaces, keys, values and seeded choices | `fixture` |
 //! | the workloads and their operations | `workloads` |
 //! | the stores, the executor, timed threaded runs | `runner` |
+//! | the peers' `Store` adapters (the library half) | `skipstore_compare::peers` |
 //! | bytes per entry (counting allocator) | `memory` |
 //! | the suite: fills, rounds, medians | `suite` |
 //! | table and JSON | `report` |
