@@ -336,4 +336,123 @@ mod tests {
         assert_eq!(human(123_456.0), "123.5 k");
         assert_eq!(human(12.0), "12.00  ");
     }
+
+    fn report(stores: &[StoreKind]) -> Report {
+        let side = |median: f64| Side {
+            median,
+            rounds: vec![median],
+            ..Side::default()
+        };
+        let sides = stores
+            .iter()
+            .enumerate()
+            .map(|(i, &kind)| (kind, side(100.0 * (i + 1) as f64)))
+            .collect();
+        Report {
+            params: Params {
+                shape: Shape::new(10, 2),
+                threads: vec![1],
+                seconds: 0.1,
+                rounds: 1,
+                workloads: vec!["get-uniform"],
+                seed: 1,
+            },
+            machine: Machine {
+                cores: 2,
+                oversubscribed_threads: vec![],
+                target: "test".to_owned(),
+            },
+            memory: vec![],
+            rows: vec![Row::new("get-uniform", "gets/s", 1, false, sides, None)],
+            elapsed_seconds: 1.0,
+        }
+    }
+
+    fn header(table: &str) -> Vec<&str> {
+        let line = table.lines().nth(2).unwrap_or_default();
+        line.split_whitespace().collect()
+    }
+
+    #[test]
+    fn the_default_report_keeps_its_shape() {
+        let report = report(&StoreKind::BOTH);
+        let table = report.to_table();
+        assert_eq!(
+            header(&table),
+            [
+                "workload",
+                "threads",
+                "unit",
+                "baseline",
+                "skipstore",
+                "ratio",
+                "note"
+            ]
+        );
+        assert!(table.contains("ratio = skipstore / baseline;"));
+        let json: serde_json::Value =
+            serde_json::from_str(&report.to_json().unwrap_or_default()).unwrap_or_default();
+        let row = &json["rows"][0];
+        assert_eq!(row["ratio"], 2.0);
+        assert_eq!(row["skipstore"]["median"], 200.0);
+        assert!(row.get("peers").is_none(), "{row}");
+    }
+
+    #[test]
+    fn peers_get_a_figure_and_a_ratio_each() {
+        let all = [
+            StoreKind::Baseline,
+            StoreKind::SkipStore,
+            StoreKind::Moka,
+            StoreKind::DashMap,
+            StoreKind::Scc,
+        ];
+        let report = report(&all);
+        let table = report.to_table();
+        assert_eq!(
+            header(&table),
+            [
+                "workload",
+                "threads",
+                "unit",
+                "baseline",
+                "skipstore",
+                "ratio",
+                "moka",
+                "ratio",
+                "dashmap",
+                "ratio",
+                "scc",
+                "ratio",
+                "note"
+            ]
+        );
+        let figures: Vec<&str> = table
+            .lines()
+            .nth(3)
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            figures[3..],
+            [
+                "100.0", "200.0", "2.00x", "300.0", "3.00x", "400.0", "4.00x", "500.0", "5.00x"
+            ]
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&report.to_json().unwrap_or_default()).unwrap_or_default();
+        let peers = &json["rows"][0]["peers"];
+        assert_eq!(peers[0]["store"], "moka");
+        assert_eq!(peers[1]["store"], "dashmap");
+        assert_eq!(peers[2]["store"], "scc");
+        assert_eq!(peers[2]["median"], 500.0);
+        assert_eq!(peers[2]["ratio"], 5.0);
+        // Without skipstore, the row has no skipstore side and no ratio.
+        let report = super::tests::report(&[StoreKind::Baseline, StoreKind::Scc]);
+        let json: serde_json::Value =
+            serde_json::from_str(&report.to_json().unwrap_or_default()).unwrap_or_default();
+        assert!(json["rows"][0].get("skipstore").is_none());
+        assert!(json["rows"][0].get("ratio").is_none());
+        assert_eq!(json["rows"][0]["peers"][0]["ratio"], 2.0);
+    }
 }
