@@ -1,6 +1,7 @@
-//! `--svg`: a grouped bar chart of throughput by workload (baseline beside
-//! skipstore, ratio on top), one panel per thread count, drawn with
-//! plotters' SVG backend (which writes text as `<text>`, needing no fonts).
+//! `--svg`: a grouped bar chart of throughput by workload (one bar per store,
+//! baseline first, each other store's ratio to the baseline on top), one
+//! panel per thread count, drawn with plotters' SVG backend (which writes
+//! text as `<text>`, needing no fonts).
 
 use std::path::Path;
 
@@ -8,13 +9,27 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::report::{Report, Row, human};
+use crate::runner::StoreKind;
 
 const PANEL_HEIGHT: u32 = 440;
+/// The chart's width with two stores; each further store widens it.
 const WIDTH: u32 = 1280;
-const BASELINE_COLOR: RGBColor = RGBColor(150, 150, 150);
-const SKIPSTORE_COLOR: RGBColor = RGBColor(31, 119, 180);
-/// Half the width of one bar, in workload slots.
-const BAR_HALF: f64 = 0.18;
+const WIDTH_PER_EXTRA_STORE: u32 = 130;
+/// The widest a bar gets, in workload slots (two stores' bars fill 0.72).
+const BAR_WIDTH: f64 = 0.36;
+/// The most a workload's group of bars spans, in workload slots.
+const GROUP_WIDTH: f64 = 0.86;
+
+/// A store's bar colour and legend entry.
+fn style(kind: StoreKind) -> (RGBColor, &'static str) {
+    match kind {
+        StoreKind::Baseline => (RGBColor(150, 150, 150), "baseline (InMemoryStore)"),
+        StoreKind::SkipStore => (RGBColor(31, 119, 180), "skipstore"),
+        StoreKind::Moka => (RGBColor(255, 127, 14), "moka (sync Cache)"),
+        StoreKind::DashMap => (RGBColor(44, 160, 44), "dashmap (DashMap)"),
+        StoreKind::Scc => (RGBColor(148, 103, 189), "scc (HashMap + TreeIndex)"),
+    }
+}
 
 /// Writes the chart of `report` to `path`.
 pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
@@ -24,8 +39,10 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
     if counts.is_empty() {
         return Err("no rows to chart".to_owned());
     }
+    let stores = report.rows.first().map_or(0, |r| r.stores().len()) as u32;
+    let width = WIDTH + WIDTH_PER_EXTRA_STORE * stores.saturating_sub(2);
     let height = PANEL_HEIGHT * counts.len() as u32;
-    let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
+    let root = SVGBackend::new(path, (width, height)).into_drawing_area();
     let fail = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", path.display());
     root.fill(&WHITE).map_err(|e| fail(&e))?;
     for (panel, &threads) in root.split_evenly((counts.len(), 1)).iter().zip(&counts) {
@@ -61,9 +78,16 @@ fn draw_panel(
 ) -> DrawResult<()> {
     let values = rows
         .iter()
-        .flat_map(|r| [r.baseline.median, r.skipstore.median]);
+        .flat_map(|r| r.stores().into_iter().map(|(_, side, _)| side.median));
     let positive: Vec<f64> = values.filter(|v| *v > 0.0 && v.is_finite()).collect();
-    let top = positive.iter().copied().fold(1.0, f64::max) * 4.0;
+    // Headroom above the tallest bar: for its ratio label, and with more
+    // than two stores for the upright labels and a five-line legend.
+    let headroom = if rows.first().is_some_and(|r| r.stores().len() > 2) {
+        300.0
+    } else {
+        4.0
+    };
+    let top = positive.iter().copied().fold(1.0, f64::max) * headroom;
     let floor = positive.iter().copied().fold(top, f64::min).max(0.01) / 3.0;
     let slots = rows.len() as f64;
     let names: Vec<&str> = rows.iter().map(|r| r.workload).collect();
@@ -91,20 +115,19 @@ fn draw_panel(
         .y_label_formatter(&y_label)
         .y_desc("per second (log scale)")
         .draw()?;
-    for (name, color, offset, pick) in [
-        (
-            "baseline (InMemoryStore)",
-            BASELINE_COLOR,
-            -BAR_HALF,
-            pick_baseline as fn(&Row) -> f64,
-        ),
-        ("skipstore", SKIPSTORE_COLOR, BAR_HALF, pick_skipstore),
-    ] {
+    let kinds: Vec<StoreKind> = rows
+        .first()
+        .map(|r| r.stores().iter().map(|(kind, ..)| *kind).collect())
+        .unwrap_or_default();
+    let bar = BAR_WIDTH.min(GROUP_WIDTH / kinds.len().max(1) as f64);
+    let offset = |j: usize| (j as f64 - (kinds.len() as f64 - 1.0) / 2.0) * bar;
+    for (j, &kind) in kinds.iter().enumerate() {
+        let (color, name) = style(kind);
         let bars = rows.iter().enumerate().map(move |(i, r)| {
-            let centre = i as f64 + offset;
-            let top = pick(r).max(floor);
+            let centre = i as f64 + offset(j);
+            let top = median_of(r, kind).max(floor);
             Rectangle::new(
-                [(centre - BAR_HALF, floor), (centre + BAR_HALF, top)],
+                [(centre - bar / 2.0, floor), (centre + bar / 2.0, top)],
                 color.filled(),
             )
         });
@@ -113,15 +136,42 @@ fn draw_panel(
             .label(name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
     }
-    let ratios = rows.iter().enumerate().map(|(i, r)| {
-        let above = r.baseline.median.max(r.skipstore.median).max(floor) * 1.4;
-        Text::new(
-            format!("{:.2}x", r.ratio),
-            (i as f64 - 0.2, above),
-            ("sans-serif", 13),
-        )
-    });
-    chart.draw_series(ratios)?;
+    if kinds == StoreKind::BOTH {
+        // Two stores: skipstore's ratio above the pair, level.
+        let ratios = rows.iter().enumerate().map(|(i, r)| {
+            let highest = r
+                .stores()
+                .iter()
+                .map(|(_, s, _)| s.median)
+                .fold(0.0, f64::max);
+            let above = highest.max(floor) * 1.4;
+            let ratio = r.ratio.unwrap_or(f64::NAN);
+            Text::new(
+                format!("{ratio:.2}x"),
+                (i as f64 - 0.2, above),
+                ("sans-serif", 13),
+            )
+        });
+        chart.draw_series(ratios)?;
+    } else {
+        // More: each store's ratio upright above its own bar.
+        let upright = ("sans-serif", 11)
+            .into_font()
+            .transform(FontTransform::Rotate270);
+        for (i, r) in rows.iter().enumerate() {
+            let labels = r
+                .stores()
+                .into_iter()
+                .enumerate()
+                .filter_map(|(j, (_, side, ratio))| {
+                    let ratio = ratio?;
+                    let x = i as f64 + offset(j) - bar / 4.0;
+                    let y = side.median.max(floor) * 1.15;
+                    Some(Text::new(format!("{ratio:.2}x"), (x, y), upright.clone()))
+                });
+            chart.draw_series(labels)?;
+        }
+    }
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
@@ -131,10 +181,10 @@ fn draw_panel(
     Ok(())
 }
 
-fn pick_baseline(row: &Row) -> f64 {
-    row.baseline.median
-}
-
-fn pick_skipstore(row: &Row) -> f64 {
-    row.skipstore.median
+/// The median of `kind` in `row` (0 if it was not measured).
+fn median_of(row: &Row, kind: StoreKind) -> f64 {
+    row.stores()
+        .into_iter()
+        .find(|(k, ..)| *k == kind)
+        .map_or(0.0, |(_, side, _)| side.median)
 }

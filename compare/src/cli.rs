@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
+use crate::runner::StoreKind;
 use crate::workloads::Workload;
 
 /// The largest `--threads` value accepted (each is an OS thread).
@@ -18,9 +19,9 @@ const MAX_ENTRIES: u64 = 200_000_000;
 /// The longest `--seconds` accepted for one measured round.
 const MAX_SECONDS: f64 = 600.0;
 
-/// Compares `SkipStore` with entelix's `InMemoryStore` (the mutex baseline)
-/// on the workloads of an agent host, in one process, through
-/// `Arc<dyn Store<String>>`.
+/// Compares `SkipStore` with entelix's `InMemoryStore` (the mutex baseline),
+/// and with `--stores` with moka, dashmap and scc adapters, on the workloads
+/// of an agent host, in one process, through `Arc<dyn Store<String>>`.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "skipstore-compare", version, about, long_about = None)]
 pub struct Args {
@@ -74,6 +75,19 @@ pub struct Args {
     /// equivalent and run only when named.
     #[arg(long, value_delimiter = ',', value_enum)]
     pub workloads: Vec<Workload>,
+
+    /// Stores to measure, comma-separated: baseline, skipstore, moka,
+    /// dashmap, scc (the last three are `Store<String>` adapters over those
+    /// crates). The baseline is the reference of every ratio and always
+    /// runs. The peers list by scanning every row (scc excepted), so with all
+    /// five a run takes several times as long.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "baseline,skipstore"
+    )]
+    pub stores: Vec<StoreKind>,
 
     /// Rows that expire before each timed `evict_expired` call of the
     /// evict-expired workload. Default: 1% of --entries.
@@ -143,6 +157,9 @@ impl Args {
         }
         args.workloads.sort();
         args.workloads.dedup();
+        args.stores.push(StoreKind::Baseline);
+        args.stores.sort();
+        args.stores.dedup();
         args.threads.sort_unstable();
         args.threads.dedup();
         args
@@ -185,6 +202,19 @@ mod tests {
         assert_eq!(args.threads, vec![1, 2]);
         assert_eq!(args.entries, 200_000);
         assert!(args.workloads.is_empty(), "empty means all");
+        assert_eq!(args.stores, StoreKind::BOTH);
+    }
+
+    #[test]
+    fn stores_parse() {
+        let args = parse(&["--stores", "baseline,skipstore,moka,dashmap,scc"]).expect("all five");
+        assert_eq!(args.stores.len(), 5);
+        for kind in &args.stores {
+            use clap::ValueEnum;
+            assert_eq!(StoreKind::from_str(kind.name(), false), Ok(*kind));
+        }
+        assert!(parse(&["--stores", "redis"]).is_err());
+        assert!(parse(&["--stores", ""]).is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `skipstore-compare`: runs a workload suite against entelix's
-//! `InMemoryStore` (the mutex baseline) and `SkipStore`, in one process,
-//! through `Arc<dyn Store<String>>`, and prints how they compare.
+//! `InMemoryStore` (the mutex baseline) and `SkipStore`, and on request
+//! against adapters over moka, dashmap and scc, in one process, through
+//! `Arc<dyn Store<String>>`, and prints how they compare.
 //!
 //! ```text
 //! cargo run --release                        # the default suite, threads 1,2
@@ -12,6 +13,8 @@
 //! cargo run --release -- --svg compare.svg
 //! # the longest single put while one writer grows each store to 2M rows
 //! cargo run --release -- --workloads grow --rounds 5
+//! # the peers a host would wrap instead (a few minutes):
+//! cargo run --release -- --stores baseline,skipstore,moka,dashmap,scc
 //! ```
 //!
 //! | concern | module |
@@ -20,6 +23,7 @@
 //! | namespaces, keys, values and seeded choices | `fixture` |
 //! | the workloads and their operations | `workloads` |
 //! | the stores, the executor, timed threaded runs | `runner` |
+//! | the peers' `Store` adapters (the library half) | `skipstore_compare::peers` |
 //! | bytes per entry (counting allocator) | `memory` |
 //! | the suite: fills, rounds, medians | `suite` |
 //! | put latency while a store grows | `grow` |

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::fixture::Shape;
 use crate::memory::Footprint;
+use crate::runner::StoreKind;
 
 /// Everything one run measured, and with what.
 #[derive(Debug, Serialize)]
@@ -51,7 +52,7 @@ pub struct Machine {
     pub target: String,
 }
 
-/// One workload at one thread count, both stores.
+/// One workload at one thread count, every store measured.
 #[derive(Debug, Serialize)]
 pub struct Row {
     /// Workload name.
@@ -62,15 +63,94 @@ pub struct Row {
     pub threads: u32,
     /// More worker threads than cores.
     pub oversubscribed: bool,
-    /// entelix's `InMemoryStore`.
+    /// entelix's `InMemoryStore`, the reference of every ratio.
     pub baseline: Side,
-    /// `SkipStore`.
-    pub skipstore: Side,
+    /// `SkipStore`, when measured (it is by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipstore: Option<Side>,
     /// `skipstore.median / baseline.median` (above 1: skipstore is faster).
-    pub ratio: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    /// The peers measured (`--stores moka,dashmap,scc`), in that order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<Peer>,
     /// Workload-specific observations (rows held, time per call).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// A peer's measurements of one row.
+#[derive(Debug, Serialize)]
+pub struct Peer {
+    /// Which peer.
+    pub store: StoreKind,
+    /// Its measurements.
+    #[serde(flatten)]
+    pub side: Side,
+    /// `side.median / baseline.median` (above 1: the peer is faster).
+    pub ratio: f64,
+}
+
+impl Row {
+    /// A row from each store's measurements (the baseline's among them),
+    /// in store order.
+    pub fn new(
+        workload: &'static str,
+        unit: &'static str,
+        threads: u32,
+        oversubscribed: bool,
+        sides: Vec<(StoreKind, Side)>,
+        note: Option<String>,
+    ) -> Self {
+        let mut baseline = Side::default();
+        let mut skipstore = None;
+        let mut others = Vec::new();
+        for (kind, side) in sides {
+            match kind {
+                StoreKind::Baseline => baseline = side,
+                StoreKind::SkipStore => skipstore = Some(side),
+                _ => others.push((kind, side)),
+            }
+        }
+        let ratio_of = |side: &Side| {
+            if baseline.median > 0.0 {
+                side.median / baseline.median
+            } else {
+                f64::NAN
+            }
+        };
+        let ratio = skipstore.as_ref().map(ratio_of);
+        let peers = others
+            .into_iter()
+            .map(|(store, side)| Peer {
+                store,
+                ratio: ratio_of(&side),
+                side,
+            })
+            .collect();
+        Self {
+            workload,
+            unit,
+            threads,
+            oversubscribed,
+            baseline,
+            skipstore,
+            ratio,
+            peers,
+            note,
+        }
+    }
+
+    /// Every store's measurements in store order, each with its ratio to
+    /// the baseline (none for the baseline itself).
+    pub fn stores(&self) -> Vec<(StoreKind, &Side, Option<f64>)> {
+        let mut all = vec![(StoreKind::Baseline, &self.baseline, None)];
+        if let (Some(side), Some(ratio)) = (&self.skipstore, self.ratio) {
+            all.push((StoreKind::SkipStore, side, Some(ratio)));
+        }
+        all.extend(self.peers.iter().map(|p| (p.store, &p.side, Some(p.ratio))));
+        all
+    }
 }
 
 /// One store's measurements of one row.
@@ -150,27 +230,35 @@ impl Report {
             self.machine.target,
         );
         out.push('\n');
-        let header = [
-            "workload",
-            "threads",
-            "unit",
-            "baseline",
-            "skipstore",
-            "ratio",
-            "note",
-        ];
-        let mut lines = vec![header.map(str::to_owned).to_vec()];
+        let stores: Vec<StoreKind> = self
+            .rows
+            .first()
+            .map(|row| row.stores().iter().map(|(kind, ..)| *kind).collect())
+            .unwrap_or_default();
+        let mut header = vec!["workload", "threads", "unit"];
+        for kind in &stores {
+            header.push(kind.name());
+            if *kind != StoreKind::Baseline {
+                header.push("ratio");
+            }
+        }
+        header.push("note");
+        let mut lines = vec![header.into_iter().map(str::to_owned).collect::<Vec<_>>()];
         for row in &self.rows {
             let star = if row.oversubscribed { "*" } else { "" };
-            lines.push(vec![
+            let mut line = vec![
                 row.workload.to_owned(),
                 format!("{}{star}", row.threads),
                 row.unit.to_owned(),
-                human(row.baseline.median),
-                human(row.skipstore.median),
-                format!("{:.2}x", row.ratio),
-                row.note.clone().unwrap_or_default(),
-            ]);
+            ];
+            for (_, side, ratio) in row.stores() {
+                line.push(human(side.median));
+                if let Some(ratio) = ratio {
+                    line.push(format!("{ratio:.2}x"));
+                }
+            }
+            line.push(row.note.clone().unwrap_or_default());
+            lines.push(line);
         }
         push_aligned(&mut out, &lines);
         out.push('\n');
@@ -192,16 +280,18 @@ impl Report {
                 self.machine.cores
             );
         }
-        let _ = writeln!(
-            out,
-            "ratio = skipstore / baseline; above 1.00x skipstore is faster. Ran in {:.1} s.",
-            self.elapsed_seconds
-        );
+        let explained = if stores == StoreKind::BOTH {
+            "ratio = skipstore / baseline; above 1.00x skipstore is faster."
+        } else {
+            "each ratio = the store on its left / baseline; above 1.00x that store is faster."
+        };
+        let _ = writeln!(out, "{explained} Ran in {:.1} s.", self.elapsed_seconds);
         out
     }
 }
 
-/// Left-aligns text columns and right-aligns numeric ones (2 to 5).
+/// Left-aligns text columns (workload, unit, note) and right-aligns the
+/// numeric ones (threads, then every figure and ratio).
 fn push_aligned(out: &mut String, lines: &[Vec<String>]) {
     let cols = lines.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..cols)
@@ -217,7 +307,7 @@ fn push_aligned(out: &mut String, lines: &[Vec<String>]) {
         let mut text = String::new();
         for (c, cell) in line.iter().enumerate() {
             let w = widths[c];
-            let numeric = c == 1 || (3..=5).contains(&c);
+            let numeric = c == 1 || (3..cols.saturating_sub(1)).contains(&c);
             if numeric {
                 let _ = write!(text, "{cell:>w$}  ");
             } else {
@@ -245,5 +335,124 @@ mod tests {
         assert_eq!(human(1_234_567.0), "1.23 M");
         assert_eq!(human(123_456.0), "123.5 k");
         assert_eq!(human(12.0), "12.00  ");
+    }
+
+    fn report(stores: &[StoreKind]) -> Report {
+        let side = |median: f64| Side {
+            median,
+            rounds: vec![median],
+            ..Side::default()
+        };
+        let sides = stores
+            .iter()
+            .enumerate()
+            .map(|(i, &kind)| (kind, side(100.0 * (i + 1) as f64)))
+            .collect();
+        Report {
+            params: Params {
+                shape: Shape::new(10, 2),
+                threads: vec![1],
+                seconds: 0.1,
+                rounds: 1,
+                workloads: vec!["get-uniform"],
+                seed: 1,
+            },
+            machine: Machine {
+                cores: 2,
+                oversubscribed_threads: vec![],
+                target: "test".to_owned(),
+            },
+            memory: vec![],
+            rows: vec![Row::new("get-uniform", "gets/s", 1, false, sides, None)],
+            elapsed_seconds: 1.0,
+        }
+    }
+
+    fn header(table: &str) -> Vec<&str> {
+        let line = table.lines().nth(2).unwrap_or_default();
+        line.split_whitespace().collect()
+    }
+
+    #[test]
+    fn the_default_report_keeps_its_shape() {
+        let report = report(&StoreKind::BOTH);
+        let table = report.to_table();
+        assert_eq!(
+            header(&table),
+            [
+                "workload",
+                "threads",
+                "unit",
+                "baseline",
+                "skipstore",
+                "ratio",
+                "note"
+            ]
+        );
+        assert!(table.contains("ratio = skipstore / baseline;"));
+        let json: serde_json::Value =
+            serde_json::from_str(&report.to_json().unwrap_or_default()).unwrap_or_default();
+        let row = &json["rows"][0];
+        assert_eq!(row["ratio"], 2.0);
+        assert_eq!(row["skipstore"]["median"], 200.0);
+        assert!(row.get("peers").is_none(), "{row}");
+    }
+
+    #[test]
+    fn peers_get_a_figure_and_a_ratio_each() {
+        let all = [
+            StoreKind::Baseline,
+            StoreKind::SkipStore,
+            StoreKind::Moka,
+            StoreKind::DashMap,
+            StoreKind::Scc,
+        ];
+        let report = report(&all);
+        let table = report.to_table();
+        assert_eq!(
+            header(&table),
+            [
+                "workload",
+                "threads",
+                "unit",
+                "baseline",
+                "skipstore",
+                "ratio",
+                "moka",
+                "ratio",
+                "dashmap",
+                "ratio",
+                "scc",
+                "ratio",
+                "note"
+            ]
+        );
+        let figures: Vec<&str> = table
+            .lines()
+            .nth(3)
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            figures[3..],
+            [
+                "100.0", "200.0", "2.00x", "300.0", "3.00x", "400.0", "4.00x", "500.0", "5.00x"
+            ]
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&report.to_json().unwrap_or_default()).unwrap_or_default();
+        let peers = &json["rows"][0]["peers"];
+        assert_eq!(peers[0]["store"], "moka");
+        assert_eq!(peers[1]["store"], "dashmap");
+        assert_eq!(peers[2]["store"], "scc");
+        assert_eq!(peers[2]["median"], 500.0);
+        assert_eq!(peers[2]["ratio"], 5.0);
+        // Without skipstore, the row has no skipstore side and no ratio.
+        let report = super::tests::report(&[StoreKind::Baseline, StoreKind::Scc]);
+        let json: serde_json::Value =
+            serde_json::from_str(&report.to_json().unwrap_or_default()).unwrap_or_default();
+        assert!(json["rows"][0].get("skipstore").is_none());
+        assert!(json["rows"][0].get("ratio").is_none());
+        assert_eq!(json["rows"][0]["peers"][0]["ratio"], 2.0);
     }
 }

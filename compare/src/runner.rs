@@ -1,4 +1,4 @@
-//! Driving a store: the two subjects, a minimal executor for their
+//! Driving a store: the subjects (the baseline, skipstore, its peers), a minimal executor for their
 //! futures, and timed runs on N OS threads with a shared stop flag.
 
 use std::future::Future;
@@ -12,26 +12,38 @@ use std::time::{Duration, Instant};
 use entelix_core::Result;
 use entelix_memory::{InMemoryStore, Store};
 use skipstore::SkipStore;
+use skipstore_compare::peers::{DashMapStore, MokaStore, SccStore};
 
-/// Which store a measurement is of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// Which store a measurement is of, in the order the table shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
     /// entelix-memory's `InMemoryStore`: one mutex over a `HashMap`.
     Baseline,
     /// This crate's lock-free store.
+    #[value(name = "skipstore")]
     SkipStore,
+    /// moka's sync `Cache` (see `skipstore_compare::peers::MokaStore`).
+    Moka,
+    /// A `DashMap` (see `skipstore_compare::peers::DashMapStore`).
+    #[value(name = "dashmap")]
+    DashMap,
+    /// scc's `HashMap` and `TreeIndex` (see `skipstore_compare::peers::SccStore`).
+    Scc,
 }
 
 impl StoreKind {
-    /// Both, baseline first.
+    /// Baseline and skipstore, baseline first: the default `--stores`.
     pub const BOTH: [Self; 2] = [Self::Baseline, Self::SkipStore];
 
-    /// The name used in tables and charts.
+    /// The name used on the command line, in tables and charts.
     pub fn name(self) -> &'static str {
         match self {
             Self::Baseline => "baseline",
             Self::SkipStore => "skipstore",
+            Self::Moka => "moka",
+            Self::DashMap => "dashmap",
+            Self::Scc => "scc",
         }
     }
 }
@@ -54,7 +66,7 @@ impl Subject {
     }
 
     /// An empty store of `kind`; a `SkipStore` bounded to `max_entries` rows
-    /// if given (the baseline has no bound and ignores it).
+    /// if given (the others have no bound and ignore it).
     pub fn bounded(kind: StoreKind, max_entries: Option<usize>) -> Self {
         match kind {
             StoreKind::Baseline => {
@@ -79,6 +91,32 @@ impl Subject {
                     skip: Some(store),
                 }
             }
+            StoreKind::Moka => {
+                let store = Arc::new(MokaStore::<String>::new());
+                let view = Arc::clone(&store);
+                Self::peer(store, move || view.total_entries())
+            }
+            StoreKind::DashMap => {
+                let store = Arc::new(DashMapStore::<String>::new());
+                let view = Arc::clone(&store);
+                Self::peer(store, move || view.total_entries())
+            }
+            StoreKind::Scc => {
+                let store = Arc::new(SccStore::<String>::new());
+                let view = Arc::clone(&store);
+                Self::peer(store, move || view.total_entries())
+            }
+        }
+    }
+
+    fn peer(
+        store: Arc<dyn Store<String>>,
+        rows: impl Fn() -> usize + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            store,
+            rows: Arc::new(rows),
+            skip: None,
         }
     }
 

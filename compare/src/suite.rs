@@ -1,6 +1,6 @@
-//! Runs the suite: fills both stores (measuring their memory), then every
-//! workload at every thread count for every round, alternating which store
-//! goes first, and gathers the [`Report`].
+//! Runs the suite: fills every chosen store (measuring its memory), then
+//! every workload at every thread count for every round, rotating which
+//! store goes first, and gathers the [`Report`].
 
 use std::time::{Duration, Instant};
 
@@ -37,8 +37,8 @@ impl<'a> Suite<'a> {
             })
             .sum::<u64>()
             * u64::from(args.rounds)
-            * 2;
-        let progress = ProgressBar::new(runs + 2);
+            * args.stores.len() as u64;
+        let progress = ProgressBar::new(runs + args.stores.len() as u64);
         if let Ok(style) = ProgressStyle::with_template(
             "{elapsed_precise:.dim} [{bar:32.cyan/blue}] {pos}/{len} {msg}",
         ) {
@@ -57,7 +57,7 @@ impl<'a> Suite<'a> {
         let began = Instant::now();
         let mut memory = Vec::new();
         let mut filled = Vec::new();
-        for kind in StoreKind::BOTH {
+        for &kind in &self.args.stores {
             self.progress
                 .set_message(format!("filling {}", kind.name()));
             let (subject, footprint) = self.fill_measured(kind)?;
@@ -113,7 +113,8 @@ impl<'a> Suite<'a> {
         threads: u32,
         filled: &[Subject],
     ) -> Result<Row, String> {
-        let mut sides = [Side::default(), Side::default()];
+        let stores = &self.args.stores;
+        let mut sides: Vec<Side> = stores.iter().map(|_| Side::default()).collect();
         let sliding;
         let filled = if workload.needs_sliding_store() {
             sliding = self.fill_sliding()?;
@@ -125,9 +126,11 @@ impl<'a> Suite<'a> {
             let seed = self.args.seed
                 ^ u64::from(round).wrapping_mul(0x2545_f491_4f6c_dd1d)
                 ^ (workload as u64) << 48;
-            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-            for i in order {
-                let kind = StoreKind::BOTH[i];
+            // Each round starts with the next store, so none always runs
+            // first (or last) on a warm or cooling machine.
+            for step in 0..stores.len() {
+                let i = (round as usize + step) % stores.len();
+                let kind = stores[i];
                 self.progress.set_message(format!(
                     "{} x{threads} {}",
                     workload.name(),
@@ -138,24 +141,24 @@ impl<'a> Suite<'a> {
                 self.progress.inc(1);
             }
         }
-        let [mut baseline, mut skipstore] = sides;
-        baseline.finish();
-        skipstore.finish();
-        let ratio = if baseline.median > 0.0 {
-            skipstore.median / baseline.median
-        } else {
-            f64::NAN
-        };
-        Ok(Row {
-            workload: workload.name(),
-            unit: workload.unit(),
+        let sides: Vec<(StoreKind, Side)> = stores
+            .iter()
+            .copied()
+            .zip(sides)
+            .map(|(kind, mut side)| {
+                side.finish();
+                (kind, side)
+            })
+            .collect();
+        let note = note(workload, self.fixture, &sides);
+        Ok(Row::new(
+            workload.name(),
+            workload.unit(),
             threads,
-            oversubscribed: threads as usize > self.cores,
-            note: note(workload, self.fixture, &baseline, &skipstore),
-            baseline,
-            skipstore,
-            ratio,
-        })
+            threads as usize > self.cores,
+            sides,
+            note,
+        ))
     }
 
     /// One measured round of `workload` on one store, into `side`.
@@ -208,10 +211,11 @@ impl<'a> Suite<'a> {
         Ok(())
     }
 
-    /// Both stores filled with every row under a 1 h TTL, sliding on
-    /// SkipStore (for `GetSliding`), baseline first.
+    /// Every chosen store filled with every row under a 1 h TTL, sliding on
+    /// SkipStore (for `GetSliding`), in store order.
     fn fill_sliding(&self) -> Result<Vec<Subject>, String> {
-        StoreKind::BOTH
+        self.args
+            .stores
             .iter()
             .map(|&kind| {
                 self.progress
@@ -269,28 +273,30 @@ fn timed(
     )
 }
 
-/// What the table says beside a row's numbers, if anything.
-fn note(workload: Workload, fx: &Fixture, baseline: &Side, skipstore: &Side) -> Option<String> {
+/// What the table says beside a row's numbers, if anything; figures of
+/// several stores are given in store order, joined by "vs".
+fn note(workload: Workload, fx: &Fixture, sides: &[(StoreKind, Side)]) -> Option<String> {
     use crate::report::{human, median};
+    let each = |figure: &dyn Fn(&Side) -> String| {
+        sides
+            .iter()
+            .map(|(_, side)| figure(side))
+            .collect::<Vec<_>>()
+            .join(" vs ")
+    };
     let held = |s: &Side| {
         let v: Vec<f64> = s.rows_held_at_end.iter().map(|&n| n as f64).collect();
         human(median(&v)).trim_end().to_owned()
     };
     match workload {
-        Workload::TtlChurn => Some(format!(
-            "expiring rows held at end: {} vs {}",
-            held(baseline),
-            held(skipstore)
-        )),
+        Workload::TtlChurn => Some(format!("expiring rows held at end: {}", each(&held))),
         Workload::EvictExpired => {
             let per_call = |s: &Side| format!("{:.2} ms", median(&s.seconds_per_call) * 1e3);
             let share = |s: &Side| format!("{:.0}%", median(&s.evicted_share) * 100.0);
             Some(format!(
-                "per call {} vs {}, evicted {} vs {}",
-                per_call(baseline),
-                per_call(skipstore),
-                share(baseline),
-                share(skipstore)
+                "per call {}, evicted {}",
+                each(&per_call),
+                each(&share)
             ))
         }
         Workload::Fill => Some("into an empty store".to_owned()),
@@ -298,10 +304,9 @@ fn note(workload: Workload, fx: &Fixture, baseline: &Side, skipstore: &Side) -> 
         Workload::CasCounter => Some("baseline: get + put, no version check".to_owned()),
         Workload::GetSliding => Some("baseline: plain TTL rows (no sliding)".to_owned()),
         Workload::BoundedFill => Some(format!(
-            "bound {} (baseline unbounded); rows held at end: {} vs {}",
+            "bound {} (baseline unbounded); rows held at end: {}",
             workload.bound(fx).unwrap_or(0),
-            held(baseline),
-            held(skipstore)
+            each(&held)
         )),
         _ => None,
     }
