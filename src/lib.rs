@@ -52,6 +52,8 @@ mod hashindex;
 mod index;
 mod namespace;
 mod pending;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod render;
 #[cfg(not(skipstore_loom))]
 mod retire;
