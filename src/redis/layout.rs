@@ -291,7 +291,7 @@ mod tests {
             );
             let base = layout.tenant_base(ns.tenant_id());
             let tag = hash_tag(redis_key.as_bytes());
-            assert_eq!(&base.as_bytes()[4..base.len() - 1], tag, "{redis_key:?}");
+            assert_eq!(&base.as_bytes()[5..base.len() - 1], tag, "{redis_key:?}");
         }
     }
 
@@ -341,5 +341,70 @@ mod tests {
         assert!(Layout::check_prefix("a{b").is_some());
         assert!(Layout::check_prefix("a}b").is_some());
         assert!(Layout::check_prefix("skipstore:").is_none());
+    }
+
+    /// Adversarial text: separators, escapes and escape-looking pieces,
+    /// globs, braces, NUL, non-ASCII, empty.
+    fn text(min: usize) -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop::sample::select(vec![
+            ":", "\\", "*", "?", "[", "{", "}", "\0", "\\k", "\\n", "\\:", "\\)", ")", "a", "k",
+            "é", "}{", "\\\\",
+        ]);
+        prop::collection::vec(piece, min..5).prop_map(|p| p.concat())
+    }
+
+    fn row() -> impl proptest::strategy::Strategy<Value = (String, Vec<String>, String)> {
+        use proptest::prelude::*;
+        (text(1), prop::collection::vec(text(0), 0..4), text(0))
+    }
+
+    fn all_keys(layout: &Layout, (t, scope, key): &(String, Vec<String>, String)) -> Vec<String> {
+        let ns = scope
+            .iter()
+            .fold(Namespace::new(TenantId::new(t)), |ns, s| ns.with_scope(s));
+        let base = layout.tenant_base(ns.tenant_id());
+        let scope_id = Layout::scope_id(ns.scope());
+        vec![
+            layout.row_key(&ns, key),
+            Layout::key_index(&base, &scope_id),
+            Layout::namespace_index(&base),
+            Layout::deadlines(&base),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// Every key reads back to what it names, and keeps its tenant's
+        /// hash tag; so two different rows (or indexes) never share a key,
+        /// and a tenant's keys share one slot.
+        #[test]
+        fn keys_read_back_and_never_collide(a in row(), b in row()) {
+            let layout = Layout::new("p:");
+            let keys_a = all_keys(&layout, &a);
+            let keys_b = all_keys(&layout, &b);
+            let ns_a = a.1.iter().fold(Namespace::new(TenantId::new(&a.0)), |ns, s| ns.with_scope(s));
+            proptest::prop_assert_eq!(
+                layout.parse(keys_a[0].as_bytes()),
+                Some(RedisKey::Row { namespace: ns_a.clone(), key: a.2.clone() })
+            );
+            proptest::prop_assert_eq!(layout.parse(keys_a[1].as_bytes()), Some(RedisKey::KeyIndex(ns_a)));
+            let tag = layout.tenant_base(&TenantId::new(&a.0));
+            for key in &keys_a {
+                proptest::prop_assert_eq!(hash_tag(key.as_bytes()), &tag.as_bytes()[3..tag.len() - 1]);
+            }
+            for (i, x) in keys_a.iter().enumerate() {
+                for (j, y) in keys_b.iter().enumerate() {
+                    let same_thing = match (i, j) {
+                        (0, 0) => a == b,
+                        (1, 1) => a.0 == b.0 && a.1 == b.1,
+                        (2, 2) | (3, 3) => a.0 == b.0,
+                        _ => false,
+                    };
+                    proptest::prop_assert_eq!(x == y, same_thing, "{:?} / {:?}", x, y);
+                }
+            }
+        }
     }
 }
