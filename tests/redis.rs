@@ -7,5 +7,9 @@
 
 #[path = "redis/basics.rs"]
 mod basics;
+#[path = "redis/collisions.rs"]
+mod collisions;
+#[path = "redis/faults.rs"]
+mod faults;
 #[path = "redis/fixture.rs"]
 mod fixture;
