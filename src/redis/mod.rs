@@ -92,10 +92,15 @@ mod codec;
 mod conn;
 pub mod layout;
 pub mod local;
+mod near;
 mod scripts;
 mod store;
 
 pub use builder::{DEFAULT_PREFIX, RedisStoreBuilder};
 pub use codec::Codec;
 pub use layout::RedisKey;
+pub use near::{
+    DEFAULT_HEARTBEAT, DEFAULT_LOCAL_TTL_CAP, DEFAULT_MAX_LOCAL_ENTRIES, NearCache,
+    NearCacheBuilder, NearStats, TRACKING_CLIENT_NAME,
+};
 pub use store::RedisStore;

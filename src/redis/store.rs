@@ -122,6 +122,49 @@ where
         self.inner.layout.parse_row_key(redis_key)
     }
 
+    /// What `get` reads, with the row's deadline (µs since the Unix epoch;
+    /// `None` for a row without a TTL): the near cache caps its local copy's
+    /// lifetime by it.
+    pub(crate) async fn get_row(
+        &self,
+        ctx: &ExecutionContext,
+        ns: &Namespace,
+        key: &str,
+    ) -> Result<Option<(V, Option<u128>)>> {
+        let row = self.inner.layout.row_key(ns, key);
+        let mut conn = self.conn();
+        let (value, deadline): (Option<Vec<u8>>, Option<String>) = guarded(ctx, async {
+            redis::cmd("HMGET")
+                .arg(&row)
+                .arg("v")
+                .arg("d")
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| backend("get", &row, e))
+        })
+        .await?;
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let deadline = match deadline {
+            Some(deadline) => {
+                let deadline: u128 = deadline
+                    .parse()
+                    .map_err(|_| undecodable(&row, "a deadline", "field d is not a number"))?;
+                if deadline * 1_000 <= now_ns() {
+                    return Ok(None);
+                }
+                Some(deadline)
+            }
+            None => None,
+        };
+        let codec = self.inner.codec;
+        codec
+            .decode(&value)
+            .map(|value| Some((value, deadline)))
+            .map_err(|why| undecodable(&row, codec.name(), &why))
+    }
+
     fn conn(&self) -> Connection {
         self.inner.conn.clone()
     }
@@ -285,34 +328,7 @@ where
     }
 
     async fn get(&self, ctx: &ExecutionContext, ns: &Namespace, key: &str) -> Result<Option<V>> {
-        let row = self.inner.layout.row_key(ns, key);
-        let mut conn = self.conn();
-        let (value, deadline): (Option<Vec<u8>>, Option<String>) = guarded(ctx, async {
-            redis::cmd("HMGET")
-                .arg(&row)
-                .arg("v")
-                .arg("d")
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| backend("get", &row, e))
-        })
-        .await?;
-        let Some(value) = value else {
-            return Ok(None);
-        };
-        if let Some(deadline) = deadline {
-            let deadline: u128 = deadline
-                .parse()
-                .map_err(|_| undecodable(&row, "a deadline", "field d is not a number"))?;
-            if deadline * 1_000 <= now_ns() {
-                return Ok(None);
-            }
-        }
-        let codec = self.inner.codec;
-        codec
-            .decode(&value)
-            .map(Some)
-            .map_err(|why| undecodable(&row, codec.name(), &why))
+        Ok(self.get_row(ctx, ns, key).await?.map(|(value, _)| value))
     }
 
     async fn delete(&self, ctx: &ExecutionContext, ns: &Namespace, key: &str) -> Result<()> {
