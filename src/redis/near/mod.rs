@@ -73,6 +73,8 @@
 
 mod builder;
 mod stats;
+#[cfg(test)]
+mod tests;
 mod tier;
 mod tracking;
 

@@ -255,6 +255,12 @@ where
         self.local.total_entries()
     }
 
+    /// The generation of `(ns, key)`'s stripe (tests wait for it to move).
+    #[cfg(test)]
+    pub(crate) fn generation(&self, ns: &Namespace, key: &str) -> u64 {
+        *lock(&self.stripes[self.stripe(ns, key)])
+    }
+
     /// Takes the test gate, if one is set (the first fill after it was set
     /// pauses on it).
     #[cfg(test)]
