@@ -44,6 +44,8 @@
 //!   epoch and its key's stripe generation) before its request, and
 //!   installs its answer only if neither moved: an answer overtaken by an
 //!   invalidation is dropped (counted in [`NearStats::fills_discarded`]).
+//!   Concurrent misses of one key with the same ticket share one request,
+//!   so installs of a key follow Redis's order.
 //! * **Losing the stream.** When the tracking connection drops, a heartbeat
 //!   `PING` fails or is late, or Redis restarts, the cache drops every local
 //!   copy at once (a new epoch) and serves every read from Redis until
@@ -72,6 +74,7 @@
 //!   tracking link per master.
 
 mod builder;
+mod fill;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -92,6 +95,7 @@ pub use tracking::TRACKING_CLIENT_NAME;
 
 use super::RedisStore;
 use crate::sync::Arc;
+use fill::Role;
 use tier::Tier;
 use tracking::TrackerHandle;
 
@@ -187,23 +191,29 @@ where
         &self.inner.store
     }
 
-    /// A miss: reads Redis and installs the answer if nothing invalidated
-    /// it meanwhile.
+    /// A miss: joins the fill of the key in flight, or reads Redis and
+    /// installs the answer if nothing invalidated it meanwhile.
     async fn fetch(&self, ctx: &ExecutionContext, ns: &Namespace, key: &str) -> Result<Option<V>> {
-        let tier = &self.inner.tier;
-        let ticket = tier.ticket(ns, key);
-        let Some((value, deadline)) = self.inner.store.get_row(ctx, ns, key).await? else {
-            return Ok(None);
-        };
-        #[cfg(test)]
-        if let Some(gate) = tier.take_gate() {
-            gate.reached.notify_one();
-            gate.release.notified().await;
+        let store = &self.inner.store;
+        loop {
+            match self.inner.tier.join_or_lead(ns, key) {
+                Role::Bypass => return Ok(store.get_row(ctx, ns, key).await?.map(|(v, _)| v)),
+                Role::Follow(answer) => {
+                    if let Some(value) = fill::follow(ctx, answer).await? {
+                        return Ok(value);
+                    }
+                }
+                Role::Lead(lead) => {
+                    let row = store.get_row(ctx, ns, key).await?;
+                    #[cfg(test)]
+                    if let Some(gate) = self.inner.tier.take_gate() {
+                        gate.reached.notify_one();
+                        gate.release.notified().await;
+                    }
+                    return Ok(lead.finish(ns, key, row));
+                }
+            }
         }
-        if let Some(ticket) = ticket {
-            tier.install(ticket, ns, key, value.clone(), deadline);
-        }
-        Ok(Some(value))
     }
 }
 

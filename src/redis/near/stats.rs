@@ -12,6 +12,9 @@ pub struct NearStats {
     pub local_hits: u64,
     /// `get`s that went to Redis (not held locally, or tracking down).
     pub misses: u64,
+    /// Misses that waited for another miss of the same key to answer
+    /// instead of sending their own request.
+    pub shared_fetches: u64,
     /// Values installed in the local tier after a miss.
     pub fills: u64,
     /// Values read from Redis but not installed, because an invalidation of
@@ -35,6 +38,7 @@ pub struct NearStats {
 pub(crate) struct Counters {
     pub(crate) local_hits: AtomicU64,
     pub(crate) misses: AtomicU64,
+    pub(crate) shared_fetches: AtomicU64,
     pub(crate) fills: AtomicU64,
     pub(crate) fills_discarded: AtomicU64,
     pub(crate) invalidations: AtomicU64,
@@ -53,6 +57,7 @@ impl Counters {
         NearStats {
             local_hits: read(&self.local_hits),
             misses: read(&self.misses),
+            shared_fetches: read(&self.shared_fetches),
             fills: read(&self.fills),
             fills_discarded: read(&self.fills_discarded),
             invalidations: read(&self.invalidations),

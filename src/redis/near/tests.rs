@@ -151,3 +151,44 @@ async fn a_fill_from_before_a_loss_of_tracking_is_not_installed_after_it() {
     );
     assert_eq!(a.stats().fills_discarded, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_of_one_key_share_one_request() {
+    let server = LocalRedis::start().unwrap_or_else(|e| panic!("{e}"));
+    let a = cache(&server).await;
+    let ctx = ExecutionContext::new();
+    a.put(&ctx, &ns(), "k", "v".into()).await.unwrap();
+    let (gate, leader) = paused_read(&a).await;
+    let followers: Vec<_> = (0..3)
+        .map(|_| {
+            let a = a.clone();
+            tokio::spawn(async move { a.get(&ExecutionContext::new(), &ns(), "k").await.unwrap() })
+        })
+        .collect();
+    until("the followers to join", || a.stats().shared_fetches == 3).await;
+    gate.release.notify_one();
+    assert_eq!(leader.await.unwrap().as_deref(), Some("v"));
+    for follower in followers {
+        assert_eq!(follower.await.unwrap().as_deref(), Some("v"));
+    }
+    let stats = a.stats();
+    assert_eq!((stats.misses, stats.fills, stats.shared_fetches), (4, 1, 3));
+    assert_eq!(a.get(&ctx, &ns(), "k").await.unwrap().as_deref(), Some("v"));
+    assert_eq!(a.stats().local_hits, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_leader_lets_its_waiters_fetch_on_their_own() {
+    let server = LocalRedis::start().unwrap_or_else(|e| panic!("{e}"));
+    let a = cache(&server).await;
+    let ctx = ExecutionContext::new();
+    a.put(&ctx, &ns(), "k", "v".into()).await.unwrap();
+    let (_gate, leader) = paused_read(&a).await;
+    let follower = tokio::spawn({
+        let a = a.clone();
+        async move { a.get(&ExecutionContext::new(), &ns(), "k").await.unwrap() }
+    });
+    until("the follower to join", || a.stats().shared_fetches == 1).await;
+    leader.abort();
+    assert_eq!(follower.await.unwrap().as_deref(), Some("v"));
+}

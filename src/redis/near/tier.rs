@@ -18,6 +18,13 @@
 //!   moved. So an answer that left Redis before a write whose invalidation
 //!   has been processed here is never installed, and an answer read before
 //!   a disconnection (or across one) never is either.
+//! * At most one fill per key and ticket is in flight (`fill.rs`): misses
+//!   of a key while its fill is in flight, with the same ticket, wait for
+//!   its answer instead of sending their own. Fills that may install are
+//!   therefore sent one after another, so installs follow Redis's order and
+//!   reads on one replica never go back in time (two fills racing with the
+//!   same ticket could otherwise install an older answer over a newer one
+//!   that a caller had already seen).
 //! * Redis sends the invalidation of a write after executing it, so a
 //!   request sent after the ticket was taken either sees the write or is
 //!   followed by its invalidation: a stale copy lives at most until that
@@ -52,9 +59,15 @@ struct Local<V> {
 /// What a fill saw before it sent its request (see the ground rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket {
-    epoch: u64,
-    stripe: usize,
-    generation: u64,
+    pub(super) epoch: u64,
+    pub(super) stripe: usize,
+    pub(super) generation: u64,
+}
+
+/// One stripe: the generation of its keys and the fills in flight.
+pub(crate) struct Stripe<V> {
+    pub(super) generation: u64,
+    pub(super) flights: Vec<super::fill::Flight<V>>,
 }
 
 /// The local tier of one near cache, shared by its clones and its tracker.
@@ -68,7 +81,9 @@ where
     epoch: AtomicU64,
     /// The tracking link whose losses count (older links' are ignored).
     link: AtomicU64,
-    stripes: Box<[Mutex<u64>]>,
+    /// Names fills in flight.
+    pub(super) next_flight: AtomicU64,
+    pub(super) stripes: Box<[Mutex<Stripe<V>>]>,
     hasher: foldhash::fast::FixedState,
     cap: Duration,
     pub(crate) counters: Counters,
@@ -99,7 +114,15 @@ where
             up: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
             link: AtomicU64::new(0),
-            stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
+            next_flight: AtomicU64::new(0),
+            stripes: (0..STRIPES)
+                .map(|_| {
+                    Mutex::new(Stripe {
+                        generation: 0,
+                        flights: Vec::new(),
+                    })
+                })
+                .collect(),
             hasher: foldhash::fast::FixedState::with_seed(0x5eed),
             cap,
             counters: Counters::default(),
@@ -109,7 +132,7 @@ where
         }
     }
 
-    fn stripe(&self, ns: &Namespace, key: &str) -> usize {
+    pub(super) fn stripe(&self, ns: &Namespace, key: &str) -> usize {
         let mut h = self.hasher.build_hasher();
         ns.tenant_id().as_str().hash(&mut h);
         ns.scope().hash(&mut h);
@@ -146,15 +169,21 @@ where
 
     /// Taken before a fill's request; `None` while tracking is down (the
     /// answer will not be installed).
+    #[cfg(test)]
     pub(crate) fn ticket(&self, ns: &Namespace, key: &str) -> Option<Ticket> {
+        let stripe = self.stripe(ns, key);
+        let generation = lock(&self.stripes[stripe]).generation;
+        self.ticket_at(stripe, generation)
+    }
+
+    /// A ticket for `stripe` whose generation (read under its lock) is
+    /// `generation`; `None` while tracking is down.
+    pub(super) fn ticket_at(&self, stripe: usize, generation: u64) -> Option<Ticket> {
         if !self.up.load(Ordering::SeqCst) {
             return None;
         }
-        let epoch = self.epoch.load(Ordering::SeqCst);
-        let stripe = self.stripe(ns, key);
-        let generation = *lock(&self.stripes[stripe]);
         Some(Ticket {
-            epoch,
+            epoch: self.epoch.load(Ordering::SeqCst),
             stripe,
             generation,
         })
@@ -165,8 +194,23 @@ where
     /// counted). `deadline_us` is the row's deadline in µs since the Unix
     /// epoch; the copy lives until it, or for the local cap, whichever ends
     /// first. Returns whether it installed.
+    #[cfg(test)]
     pub(crate) fn install(
         &self,
+        ticket: Ticket,
+        ns: &Namespace,
+        key: &str,
+        value: V,
+        deadline_us: Option<u128>,
+    ) -> bool {
+        let mut stripe = lock(&self.stripes[ticket.stripe]);
+        self.install_locked(&mut stripe, ticket, ns, key, value, deadline_us)
+    }
+
+    /// [`Self::install`] with the ticket's stripe already locked.
+    pub(super) fn install_locked(
+        &self,
+        stripe: &mut Stripe<V>,
         ticket: Ticket,
         ns: &Namespace,
         key: &str,
@@ -187,12 +231,10 @@ where
         if ttl.is_zero() {
             return false;
         }
-        let generation = lock(&self.stripes[ticket.stripe]);
-        let current = *generation == ticket.generation
+        let current = stripe.generation == ticket.generation
             && self.up.load(Ordering::SeqCst)
             && self.epoch.load(Ordering::SeqCst) == ticket.epoch;
         if !current {
-            drop(generation);
             bump(&self.counters.fills_discarded);
             return false;
         }
@@ -201,7 +243,6 @@ where
             value,
         };
         self.local.inner.engine.put(ns, key, local, Some(ttl));
-        drop(generation);
         bump(&self.counters.fills);
         true
     }
@@ -210,8 +251,8 @@ where
     /// stripe still in flight.
     pub(crate) fn invalidate(&self, ns: &Namespace, key: &str) {
         let stripe = self.stripe(ns, key);
-        let mut generation = lock(&self.stripes[stripe]);
-        *generation = generation.wrapping_add(1);
+        let mut stripe = lock(&self.stripes[stripe]);
+        stripe.generation = stripe.generation.wrapping_add(1);
         self.local.inner.engine.delete(ns, key);
     }
 
@@ -258,7 +299,7 @@ where
     /// The generation of `(ns, key)`'s stripe (tests wait for it to move).
     #[cfg(test)]
     pub(crate) fn generation(&self, ns: &Namespace, key: &str) -> u64 {
-        *lock(&self.stripes[self.stripe(ns, key)])
+        lock(&self.stripes[self.stripe(ns, key)]).generation
     }
 
     /// Takes the test gate, if one is set (the first fill after it was set
