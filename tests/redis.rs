@@ -9,6 +9,8 @@
 mod basics;
 #[path = "redis/collisions.rs"]
 mod collisions;
+#[path = "redis/contract.rs"]
+mod contract;
 #[path = "redis/faults.rs"]
 mod faults;
 #[path = "redis/fixture.rs"]

@@ -10,6 +10,8 @@
 //! # (not in the default suite, which stays at about a minute):
 //! cargo run --release -- --workloads list-page,cas-counter,get-sliding,bounded-fill
 //! cargo run --release -- --svg compare.svg
+//! # entelix's Redis store against skipstore's (a throwaway local server):
+//! cargo run --release -- --redis local
 //! ```
 //!
 //! | concern | module |
@@ -22,11 +24,13 @@
 //! | the suite: fills, rounds, medians | `suite` |
 //! | table and JSON | `report` |
 //! | the SVG chart | `chart` |
+//! | the Redis stores (`--redis`) | `redis` |
 
 mod chart;
 mod cli;
 mod fixture;
 mod memory;
+mod redis;
 mod report;
 mod runner;
 mod suite;
@@ -52,6 +56,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    if let Some(target) = &args.redis {
+        return redis::run(args, target);
+    }
     let fixture = Fixture::new(Shape::new(args.entries, args.namespaces))?;
     let report = suite::Suite::new(args, &fixture).run()?;
     let mut out = if args.json {

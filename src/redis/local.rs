@@ -31,6 +31,7 @@ pub struct LocalRedis {
     port: u16,
     dir: PathBuf,
     cluster: bool,
+    extra: Vec<String>,
 }
 
 impl LocalRedis {
@@ -41,10 +42,21 @@ impl LocalRedis {
     /// When `redis-server` is missing ([`INSTALL_HINT`]) or does not answer
     /// within 10 s.
     pub fn start() -> io::Result<Self> {
-        Self::start_on(free_port(false)?, false)
+        Self::start_on(free_port(false)?, false, Vec::new())
     }
 
-    fn start_on(port: u16, cluster: bool) -> io::Result<Self> {
+    /// Starts a server on a free port with more `redis-server` arguments
+    /// (`["--databases", "4096"]`, say).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::start`].
+    pub fn start_with(args: &[&str]) -> io::Result<Self> {
+        let extra = args.iter().map(|a| (*a).to_owned()).collect();
+        Self::start_on(free_port(false)?, false, extra)
+    }
+
+    fn start_on(port: u16, cluster: bool, extra: Vec<String>) -> io::Result<Self> {
         let dir = std::env::temp_dir().join(format!(
             "skipstore-redis-{}-{}-{port}",
             std::process::id(),
@@ -56,6 +68,7 @@ impl LocalRedis {
             port,
             dir,
             cluster,
+            extra,
         };
         server.spawn()?;
         Ok(server)
@@ -67,6 +80,7 @@ impl LocalRedis {
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .args(["--protected-mode", "no", "--loglevel", "warning"])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -157,7 +171,7 @@ impl LocalCluster {
     pub fn start() -> io::Result<Self> {
         let mut nodes = Vec::with_capacity(3);
         for _ in 0..3 {
-            nodes.push(LocalRedis::start_on(free_port(true)?, true)?);
+            nodes.push(LocalRedis::start_on(free_port(true)?, true, Vec::new())?);
         }
         let addresses: Vec<String> = nodes
             .iter()

@@ -48,9 +48,10 @@
 //!   deadline. `evict_expired` removes every expired row with its index
 //!   entries and returns exactly how many it removed (rows Redis already
 //!   dropped included: the row ends when its index entries go). Without it,
-//!   each write and each `list_namespaces` removes rows expired for more
-//!   than a second (a few per write), so the indexes stay bounded by the
-//!   rows written in the last TTL plus a second, whatever the churn.
+//!   each write with a TTL removes up to four rows of its tenant expired for
+//!   more than a second, and each `list_namespaces` all of them, so the
+//!   indexes stay bounded by the rows written in the last TTL plus a second,
+//!   whatever the churn.
 //! * **Cancellation.** A call whose `ExecutionContext` is cancelled or past
 //!   its deadline fails with `Error::Cancelled` / `Error::DeadlineExceeded`
 //!   before anything is sent; one cancelled in flight returns at once (the

@@ -56,24 +56,28 @@ end
 /// `put`. KEYS: row, key index, namespace index, deadlines [, registry on
 /// one server]. ARGV: value, key, scope id, member, deadline ('' = none),
 /// PX in ms, tenant base, trim bound, trim limit, tenant.
+///
+/// The first command is the `HSET`, which fails on a key of another type
+/// before anything has changed. Overwrites skip the namespace index (the key
+/// was listed, so its namespace is); only writes with a TTL, the source of
+/// expired rows, trim expired ones.
 const PUT: &str = r"
-local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind ~= 'none' and kind ~= 'hash' then
-  return redis.error_reply('WRONGTYPE the row key holds a ' .. kind .. ', not a skipstore row')
-end
-remove_expired(ARGV[7], KEYS[3], KEYS[4], ARGV[8], tonumber(ARGV[9]))
-redis.call('DEL', KEYS[1])
 if ARGV[5] == '' then
   redis.call('HSET', KEYS[1], 'v', ARGV[1])
-  redis.call('ZREM', KEYS[4], ARGV[4])
+  if redis.call('ZREM', KEYS[4], ARGV[4]) == 1 then
+    redis.call('HDEL', KEYS[1], 'd')
+    redis.call('PERSIST', KEYS[1])
+  end
 else
   redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[5])
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
   redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
   if KEYS[5] then redis.call('ZINCRBY', KEYS[5], 1, ARGV[10]) end
+  remove_expired(ARGV[7], KEYS[3], KEYS[4], ARGV[8], tonumber(ARGV[9]))
 end
-redis.call('ZADD', KEYS[2], 0, ARGV[2])
-redis.call('ZADD', KEYS[3], 0, ARGV[3])
+if redis.call('ZADD', KEYS[2], 0, ARGV[2]) == 1 then
+  redis.call('ZADD', KEYS[3], 0, ARGV[3])
+end
 return 1
 ";
 

@@ -24,13 +24,14 @@ use super::scripts::{
 /// (around the year 2255) means "never".
 const MAX_DEADLINE_US: u128 = (1 << 53) - 1;
 
-/// Rows expired longer ago than this are removed by writes and by
-/// `list_namespaces` in passing (a few per write), so the indexes stay
+/// Rows expired longer ago than this are removed by writes with a TTL and
+/// by `list_namespaces` in passing (a few per write), so the indexes stay
 /// bounded under TTL churn without `evict_expired`. Rows expired more
 /// recently are left for `evict_expired`, which counts them.
 const TRIM_GRACE: Duration = Duration::from_secs(1);
 
-/// How many expired rows one write removes in passing, at most.
+/// How many expired rows one write with a TTL removes in passing, at most
+/// (more than one, so trimming outpaces the churn that feeds it).
 const TRIM_PER_WRITE: usize = 4;
 
 /// How many expired rows one `evict_expired` script removes (the scripts

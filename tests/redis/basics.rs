@@ -119,3 +119,57 @@ async fn ttls_on_a_cluster() -> Result<()> {
     let cluster = fixture::cluster();
     ttls(&fixture::cluster_store(&cluster).await).await
 }
+
+/// Under TTL churn the indexes stay bounded without `evict_expired`: writes
+/// with a TTL remove rows expired for over a second.
+#[tokio::test]
+async fn ttl_churn_keeps_the_indexes_bounded() -> Result<()> {
+    let server = fixture::server();
+    let prefix = fixture::prefix();
+    let store: RedisStore<u32> = RedisStore::builder()
+        .url(server.url())
+        .key_prefix(prefix.clone())
+        .build()
+        .await?;
+    let ctx = ExecutionContext::new();
+    let n = ns("churn", &["s"]);
+    let short = ttl(Duration::from_millis(1));
+    for i in 0..500 {
+        store
+            .put_with_options(&ctx, &n, &format!("old{i}"), i, short.clone())
+            .await?;
+    }
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    for i in 0..200 {
+        store
+            .put_with_options(&ctx, &n, &format!("new{i}"), i, short.clone())
+            .await?;
+    }
+    let client = redis::Client::open(server.url()).unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    let card = |key: String| {
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("ZCARD")
+                .arg(key)
+                .query_async::<usize>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    let deadlines = card(format!("{prefix}{{churn}}\\d")).await;
+    let keys = card(format!("{prefix}{{churn}}\\n:s")).await;
+    assert!(
+        deadlines <= 200 && keys <= 200,
+        "{deadlines} deadlines, {keys} keys held"
+    );
+    assert_eq!(store.evict_expired(&ctx).await?, deadlines);
+    assert_eq!(card(format!("{prefix}{{churn}}\\d")).await, 0);
+    assert_eq!(
+        card(format!("{prefix}\\t")).await,
+        0,
+        "the tenant left the registry"
+    );
+    drop(conn);
+    Ok(())
+}

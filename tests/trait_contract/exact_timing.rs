@@ -1,7 +1,49 @@
-//! TTL edge cases.
+//! Timing exact to the nanosecond on a manual clock, and row counts of
+//! expired but unswept rows: SkipStore's own promises, beyond the shared
+//! suite (which runs on real time too, so it cannot stop the clock one
+//! nanosecond before a deadline).
 
 use super::*;
 
+/// entelix's `store.rs` `ttl_expires_on_get`, to the nanosecond: live until
+/// the last nanosecond, absent at the deadline, held until swept.
+#[tokio::test]
+async fn ttl_expires_on_get_exactly_at_the_deadline() -> Result<()> {
+    let (clock, store) = manual::<String>();
+    store
+        .put_with_options(&ctx(), &ns(), "k", "v".into(), ttl(ms(20)))
+        .await?;
+    assert!(store.get(&ctx(), &ns(), "k").await?.is_some());
+    clock.advance(ms(20) - Duration::from_nanos(1));
+    assert!(
+        store.get(&ctx(), &ns(), "k").await?.is_some(),
+        "live until the last nanosecond"
+    );
+    clock.advance(Duration::from_nanos(1));
+    assert!(store.get(&ctx(), &ns(), "k").await?.is_none());
+    assert_eq!(store.total_entries(), 1, "held until swept");
+    assert_eq!(store.evict_expired(&ctx()).await?, 1);
+    assert_eq!(store.total_entries(), 0);
+    Ok(())
+}
+
+/// Row counts after the point operations of entelix's `basic.rs`.
+#[tokio::test]
+async fn total_entries_follows_puts_and_deletes() -> Result<()> {
+    let store = SkipStore::<i64>::new();
+    let ctx = ctx();
+    let alpha = Namespace::new(t("alpha"));
+    let beta = Namespace::new(t("beta"));
+    store.put(&ctx, &alpha, "k", 1).await?;
+    store.put(&ctx, &beta, "k", 2).await?;
+    assert_eq!(store.total_entries(), 2);
+    store.delete(&ctx, &alpha, "k").await?;
+    store.delete(&ctx, &alpha, "k").await?;
+    assert_eq!(store.total_entries(), 1);
+    store.delete(&ctx, &beta, "k").await?;
+    assert_eq!(store.total_entries(), 0);
+    Ok(())
+}
 #[tokio::test]
 async fn zero_ttl_is_expired_immediately() -> Result<()> {
     let (_clock, store) = manual::<u8>();

@@ -1,25 +1,29 @@
-//! List.
+//! `list`: sorted, confined to its namespace, with a literal prefix, live
+//! rows only.
 
-use super::*;
+use entelix_memory::{Namespace, NamespacePrefix};
 
-#[tokio::test]
-async fn list_returns_sorted_keys() -> Result<()> {
-    let store: SkipStore<u8> = SkipStore::new();
+use crate::support::{LONG, PAST_SHORT, SHORT, ctx, ns, sorted, t, ttl};
+use crate::{CaseResult, Harness};
+
+/// Keys come back in byte order, whatever order they were written in, with
+/// `None` and `Some("")` alike.
+pub async fn list_returns_sorted_keys<H: Harness>(h: &H) -> CaseResult {
+    let store = h.store::<u8>().await?;
     let ctx = ctx();
     let keys = ["zeta", "alpha", "", "Beta", "alpha2", "é", "a:b", "\0", "m"];
     for k in keys {
         store.put(&ctx, &ns(), k, 0).await?;
     }
-    let mut expected: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-    expected.sort();
+    let expected = sorted(&keys);
     assert_eq!(store.list(&ctx, &ns(), None).await?, expected);
     assert_eq!(store.list(&ctx, &ns(), Some("")).await?, expected);
     Ok(())
 }
 
-#[tokio::test]
-async fn list_prefixes_are_literal() -> Result<()> {
-    let store: SkipStore<u8> = SkipStore::new();
+/// Glob and SQL `LIKE` metacharacters in a prefix match themselves only.
+pub async fn list_prefixes_are_literal<H: Harness>(h: &H) -> CaseResult {
+    let store = h.store::<u8>().await?;
     let ctx = ctx();
     let ns = ns();
     let keys = [
@@ -56,23 +60,26 @@ async fn list_prefixes_are_literal() -> Result<()> {
     }
     let mut all: Vec<&str> = keys.to_vec();
     all.retain(|k| k.starts_with('a'));
-    all.sort_unstable();
-    assert_eq!(store.list(&ctx, &ns, Some("a")).await?, all);
+    assert_eq!(store.list(&ctx, &ns, Some("a")).await?, sorted(&all));
     Ok(())
 }
 
-#[tokio::test]
-async fn list_hides_expired_keys_and_unknown_namespaces_are_empty() -> Result<()> {
-    let (clock, store) = manual::<u8>();
+/// An expired row leaves the listing before any sweep; a namespace nobody
+/// wrote to lists nothing.
+pub async fn list_hides_expired_keys_and_unknown_namespaces_are_empty<H: Harness>(
+    h: &H,
+) -> CaseResult {
+    let store = h.store::<u8>().await?;
     let ctx = ctx();
     let ns = ns();
     store.put(&ctx, &ns, "a", 0).await?;
-    store
-        .put_with_options(&ctx, &ns, "b", 0, ttl(ms(1)))
-        .await?;
+    store.put_with_options(&ctx, &ns, "b", 0, ttl(LONG)).await?;
     store.put(&ctx, &ns, "c", 0).await?;
     assert_eq!(store.list(&ctx, &ns, None).await?, vec!["a", "b", "c"]);
-    clock.advance(ms(1));
+    store
+        .put_with_options(&ctx, &ns, "b", 0, ttl(SHORT))
+        .await?;
+    h.advance(PAST_SHORT).await;
     assert_eq!(store.list(&ctx, &ns, None).await?, vec!["a", "c"]);
     assert_eq!(
         store.list(&ctx, &ns, Some("b")).await?,
@@ -83,9 +90,10 @@ async fn list_hides_expired_keys_and_unknown_namespaces_are_empty() -> Result<()
     Ok(())
 }
 
-#[tokio::test]
-async fn a_child_namespace_never_shows_in_its_parents_list() -> Result<()> {
-    let store: SkipStore<u8> = SkipStore::new();
+/// A parent's listing holds its own keys only, not its children's (nor the
+/// child whose scope segment is empty).
+pub async fn a_child_namespace_never_shows_in_its_parents_list<H: Harness>(h: &H) -> CaseResult {
+    let store = h.store::<u8>().await?;
     let ctx = ctx();
     let tenant = Namespace::new(t("acme"));
     let parent = tenant.clone().with_scope("agent-a");
@@ -104,11 +112,10 @@ async fn a_child_namespace_never_shows_in_its_parents_list() -> Result<()> {
     Ok(())
 }
 
-/// A key containing `:` must not be confused with a namespace segment: the
-/// naive "rendered namespace + ':' + key" flattening would collide here.
-#[tokio::test]
-async fn keys_containing_colons_never_bleed() -> Result<()> {
-    let store: SkipStore<String> = SkipStore::new();
+/// A key containing `:` is not a namespace segment: the naive "rendered
+/// namespace + ':' + key" flattening would collide here.
+pub async fn keys_containing_colons_never_bleed<H: Harness>(h: &H) -> CaseResult {
+    let store = h.store::<String>().await?;
     let ctx = ctx();
     let parent = Namespace::new(t("acme")).with_scope("agent-a");
     let child = parent.clone().with_scope("conv-1");
@@ -145,10 +152,14 @@ async fn keys_containing_colons_never_bleed() -> Result<()> {
         store.get(&ctx, &tenant_colon, "c").await?.as_deref(),
         Some("a:b")
     );
+    assert_eq!(
+        store.get(&ctx, &tenant_a, "b\\:c").await?.as_deref(),
+        Some("escaped")
+    );
     // The tenant "a" holds keys only in itself and in "a"/"b".
     let under_a = store
         .list_namespaces(&ctx, &NamespacePrefix::new(t("a")))
         .await?;
-    assert_eq!(under_a, vec![tenant_a.clone(), tenant_a_b.clone()]);
+    assert_eq!(under_a, vec![tenant_a, tenant_a_b]);
     Ok(())
 }
