@@ -100,6 +100,12 @@ pub struct Args {
     #[arg(long, value_name = "URL|local")]
     pub redis: Option<String>,
 
+    /// Compare the near cache (`skipstore::redis::NearCache`) with
+    /// skipstore's RedisStore alone and entelix's, on one server, and
+    /// measure its invalidation latency: a `redis://` URL, or `local`.
+    #[arg(long, value_name = "URL|local", conflicts_with = "redis")]
+    pub near: Option<String>,
+
     /// Client task counts of the Redis comparison, comma-separated.
     #[arg(
         long,

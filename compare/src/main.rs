@@ -12,6 +12,9 @@
 //! cargo run --release -- --svg compare.svg
 //! # entelix's Redis store against skipstore's (a throwaway local server):
 //! cargo run --release -- --redis local
+//! # the near cache against RedisStore alone and entelix's, and its
+//! # invalidation latency:
+//! cargo run --release -- --near local
 //! ```
 //!
 //! | concern | module |
@@ -25,11 +28,13 @@
 //! | table and JSON | `report` |
 //! | the SVG chart | `chart` |
 //! | the Redis stores (`--redis`) | `redis` |
+//! | the near cache (`--near`) | `near` |
 
 mod chart;
 mod cli;
 mod fixture;
 mod memory;
+mod near;
 mod redis;
 mod report;
 mod runner;
@@ -58,6 +63,9 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), String> {
     if let Some(target) = &args.redis {
         return redis::run(args, target);
+    }
+    if let Some(target) = &args.near {
+        return near::run(args, target);
     }
     let fixture = Fixture::new(Shape::new(args.entries, args.namespaces))?;
     let report = suite::Suite::new(args, &fixture).run()?;
