@@ -241,7 +241,7 @@ async fn measure(
                     ops += 1;
                     // Local hits never await: let the runtime's other
                     // tasks (the tracking connection) in now and then.
-                    if ops % 64 == 0 {
+                    if ops.is_multiple_of(64) {
                         tokio::task::yield_now().await;
                     }
                 }

@@ -42,7 +42,7 @@ async fn replicas_agree_with_redis_and_the_model() {
     let ctx = ExecutionContext::new();
     let spaces = namespaces();
     let mut model: BTreeMap<(usize, usize), Slot> = BTreeMap::new();
-    let mut rng = StdRng::seed_from_u64(0x6e_6561_72);
+    let mut rng = StdRng::seed_from_u64(0x6e65_6172);
     for op in 0..OPS {
         let who = rng.random_range(0..r.len());
         let at = (rng.random_range(0..spaces.len()), rng.random_range(0..KEYS));

@@ -34,7 +34,7 @@ async fn readers_never_see_the_counter_go_back() {
                     assert!(got >= seen, "went back from {seen} to {got}");
                     seen = got;
                     reads += 1;
-                    if reads % 64 == 0 {
+                    if reads.is_multiple_of(64) {
                         tokio::task::yield_now().await;
                     }
                 }
