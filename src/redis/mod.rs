@@ -93,7 +93,7 @@ mod codec;
 mod conn;
 pub mod layout;
 pub mod local;
-mod near;
+pub mod near;
 mod scripts;
 mod store;
 
