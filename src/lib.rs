@@ -30,6 +30,7 @@
 //! | time sources | [`Clock`] |
 //! | the async trait adapter and builder | [`SkipStore`], [`SkipStoreBuilder`] |
 //! | the inherent API beyond the trait | [`SkipStore::get_versioned`], [`SkipStore::list_page`], ... (`api`) |
+//! | a Redis-backed store for replicas that share memory (feature `redis`) | `redis` |
 //!
 //! Gets are lock-free and allocate nothing but the cloned value; `list` and
 //! `list_namespaces` are range scans over skiplists ordered by rendered

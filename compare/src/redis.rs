@@ -149,17 +149,18 @@ async fn compare(args: &Args, url: &str) -> Result<(), String> {
     );
     for work in Work::ALL {
         for &tasks in &args.redis_tasks {
-            let mut medians = Vec::new();
-            for s in &subjects {
-                let mut rounds = Vec::new();
-                for round in 0..args.rounds {
-                    let seed = u64::from(round) * 7919 + u64::from(tasks);
-                    rounds.push(
+            // Rounds interleave the stores, so load that comes and goes on
+            // the machine falls on all of them alike.
+            let mut rounds = vec![Vec::new(); subjects.len()];
+            for round in 0..args.rounds {
+                let seed = u64::from(round) * 7919 + u64::from(tasks);
+                for (s, samples) in subjects.iter().zip(&mut rounds) {
+                    samples.push(
                         measure(&s.store, work, tasks, namespaces, args.seconds, seed).await?,
                     );
                 }
-                medians.push(median(&rounds));
             }
+            let medians: Vec<f64> = rounds.iter().map(|r| median(r)).collect();
             println!(
                 "{:<26} {:>5} {:>14} {:>14} {:>18} {:>8.2}x",
                 work.name(),

@@ -30,9 +30,11 @@
 //!   `\n`, `\s`, `\d`, and the registry has no `{` at all: the kinds never
 //!   meet.
 //!
-//! [`Layout::parse`] reads any of these keys back ([`RedisKey`]); it is the
-//! inverse of the encoders, which `tests/redis/layout.rs` checks over
-//! adversarial tenants, segments and keys, together with injectivity.
+//! `Layout::parse` (public as [`RedisStore::parse_key`](super::RedisStore::parse_key))
+//! reads any of these keys back ([`RedisKey`]); it is the
+//! inverse of the encoders, which this module's property test checks over
+//! adversarial tenants, segments and keys, together with injectivity and the
+//! hash tag (`tests/redis/collisions.rs` checks the same on a real server).
 
 use entelix_core::TenantId;
 use entelix_memory::Namespace;
@@ -46,7 +48,8 @@ pub(crate) struct Layout {
     prefix: String,
 }
 
-/// What a Redis key of this layout holds, read back by [`Layout::parse`].
+/// What a Redis key of this layout holds, read back by
+/// [`RedisStore::parse_key`](super::RedisStore::parse_key).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RedisKey {
