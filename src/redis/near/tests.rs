@@ -40,6 +40,29 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Returns once `cache` has processed the invalidations of every write made
+/// so far: a later write of another key (of another stripe) is seen, and
+/// pushes arrive in order. Without this, the push of an earlier write could
+/// move `k`'s generation in the middle of a test.
+async fn settle(cache: &NearCache<String>) {
+    let tier = &cache.inner.tier;
+    let barrier = (0..)
+        .map(|i| format!("barrier-{i}"))
+        .find(|b| tier.stripe(&ns(), b) != tier.stripe(&ns(), "k"))
+        .unwrap();
+    let before = tier.generation(&ns(), &barrier);
+    let ctx = ExecutionContext::new();
+    cache
+        .remote()
+        .put(&ctx, &ns(), &barrier, "x".into())
+        .await
+        .unwrap();
+    until("the barrier's invalidation", || {
+        tier.generation(&ns(), &barrier) != before
+    })
+    .await;
+}
+
 /// Starts `cache.get(k)` with the gate set, and returns once its answer
 /// from Redis is in hand (not yet installed).
 async fn paused_read(
@@ -81,6 +104,7 @@ async fn a_fill_overtaken_by_an_invalidation_is_not_installed() {
     let (a, b) = (cache(&server).await, cache(&server).await);
     let ctx = ExecutionContext::new();
     b.put(&ctx, &ns(), "k", "old".into()).await.unwrap();
+    settle(&a).await;
     let (gate, reader) = paused_read(&a).await;
     // B replaces the row while A's answer is in flight; A processes the
     // invalidation before its fill tries to install.
@@ -111,6 +135,7 @@ async fn a_fill_from_before_a_loss_of_tracking_is_not_installed_after_it() {
     let a = cache(&server).await;
     let ctx = ExecutionContext::new();
     a.put(&ctx, &ns(), "k", "old".into()).await.unwrap();
+    settle(&a).await;
     let (gate, reader) = paused_read(&a).await;
     // The tracking link dies and the row changes in one transaction, so no
     // invalidation will ever name the change; then the link comes back.
@@ -158,6 +183,7 @@ async fn concurrent_misses_of_one_key_share_one_request() {
     let a = cache(&server).await;
     let ctx = ExecutionContext::new();
     a.put(&ctx, &ns(), "k", "v".into()).await.unwrap();
+    settle(&a).await;
     let (gate, leader) = paused_read(&a).await;
     let followers: Vec<_> = (0..3)
         .map(|_| {
@@ -183,6 +209,7 @@ async fn a_cancelled_leader_lets_its_waiters_fetch_on_their_own() {
     let a = cache(&server).await;
     let ctx = ExecutionContext::new();
     a.put(&ctx, &ns(), "k", "v".into()).await.unwrap();
+    settle(&a).await;
     let (_gate, leader) = paused_read(&a).await;
     let follower = tokio::spawn({
         let a = a.clone();
