@@ -30,6 +30,7 @@
 //! | time sources | [`Clock`] |
 //! | the async trait adapter and builder | [`SkipStore`], [`SkipStoreBuilder`] |
 //! | the inherent API beyond the trait | [`SkipStore::get_versioned`], [`SkipStore::list_page`], ... (`api`) |
+//! | a Redis-backed store for replicas that share memory (feature `redis`) | `redis` |
 //!
 //! Gets are lock-free and allocate nothing but the cloned value; `list` and
 //! `list_namespaces` are range scans over skiplists ordered by rendered
@@ -52,6 +53,11 @@ mod hashindex;
 mod index;
 mod namespace;
 mod pending;
+// The Redis store holds no lock-free protocol for loom to model: std's `Arc`
+// and atomics are what it means, under loom too.
+#[cfg(feature = "redis")]
+#[allow(clippy::disallowed_types)]
+pub mod redis;
 mod render;
 #[cfg(not(skipstore_loom))]
 mod retire;

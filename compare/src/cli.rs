@@ -116,6 +116,35 @@ pub struct Args {
     /// to this SVG file.
     #[arg(long, value_name = "PATH")]
     pub svg: Option<PathBuf>,
+
+    /// Compare the Redis stores instead (entelix-persistence's RedisStore
+    /// and skipstore's, on one server): a `redis://` URL, or `local` to
+    /// start a throwaway redis-server on 127.0.0.1.
+    #[arg(long, value_name = "URL|local")]
+    pub redis: Option<String>,
+
+    /// Compare the near cache (`skipstore::redis::NearCache`) with
+    /// skipstore's RedisStore alone and entelix's, on one server, and
+    /// measure its invalidation latency: a `redis://` URL, or `local`.
+    #[arg(long, value_name = "URL|local", conflicts_with = "redis")]
+    pub near: Option<String>,
+
+    /// Client task counts of the Redis comparison, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,16",
+        value_parser = clap::value_parser!(u32).range(1..=4096)
+    )]
+    pub redis_tasks: Vec<u32>,
+
+    /// Rows each store holds in the Redis comparison.
+    #[arg(
+        long,
+        default_value_t = 100_000,
+        value_parser = clap::value_parser!(u64).range(100..=10_000_000)
+    )]
+    pub redis_rows: u64,
 }
 
 impl Args {

@@ -15,6 +15,11 @@
 //! cargo run --release -- --workloads grow --rounds 5
 //! # the peers a host would wrap instead (a few minutes):
 //! cargo run --release -- --stores baseline,skipstore,moka,dashmap,scc
+//! # entelix's Redis store against skipstore's (a throwaway local server):
+//! cargo run --release --features skipstore-compare/redis -- --redis local
+//! # the near cache against RedisStore alone and entelix's, and its
+//! # invalidation latency:
+//! cargo run --release --features skipstore-compare/redis -- --near local
 //! ```
 //!
 //! | concern | module |
@@ -29,12 +34,18 @@
 //! | put latency while a store grows | `grow` |
 //! | table and JSON | `report` |
 //! | the SVG chart | `chart` |
+//! | the Redis stores (`--redis`) | `redis` |
+//! | the near cache (`--near`) | `near` |
 
 mod chart;
 mod cli;
 mod fixture;
 mod grow;
 mod memory;
+#[cfg(feature = "redis")]
+mod near;
+#[cfg(feature = "redis")]
+mod redis;
 mod report;
 mod runner;
 mod suite;
@@ -61,6 +72,20 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    #[cfg(not(feature = "redis"))]
+    if args.redis.is_some() || args.near.is_some() {
+        return Err("--redis and --near need the Redis workloads, built with the feature \
+                    `redis`: cargo run --release --features skipstore-compare/redis -- ..."
+            .to_owned());
+    }
+    #[cfg(feature = "redis")]
+    if let Some(target) = &args.redis {
+        return redis::run(args, target);
+    }
+    #[cfg(feature = "redis")]
+    if let Some(target) = &args.near {
+        return near::run(args, target);
+    }
     let mut args = args.clone();
     if let Some(at) = args.workloads.iter().position(|w| *w == Workload::Grow) {
         args.workloads.remove(at);

@@ -1,0 +1,419 @@
+//! `--near URL|local`: `skipstore::redis::NearCache` against
+//! `skipstore::redis::RedisStore` alone and entelix-persistence's
+//! `RedisStore`, on one Redis server, all through `Arc<dyn Store<String>>`,
+//! with the client task counts of `--redis-tasks`; then the invalidation
+//! latency between two near-cache replicas.
+//!
+//! Workloads, over `--redis-rows` rows (100 keys per namespace):
+//!
+//! * `zipf-get`: gets of rows drawn from a Zipf distribution (exponent
+//!   1.0) over all rows: the hot set stays local.
+//! * `hit90-get`: 90% gets of 1,000 hot rows, 10% gets of absent keys
+//!   (never held locally: each is a round trip), built to hit locally 90%
+//!   of the time.
+//! * `zipf-90/10`: 90% gets, 10% puts, over the same Zipf keys (each put
+//!   goes to Redis and invalidates the key locally).
+//!
+//! Each workload runs one unmeasured warm-up round, then `--rounds` rounds
+//! of `--seconds`; the table shows medians and, for the near cache, the
+//! local hit ratio over the measured rounds (local hits / gets).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use entelix_core::{ExecutionContext, TenantId};
+use entelix_memory::{Namespace, Store};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, Zipf};
+use skipstore::redis::local::LocalRedis;
+use skipstore::redis::{NearCache, RedisStore};
+
+use crate::cli::Args;
+use crate::report::{human, median};
+
+type Dyn = Arc<dyn Store<String>>;
+
+const TENANT: &str = "near-bench";
+const PREFIX: &str = "skipstore-near-compare:";
+const KEYS_PER_NS: usize = 100;
+const HOT: usize = 1_000;
+/// Invalidation-latency samples.
+const SAMPLES: usize = 2_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Work {
+    ZipfGet,
+    Hit90,
+    Mix,
+}
+
+impl Work {
+    const ALL: [Self; 3] = [Self::ZipfGet, Self::Hit90, Self::Mix];
+
+    const fn name(self) -> &'static str {
+        match self {
+            Self::ZipfGet => "zipf-get",
+            Self::Hit90 => "hit90-get",
+            Self::Mix => "zipf-90/10",
+        }
+    }
+}
+
+fn namespace(i: usize) -> Namespace {
+    Namespace::new(TenantId::new(TENANT)).with_scope(format!("conv-{i}"))
+}
+
+fn key(j: usize) -> String {
+    format!("memory:{j:03}")
+}
+
+fn value(i: usize) -> String {
+    format!("{i:08}: {}", "remembered fact ".repeat(6))
+}
+
+/// Runs the near-cache comparison and prints its tables.
+pub fn run(args: &Args, target: &str) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let local = if target == "local" {
+        Some(LocalRedis::start().map_err(|e| format!("cannot start redis-server: {e}"))?)
+    } else {
+        None
+    };
+    let url = local
+        .as_ref()
+        .map_or_else(|| target.to_owned(), LocalRedis::url);
+    runtime.block_on(compare(args, &url))
+}
+
+async fn near(url: &str, rows: usize) -> Result<NearCache<String>, String> {
+    NearCache::builder()
+        .url(url)
+        .key_prefix(PREFIX)
+        .max_local_entries(rows)
+        .build()
+        .await
+        .map_err(|e| format!("NearCache: {e}"))
+}
+
+async fn compare(args: &Args, url: &str) -> Result<(), String> {
+    let rows = usize::try_from(args.redis_rows).map_err(|e| e.to_string())?;
+    let entelix: Dyn = Arc::new(
+        entelix_persistence::redis::RedisPersistence::builder()
+            .with_connection_string(url)
+            .connect()
+            .await
+            .map_err(|e| format!("entelix RedisStore: {e}"))?
+            .store::<String>(),
+    );
+    let ours: RedisStore<String> = RedisStore::builder()
+        .url(url)
+        .key_prefix(PREFIX)
+        .build()
+        .await
+        .map_err(|e| format!("RedisStore: {e}"))?;
+    let cache = near(url, rows).await?;
+    println!(
+        "redis {} at {url}; {rows} rows; load average {}",
+        server_version(url).await?,
+        load_average()
+    );
+    let ours: Dyn = Arc::new(ours);
+    fill(&entelix, rows).await?;
+    fill(&ours, rows).await?;
+    let subjects: [(&str, Dyn); 3] = [
+        ("entelix", entelix),
+        ("redis-store", ours),
+        ("near-cache", Arc::new(cache.clone())),
+    ];
+    println!(
+        "\n{:<12} {:>5} {:>12} {:>14} {:>13} {:>12} {:>9}",
+        "workload",
+        "tasks",
+        "entelix/s",
+        "redis-store/s",
+        "near-cache/s",
+        "near/redis",
+        "local hit"
+    );
+    for work in Work::ALL {
+        for &tasks in &args.redis_tasks {
+            let mut medians = Vec::new();
+            let mut ratio = 0.0;
+            for (name, store) in &subjects {
+                // Warm-up: fills the near cache's local tier, as a running
+                // host's would be.
+                measure(store, work, tasks, rows, args.seconds, 1).await?;
+                let before = cache.stats();
+                let mut rounds = Vec::new();
+                for round in 0..args.rounds {
+                    let seed = u64::from(round) * 7919 + u64::from(tasks) + 2;
+                    rounds.push(measure(store, work, tasks, rows, args.seconds, seed).await?);
+                }
+                if *name == "near-cache" {
+                    let after = cache.stats();
+                    let hits = after.local_hits - before.local_hits;
+                    let gets = hits + after.misses - before.misses;
+                    ratio = hits as f64 / gets.max(1) as f64;
+                }
+                medians.push(median(&rounds));
+            }
+            println!(
+                "{:<12} {:>5} {:>12} {:>14} {:>13} {:>11.1}x {:>8.1}%",
+                work.name(),
+                tasks,
+                human(medians[0]),
+                human(medians[1]),
+                human(medians[2]),
+                medians[2] / medians[1],
+                ratio * 100.0
+            );
+        }
+    }
+    let other = near(url, rows).await?;
+    let (p50, p99, max) = invalidation_latency(&cache, &other).await?;
+    println!(
+        "\ninvalidation latency (write acknowledged on one replica until another serves the new value), {SAMPLES} samples: p50 {p50:?}, p99 {p99:?}, max {max:?}"
+    );
+    println!("load average after: {}", load_average());
+    cleanup(url).await
+}
+
+async fn fill(store: &Dyn, rows: usize) -> Result<(), String> {
+    let next = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..32)
+        .map(|_| {
+            let store = Arc::clone(store);
+            let next = Arc::clone(&next);
+            tokio::spawn(async move {
+                let ctx = ExecutionContext::new();
+                loop {
+                    let i = usize::try_from(next.fetch_add(1, Ordering::Relaxed))
+                        .map_err(|e| e.to_string())?;
+                    if i >= rows {
+                        return Ok::<(), String>(());
+                    }
+                    store
+                        .put(
+                            &ctx,
+                            &namespace(i / KEYS_PER_NS),
+                            &key(i % KEYS_PER_NS),
+                            value(i),
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+/// Operations per second of `work` on `tasks` tasks for `seconds`.
+async fn measure(
+    store: &Dyn,
+    work: Work,
+    tasks: u32,
+    rows: usize,
+    seconds: Duration,
+    seed: u64,
+) -> Result<f64, String> {
+    let zipf = Zipf::new(rows as f64, 1.0).map_err(|e| e.to_string())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..tasks)
+        .map(|t| {
+            let store = Arc::clone(store);
+            let stop = Arc::clone(&stop);
+            let mut rng = StdRng::seed_from_u64(seed ^ (u64::from(t) << 32));
+            tokio::spawn(async move {
+                let ctx = ExecutionContext::new();
+                let mut ops = 0_u64;
+                while ops == 0 || !stop.load(Ordering::Relaxed) {
+                    one(&store, &ctx, work, &mut rng, &zipf, rows).await?;
+                    ops += 1;
+                    // Local hits never await: let the runtime's other
+                    // tasks (the tracking connection) in now and then.
+                    if ops.is_multiple_of(64) {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                Ok::<u64, String>(ops)
+            })
+        })
+        .collect();
+    tokio::time::sleep(seconds).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut ops = 0;
+    for w in workers {
+        ops += w.await.map_err(|e| e.to_string())??;
+    }
+    Ok(ops as f64 / start.elapsed().as_secs_f64())
+}
+
+async fn one(
+    store: &Dyn,
+    ctx: &ExecutionContext,
+    work: Work,
+    rng: &mut StdRng,
+    zipf: &Zipf<f64>,
+    rows: usize,
+) -> Result<(), String> {
+    let e = |e: entelix_core::Error| e.to_string();
+    let zipf_row = |rng: &mut StdRng| (zipf.sample(rng) as usize).saturating_sub(1) % rows;
+    match work {
+        Work::ZipfGet => {
+            let i = zipf_row(rng);
+            drop(
+                store
+                    .get(ctx, &namespace(i / KEYS_PER_NS), &key(i % KEYS_PER_NS))
+                    .await
+                    .map_err(e)?,
+            );
+        }
+        Work::Hit90 => {
+            let i = rng.random_range(0..HOT.min(rows));
+            let ns = namespace(i / KEYS_PER_NS);
+            if rng.random_range(0..10) == 0 {
+                drop(store.get(ctx, &ns, "absent").await.map_err(e)?);
+            } else {
+                drop(
+                    store
+                        .get(ctx, &ns, &key(i % KEYS_PER_NS))
+                        .await
+                        .map_err(e)?,
+                );
+            }
+        }
+        Work::Mix => {
+            let i = zipf_row(rng);
+            let (ns, k) = (namespace(i / KEYS_PER_NS), key(i % KEYS_PER_NS));
+            if rng.random_range(0..10) == 0 {
+                store.put(ctx, &ns, &k, value(i)).await.map_err(e)?;
+            } else {
+                drop(store.get(ctx, &ns, &k).await.map_err(e)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// p50, p99 and max of: `writer` writes a new value of a row that `reader`
+/// holds locally; from the write's acknowledgement until `reader` serves
+/// the new value.
+async fn invalidation_latency(
+    writer: &NearCache<String>,
+    reader: &NearCache<String>,
+) -> Result<(Duration, Duration, Duration), String> {
+    let ctx = ExecutionContext::new();
+    let ns = namespace(usize::MAX);
+    let e = |e: entelix_core::Error| e.to_string();
+    let mut samples = Vec::with_capacity(SAMPLES);
+    for i in 0..SAMPLES {
+        let old = format!("v{i}");
+        writer
+            .put(&ctx, &ns, "latency", old.clone())
+            .await
+            .map_err(e)?;
+        // Until the reader holds the value locally.
+        let start = Instant::now();
+        loop {
+            let hits = reader.stats().local_hits;
+            let got = reader.get(&ctx, &ns, "latency").await.map_err(e)?;
+            if got.as_deref() == Some(old.as_str()) && reader.stats().local_hits > hits {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err("the reader never held the value locally".into());
+            }
+            tokio::task::yield_now().await;
+        }
+        let new = format!("v{i}+");
+        writer
+            .put(&ctx, &ns, "latency", new.clone())
+            .await
+            .map_err(e)?;
+        let acked = Instant::now();
+        loop {
+            let got = reader.get(&ctx, &ns, "latency").await.map_err(e)?;
+            if got.as_deref() == Some(new.as_str()) {
+                break;
+            }
+            if acked.elapsed() > Duration::from_secs(10) {
+                return Err("the reader kept the old value for 10 s".into());
+            }
+            tokio::task::yield_now().await;
+        }
+        samples.push(acked.elapsed());
+    }
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    Ok((at(0.5), at(0.99), at(1.0)))
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+async fn connection(url: &str) -> Result<redis::aio::MultiplexedConnection, String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn server_version(url: &str) -> Result<String, String> {
+    let mut conn = connection(url).await?;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("?")
+        .trim()
+        .to_owned())
+}
+
+/// Removes what the run wrote (our prefix, entelix's keys of the tenant).
+async fn cleanup(url: &str) -> Result<(), String> {
+    let mut conn = connection(url).await?;
+    for pattern in [format!("{PREFIX}*"), format!("entelix:store:{TENANT}:*")] {
+        let mut cursor = 0_u64;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !keys.is_empty() {
+                let _: i64 = redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,365 @@
+//! `--redis URL|local`: entelix-persistence's `RedisStore` against
+//! `skipstore::redis::RedisStore` (JSON and MessagePack) on one Redis server,
+//! through the same `Arc<dyn Store<String>>`, with 1 and several client tasks
+//! on a tokio runtime.
+//!
+//! Each store gets `--redis-rows` rows (1,000 conversations of 100 keys
+//! under 10 agents), so the server holds three times that; then each
+//! workload runs `--rounds` rounds of `--seconds` per store and task count,
+//! and the median is shown. `local` starts a throwaway `redis-server` on
+//! 127.0.0.1; with a URL, the rows are written under the prefix
+//! `skipstore-compare:` and the tenant `compare-bench`, and removed at the
+//! end.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use entelix_core::{ExecutionContext, TenantId};
+use entelix_memory::{Namespace, NamespacePrefix, PutOptions, Store};
+use skipstore::redis::local::LocalRedis;
+use skipstore::redis::{Codec, RedisStore};
+
+use crate::cli::Args;
+use crate::report::{human, median};
+
+type Dyn = Arc<dyn Store<String>>;
+
+const TENANT: &str = "compare-bench";
+const PREFIX: &str = "skipstore-compare:";
+const AGENTS: usize = 10;
+const KEYS_PER_NS: usize = 100;
+
+/// The Redis workloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Work {
+    Get,
+    Put,
+    PutTtl,
+    List,
+    ListNamespaces,
+}
+
+impl Work {
+    const ALL: [Self; 5] = [
+        Self::Get,
+        Self::Put,
+        Self::PutTtl,
+        Self::List,
+        Self::ListNamespaces,
+    ];
+
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Put => "put",
+            Self::PutTtl => "put-ttl",
+            Self::List => "list (100 keys)",
+            Self::ListNamespaces => "list_namespaces (agent)",
+        }
+    }
+}
+
+struct Subject {
+    name: &'static str,
+    store: Dyn,
+}
+
+fn namespace(i: usize) -> Namespace {
+    Namespace::new(TenantId::new(TENANT))
+        .with_scope(format!("agent-{}", i % AGENTS))
+        .with_scope(format!("conv-{i}"))
+}
+
+fn key(j: usize) -> String {
+    format!("memory:{j:03}")
+}
+
+/// Runs the Redis comparison and prints its table.
+pub fn run(args: &Args, target: &str) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let local = if target == "local" {
+        Some(LocalRedis::start().map_err(|e| format!("cannot start redis-server: {e}"))?)
+    } else {
+        None
+    };
+    let url = local
+        .as_ref()
+        .map_or_else(|| target.to_owned(), LocalRedis::url);
+    runtime.block_on(compare(args, &url))
+}
+
+async fn subjects(url: &str) -> Result<Vec<Subject>, String> {
+    let entelix = entelix_persistence::redis::RedisPersistence::builder()
+        .with_connection_string(url)
+        .connect()
+        .await
+        .map_err(|e| format!("entelix RedisStore: {e}"))?
+        .store::<String>();
+    let mut out = vec![Subject {
+        name: "entelix",
+        store: Arc::new(entelix),
+    }];
+    for (name, codec, prefix) in [
+        ("skipstore", Codec::Json, format!("{PREFIX}json:")),
+        (
+            "skipstore-msgpack",
+            Codec::MessagePack,
+            format!("{PREFIX}mp:"),
+        ),
+    ] {
+        let store: RedisStore<String> = RedisStore::builder()
+            .url(url)
+            .key_prefix(prefix)
+            .codec(codec)
+            .build()
+            .await
+            .map_err(|e| format!("skipstore RedisStore: {e}"))?;
+        out.push(Subject {
+            name,
+            store: Arc::new(store),
+        });
+    }
+    Ok(out)
+}
+
+async fn compare(args: &Args, url: &str) -> Result<(), String> {
+    let subjects = subjects(url).await?;
+    let rows = usize::try_from(args.redis_rows).map_err(|e| e.to_string())?;
+    let namespaces = (rows / KEYS_PER_NS).max(1);
+    let version = server_version(url).await?;
+    println!(
+        "redis {version} at {url}; {rows} rows per store ({namespaces} namespaces x {KEYS_PER_NS} keys), 3 stores"
+    );
+    for s in &subjects {
+        let start = Instant::now();
+        fill(&s.store, namespaces).await?;
+        println!(
+            "filled {} in {:.1} s",
+            s.name,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    println!(
+        "\n{:<26} {:>5} {:>14} {:>14} {:>18} {:>9}",
+        "workload", "tasks", "entelix/s", "skipstore/s", "skipstore-mp/s", "ratio"
+    );
+    for work in Work::ALL {
+        for &tasks in &args.redis_tasks {
+            // Rounds interleave the stores, so load that comes and goes on
+            // the machine falls on all of them alike.
+            let mut rounds = vec![Vec::new(); subjects.len()];
+            for round in 0..args.rounds {
+                let seed = u64::from(round) * 7919 + u64::from(tasks);
+                for (s, samples) in subjects.iter().zip(&mut rounds) {
+                    samples.push(
+                        measure(&s.store, work, tasks, namespaces, args.seconds, seed).await?,
+                    );
+                }
+            }
+            let medians: Vec<f64> = rounds.iter().map(|r| median(r)).collect();
+            println!(
+                "{:<26} {:>5} {:>14} {:>14} {:>18} {:>8.2}x",
+                work.name(),
+                tasks,
+                human(medians[0]),
+                human(medians[1]),
+                human(medians[2]),
+                medians[1] / medians[0]
+            );
+        }
+    }
+    println!();
+    for s in &subjects {
+        let ctx = ExecutionContext::new();
+        let agent = NamespacePrefix::new(TenantId::new(TENANT)).with_scope("agent-3");
+        let found = s
+            .store
+            .list_namespaces(&ctx, &agent)
+            .await
+            .map_err(|e| e.to_string())?;
+        let expected = (0..namespaces).filter(|i| i % AGENTS == 3).count();
+        println!(
+            "{}: list_namespaces(agent-3) returned {} namespaces, {} expected: {}",
+            s.name,
+            found.len(),
+            expected,
+            if found.len() == expected {
+                "right"
+            } else {
+                "WRONG"
+            }
+        );
+    }
+    cleanup(url).await
+}
+
+async fn fill(store: &Dyn, namespaces: usize) -> Result<(), String> {
+    let next = Arc::new(AtomicU64::new(0));
+    let total = (namespaces * KEYS_PER_NS) as u64;
+    let workers: Vec<_> = (0..32)
+        .map(|_| {
+            let store = Arc::clone(store);
+            let next = Arc::clone(&next);
+            tokio::spawn(async move {
+                let ctx = ExecutionContext::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        return Ok::<(), String>(());
+                    }
+                    let i = usize::try_from(i).map_err(|e| e.to_string())?;
+                    let ns = namespace(i / KEYS_PER_NS);
+                    store
+                        .put(&ctx, &ns, &key(i % KEYS_PER_NS), value(i))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+fn value(i: usize) -> String {
+    format!("{i:08}: {}", "remembered fact ".repeat(6))
+}
+
+/// Operations per second of `work` on `tasks` tasks for `seconds`.
+async fn measure(
+    store: &Dyn,
+    work: Work,
+    tasks: u32,
+    namespaces: usize,
+    seconds: Duration,
+    seed: u64,
+) -> Result<f64, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..tasks)
+        .map(|t| {
+            let store = Arc::clone(store);
+            let stop = Arc::clone(&stop);
+            let mut rng = seed ^ (u64::from(t) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            tokio::spawn(async move {
+                let ctx = ExecutionContext::new();
+                let mut ops = 0_u64;
+                // At least one call, so a slow store still reports a rate.
+                while ops == 0 || !stop.load(Ordering::Relaxed) {
+                    let r = usize::try_from(next(&mut rng) >> 16).unwrap_or(0);
+                    one(&store, &ctx, work, r, namespaces).await?;
+                    ops += 1;
+                }
+                Ok::<u64, String>(ops)
+            })
+        })
+        .collect();
+    tokio::time::sleep(seconds).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut ops = 0;
+    for w in workers {
+        ops += w.await.map_err(|e| e.to_string())??;
+    }
+    Ok(ops as f64 / start.elapsed().as_secs_f64())
+}
+
+async fn one(
+    store: &Dyn,
+    ctx: &ExecutionContext,
+    work: Work,
+    r: usize,
+    namespaces: usize,
+) -> Result<(), String> {
+    let ns = namespace(r % namespaces);
+    let k = key((r / namespaces) % KEYS_PER_NS);
+    let e = |e: entelix_core::Error| e.to_string();
+    match work {
+        Work::Get => drop(store.get(ctx, &ns, &k).await.map_err(e)?),
+        Work::Put => store.put(ctx, &ns, &k, value(r)).await.map_err(e)?,
+        Work::PutTtl => {
+            // Rows of their own, so the other workloads' data stays put.
+            let ns = Namespace::new(TenantId::new(TENANT)).with_scope(format!("ttl-{}", r % 100));
+            let options = PutOptions::default().with_ttl(Duration::from_secs(60));
+            store
+                .put_with_options(ctx, &ns, &key(r % 1000), value(r), options)
+                .await
+                .map_err(e)?;
+        }
+        Work::List => drop(store.list(ctx, &ns, None).await.map_err(e)?),
+        Work::ListNamespaces => {
+            let agent = NamespacePrefix::new(TenantId::new(TENANT))
+                .with_scope(format!("agent-{}", r % AGENTS));
+            drop(store.list_namespaces(ctx, &agent).await.map_err(e)?);
+        }
+    }
+    Ok(())
+}
+
+/// splitmix64.
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+async fn connection(url: &str) -> Result<redis::aio::MultiplexedConnection, String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn server_version(url: &str) -> Result<String, String> {
+    let mut conn = connection(url).await?;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("?")
+        .trim()
+        .to_owned())
+}
+
+/// Removes what the run wrote (our prefix, entelix's keys of the tenant).
+async fn cleanup(url: &str) -> Result<(), String> {
+    let mut conn = connection(url).await?;
+    for pattern in [format!("{PREFIX}*"), format!("entelix:store:{TENANT}:*")] {
+        let mut cursor = 0_u64;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !keys.is_empty() {
+                let _: i64 = redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! Throwaway local Redis servers for tests and benchmarks: a `redis-server`
+//! (or a 3-master cluster) on free ports of 127.0.0.1, in a temporary
+//! directory, without persistence, stopped and removed on drop (also when a
+//! test panics).
+//!
+//! They need `redis-server` and `redis-cli` on the `PATH` (Debian:
+//! `apt-get install -y redis-server`); without them [`LocalRedis::start`]
+//! fails with an error that says so.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to answer its first `PING`.
+const STARTUP: Duration = Duration::from_secs(10);
+
+/// The install hint in every "not found" error.
+pub const INSTALL_HINT: &str = "redis-server is not on the PATH: install it with \
+    `apt-get update && apt-get install -y redis-server` (Debian/Ubuntu)";
+
+static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
+
+/// One `redis-server` child process on 127.0.0.1, killed and its directory
+/// removed on drop.
+#[derive(Debug)]
+pub struct LocalRedis {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    cluster: bool,
+    extra: Vec<String>,
+}
+
+impl LocalRedis {
+    /// Starts a server on a free port.
+    ///
+    /// # Errors
+    ///
+    /// When `redis-server` is missing ([`INSTALL_HINT`]) or does not answer
+    /// within 10 s.
+    pub fn start() -> io::Result<Self> {
+        Self::start_on(free_port(false)?, false, Vec::new())
+    }
+
+    /// Starts a server on a free port with more `redis-server` arguments
+    /// (`["--databases", "4096"]`, say).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::start`].
+    pub fn start_with(args: &[&str]) -> io::Result<Self> {
+        let extra = args.iter().map(|a| (*a).to_owned()).collect();
+        Self::start_on(free_port(false)?, false, extra)
+    }
+
+    fn start_on(port: u16, cluster: bool, extra: Vec<String>) -> io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "skipstore-redis-{}-{}-{port}",
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let mut server = Self {
+            child: None,
+            port,
+            dir,
+            cluster,
+            extra,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    fn spawn(&mut self) -> io::Result<()> {
+        let mut cmd = Command::new("redis-server");
+        cmd.current_dir(&self.dir)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--protected-mode", "no", "--loglevel", "warning"])
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.cluster {
+            cmd.args(["--cluster-enabled", "yes"])
+                .args(["--cluster-config-file", "nodes.conf"]);
+        }
+        let child = cmd.spawn().map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => io::Error::new(io::ErrorKind::NotFound, INSTALL_HINT),
+            _ => e,
+        })?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    fn wait_ready(&mut self) -> io::Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < STARTUP {
+            if ping(self.port) {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                return Err(io::Error::other(other_exit(self.port, status)));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("redis-server on port {} did not answer PING", self.port),
+        ))
+    }
+
+    /// The server's URL (`redis://127.0.0.1:PORT/`).
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The server's port.
+    #[must_use]
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to exit; its data is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (after [`Self::kill`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::start`].
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.kill();
+        self.spawn()
+    }
+}
+
+impl Drop for LocalRedis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Redis Cluster of three masters (no replicas) on free ports, built with
+/// `redis-cli --cluster create`; every node is stopped on drop.
+#[derive(Debug)]
+pub struct LocalCluster {
+    nodes: Vec<LocalRedis>,
+}
+
+impl LocalCluster {
+    /// Starts three cluster-enabled servers, joins them and waits until the
+    /// cluster reports `cluster_state:ok` on every node.
+    ///
+    /// # Errors
+    ///
+    /// When a server cannot start ([`INSTALL_HINT`]), `redis-cli` fails, or
+    /// the cluster is not ready within 20 s.
+    pub fn start() -> io::Result<Self> {
+        let mut nodes = Vec::with_capacity(3);
+        for _ in 0..3 {
+            nodes.push(LocalRedis::start_on(free_port(true)?, true, Vec::new())?);
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "redis-cli --cluster create failed: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )));
+        }
+        let cluster = Self { nodes };
+        cluster.wait_ok()?;
+        Ok(cluster)
+    }
+
+    fn wait_ok(&self) -> io::Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if self
+                .nodes
+                .iter()
+                .all(|n| command(n.port, "CLUSTER INFO").contains("cluster_state:ok"))
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the local cluster did not reach cluster_state:ok",
+        ))
+    }
+
+    /// The nodes' URLs, for `RedisStoreBuilder::cluster_nodes`.
+    #[must_use]
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(LocalRedis::url).collect()
+    }
+}
+
+fn other_exit(port: u16, status: std::process::ExitStatus) -> String {
+    format!("redis-server on port {port} exited at startup ({status}); is the port taken?")
+}
+
+/// A port that was free a moment ago (and, for a cluster node, whose bus
+/// port, 10000 higher, too).
+fn free_port(with_bus: bool) -> io::Result<u16> {
+    for _ in 0..100 {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if !with_bus
+            || port
+                .checked_add(10_000)
+                .is_some_and(|bus| TcpListener::bind(("127.0.0.1", bus)).is_ok())
+        {
+            return Ok(port);
+        }
+    }
+    Err(io::Error::other("no free port pair for a cluster node"))
+}
+
+fn ping(port: u16) -> bool {
+    command(port, "PING").starts_with("+PONG")
+}
+
+/// Sends one inline command and returns what arrives within 200 ms.
+fn command(port: u16, line: &str) -> String {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    if stream.write_all(format!("{line}\r\n").as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut buf = vec![0; 4096];
+    let n = stream.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}

@@ -1,0 +1,208 @@
+//! Configuring and connecting a [`NearCache`].
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use entelix_core::{Error, Result};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::tier::Tier;
+use super::tracking::{self, LinkConfig};
+use super::{NearCache, NearInner};
+use crate::redis::layout::Layout;
+use crate::redis::{Codec, DEFAULT_PREFIX, RedisStore};
+use crate::sync::Arc;
+
+/// How many local copies a near cache holds unless told otherwise.
+pub const DEFAULT_MAX_LOCAL_ENTRIES: usize = 100_000;
+
+/// How long a local copy may live unless told otherwise.
+pub const DEFAULT_LOCAL_TTL_CAP: Duration = Duration::from_secs(60);
+
+/// How often the tracking connection is checked unless told otherwise.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Builds a [`NearCache`]: the Redis settings of the [`RedisStore`] under
+/// it (URL, key prefix, codec, timeouts) and the local tier's (entry bound,
+/// lifetime cap, heartbeat).
+///
+/// ```no_run
+/// # async fn demo() -> entelix_core::Result<()> {
+/// use std::time::Duration;
+/// use skipstore::redis::NearCache;
+///
+/// let cache: NearCache<String> = NearCache::builder()
+///     .url("redis://127.0.0.1:6379/")
+///     .key_prefix("agents:")            // the same rows as a RedisStore with this prefix
+///     .max_local_entries(50_000)
+///     .local_ttl_cap(Duration::from_secs(30))
+///     .heartbeat(Duration::from_millis(500))
+///     .build()
+///     .await?;
+/// # let _ = cache; Ok(()) }
+/// ```
+#[must_use]
+pub struct NearCacheBuilder<V> {
+    url: Option<String>,
+    cluster: bool,
+    prefix: String,
+    codec: Codec,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    max_local_entries: usize,
+    local_ttl_cap: Duration,
+    heartbeat: Duration,
+    _values: PhantomData<fn() -> V>,
+}
+
+impl<V> std::fmt::Debug for NearCacheBuilder<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NearCacheBuilder")
+            .field("url", &self.url)
+            .field("prefix", &self.prefix)
+            .field("codec", &self.codec)
+            .field("max_local_entries", &self.max_local_entries)
+            .field("local_ttl_cap", &self.local_ttl_cap)
+            .field("heartbeat", &self.heartbeat)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V> Default for NearCacheBuilder<V> {
+    fn default() -> Self {
+        Self {
+            url: None,
+            cluster: false,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            codec: Codec::default(),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(5),
+            max_local_entries: DEFAULT_MAX_LOCAL_ENTRIES,
+            local_ttl_cap: DEFAULT_LOCAL_TTL_CAP,
+            heartbeat: DEFAULT_HEARTBEAT,
+            _values: PhantomData,
+        }
+    }
+}
+
+impl<V> NearCacheBuilder<V>
+where
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    /// The server, as a `redis://host:port/db` URL (Redis 6 or later).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Redis Cluster is not supported by the near cache yet: invalidations
+    /// come from each master separately, so it needs one tracking link per
+    /// master, kept in step with the topology. [`Self::build`] fails with
+    /// `Error::Config` when this was called; use [`RedisStore`] on a
+    /// cluster.
+    pub fn cluster_nodes<I, S>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cluster = nodes.into_iter().next().is_some();
+        self
+    }
+
+    /// The key prefix (default [`DEFAULT_PREFIX`]): the cache reads and
+    /// writes the rows of a [`RedisStore`] with the same prefix, and tracks
+    /// every key under it.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How values are encoded in Redis (default [`Codec::Json`]).
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// How long connecting may take (default 5 s), for the data and the
+    /// tracking connections.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one request may wait for its reply (default 5 s).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// At most this many local copies (default
+    /// [`DEFAULT_MAX_LOCAL_ENTRIES`]); beyond it the local tier evicts, and
+    /// evicted keys are read from Redis again.
+    pub fn max_local_entries(mut self, max: usize) -> Self {
+        self.max_local_entries = max;
+        self
+    }
+
+    /// The longest a local copy lives (default 60 s), whatever the row's
+    /// own TTL: the bound on staleness if an invalidation were ever lost
+    /// without the link noticing. `Duration::ZERO` keeps nothing locally.
+    pub fn local_ttl_cap(mut self, cap: Duration) -> Self {
+        self.local_ttl_cap = cap;
+        self
+    }
+
+    /// How often the tracking connection is sent a `PING` (default 1 s); a
+    /// `PING` that fails or takes longer than this clears the local tier.
+    /// A silently dead link is noticed within two heartbeats.
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Connects the data and tracking connections and returns the cache,
+    /// with tracking on.
+    ///
+    /// # Errors
+    ///
+    /// `Error::Config` for a bad URL or prefix, cluster nodes (not
+    /// supported), no URL, a server that refuses `CLIENT TRACKING` (older
+    /// than Redis 6), or no tokio runtime; `Error::Provider` (network) when
+    /// the server cannot be reached within the connect timeout.
+    pub async fn build(self) -> Result<NearCache<V>> {
+        if self.cluster {
+            return Err(Error::config(
+                "near cache: Redis Cluster is not supported (invalidations come from each \
+                 master; one tracking link per master is not built yet); use RedisStore",
+            ));
+        }
+        if let Some(why) = Layout::check_prefix(&self.prefix) {
+            return Err(Error::config(format!("near cache: {why}")));
+        }
+        let url = self
+            .url
+            .ok_or_else(|| Error::config("near cache: give a server URL"))?;
+        let store = RedisStore::builder()
+            .url(url.clone())
+            .key_prefix(self.prefix.clone())
+            .codec(self.codec)
+            .connect_timeout(self.connect_timeout)
+            .response_timeout(self.response_timeout)
+            .build()
+            .await?;
+        let tier = Arc::new(Tier::new(self.max_local_entries, self.local_ttl_cap));
+        let link = LinkConfig {
+            url,
+            prefix: self.prefix,
+            heartbeat: self.heartbeat,
+            connect_timeout: self.connect_timeout,
+        };
+        let tracker = tracking::start(Arc::clone(&tier), link).await?;
+        Ok(NearCache::from_inner(NearInner {
+            store,
+            tier,
+            _tracker: tracker,
+        }))
+    }
+}

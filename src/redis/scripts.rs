@@ -1,0 +1,171 @@
+//! The Lua scripts that change a row together with its index entries.
+//!
+//! A script runs atomically on the server: no other command sees a row
+//! without its index entries or the reverse, and a call cancelled on the
+//! client has either run whole or not at all. Every key a script touches
+//! carries the tenant's hash tag (it is declared in `KEYS` or built from the
+//! tenant base `P{T}` passed in `ARGV`), so each script stays in one cluster
+//! slot. Scripts check what they are about to change before they change
+//! anything (Redis does not roll a failed script back).
+//!
+//! `redis::Script` sends `EVALSHA` and falls back to `EVAL` once on
+//! `NOSCRIPT`, so a restarted or failed-over server needs no reloading step.
+//! The key names are those of [`super::layout`]; times are microseconds since
+//! the Unix epoch, computed by the client (see the module docs of
+//! [`super`]).
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Helpers shared by the scripts that remove rows.
+const HELPERS: &str = r"
+-- Splits a row member `N\k<key>` at its `\k` (backslashes in N come in pairs).
+local function split_member(m)
+  local i = 1
+  while true do
+    local j = string.find(m, '\\', i, true)
+    if not j then return nil end
+    if string.sub(m, j + 1, j + 1) == 'k' then
+      return string.sub(m, 1, j - 1), string.sub(m, j + 2)
+    end
+    i = j + 2
+  end
+end
+
+-- Removes one row of the tenant at `base` and its index entries.
+local function remove_row(base, nsset, dl, m)
+  local scope_id, key = split_member(m)
+  redis.call('DEL', base .. m)
+  redis.call('ZREM', dl, m)
+  if scope_id then
+    local idx = base .. '\\n' .. scope_id
+    redis.call('ZREM', idx, key)
+    if redis.call('ZCARD', idx) == 0 then redis.call('ZREM', nsset, scope_id) end
+  end
+end
+
+-- Removes up to `limit` rows whose deadline is at most `upto`; their count.
+local function remove_expired(base, nsset, dl, upto, limit)
+  local rows = redis.call('ZRANGEBYSCORE', dl, '-inf', upto, 'LIMIT', 0, limit)
+  for _, m in ipairs(rows) do remove_row(base, nsset, dl, m) end
+  return #rows
+end
+";
+
+/// `put`. KEYS: row, key index, namespace index, deadlines [, registry on
+/// one server]. ARGV: value, key, scope id, member, deadline ('' = none),
+/// PX in ms, tenant base, trim bound, trim limit, tenant.
+///
+/// The first command is the `HSET`, which fails on a key of another type
+/// before anything has changed. Overwrites skip the namespace index (the key
+/// was listed, so its namespace is); only writes with a TTL, the source of
+/// expired rows, trim expired ones.
+const PUT: &str = r"
+if ARGV[5] == '' then
+  redis.call('HSET', KEYS[1], 'v', ARGV[1])
+  if redis.call('ZREM', KEYS[4], ARGV[4]) == 1 then
+    redis.call('HDEL', KEYS[1], 'd')
+    redis.call('PERSIST', KEYS[1])
+  end
+else
+  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
+  if KEYS[5] then redis.call('ZINCRBY', KEYS[5], 1, ARGV[10]) end
+  remove_expired(ARGV[7], KEYS[3], KEYS[4], ARGV[8], tonumber(ARGV[9]))
+end
+if redis.call('ZADD', KEYS[2], 0, ARGV[2]) == 1 then
+  redis.call('ZADD', KEYS[3], 0, ARGV[3])
+end
+return 1
+";
+
+/// `delete`. KEYS: row, key index, namespace index, deadlines. ARGV: key,
+/// scope id, member.
+const DELETE: &str = r"
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[4], ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('ZCARD', KEYS[2]) == 0 then redis.call('ZREM', KEYS[3], ARGV[2]) end
+return 1
+";
+
+/// `list`. KEYS: key index, deadlines. ARGV: lex min, lex max, member
+/// prefix (`N\k`), now. The live keys in the range, in byte order.
+const LIST: &str = r"
+local keys = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 0 then return keys end
+local now = tonumber(ARGV[4])
+local out = {}
+for _, k in ipairs(keys) do
+  local d = redis.call('ZSCORE', KEYS[2], ARGV[3] .. k)
+  if not d or tonumber(d) > now then out[#out + 1] = k end
+end
+return out
+";
+
+/// `list_namespaces`. KEYS: namespace index, deadlines. ARGV: tenant base,
+/// now, trim bound, 'all' or 'prefix', the prefix's scope id. Rows expired
+/// before the trim bound leave on the way; a namespace is listed when it
+/// holds more rows than have expired in it.
+const LIST_NAMESPACES: &str = r"
+local now = tonumber(ARGV[2])
+local upto = tonumber(ARGV[3])
+local expired = {}
+local rows = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'WITHSCORES')
+for i = 1, #rows, 2 do
+  local m = rows[i]
+  if tonumber(rows[i + 1]) <= upto then
+    remove_row(ARGV[1], KEYS[1], KEYS[2], m)
+  else
+    local s = split_member(m)
+    if s then expired[s] = (expired[s] or 0) + 1 end
+  end
+end
+local candidates
+if ARGV[4] == 'all' then
+  candidates = redis.call('ZRANGEBYLEX', KEYS[1], '-', '+')
+else
+  candidates = {}
+  if redis.call('ZSCORE', KEYS[1], ARGV[5]) then candidates[1] = ARGV[5] end
+  local children = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[5] .. ':', '(' .. ARGV[5] .. ':\255')
+  for _, s in ipairs(children) do candidates[#candidates + 1] = s end
+end
+local out = {}
+for _, s in ipairs(candidates) do
+  if redis.call('ZCARD', ARGV[1] .. '\\n' .. s) > (expired[s] or 0) then out[#out + 1] = s end
+end
+return out
+";
+
+/// `evict_expired`, one tenant, one batch. KEYS: deadlines, namespace
+/// index. ARGV: tenant base, now, batch size. Returns {removed, rows with a
+/// TTL left}.
+const EVICT: &str = r"
+local n = remove_expired(ARGV[1], KEYS[2], KEYS[1], ARGV[2], tonumber(ARGV[3]))
+return {n, redis.call('ZCARD', KEYS[1])}
+";
+
+/// Drops a tenant from the registry if nobody registered it again since its
+/// score was read. KEYS: registry. ARGV: tenant, the score read.
+const UNREGISTER: &str = r"
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and s == ARGV[2] then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+";
+
+fn with_helpers(body: &str) -> Script {
+    Script::new(&format!("{HELPERS}{body}"))
+}
+
+pub(crate) static PUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| with_helpers(PUT));
+pub(crate) static DELETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(DELETE));
+pub(crate) static LIST_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(LIST));
+pub(crate) static LIST_NAMESPACES_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| with_helpers(LIST_NAMESPACES));
+pub(crate) static EVICT_SCRIPT: LazyLock<Script> = LazyLock::new(|| with_helpers(EVICT));
+pub(crate) static UNREGISTER_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(UNREGISTER));

@@ -1,0 +1,467 @@
+//! `RedisStore<V>`: the `Store<V>` trait over the layout and the scripts.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use entelix_core::{Error, ExecutionContext, Result, TenantId};
+use entelix_memory::{Namespace, NamespacePrefix, PutOptions, Store};
+use redis::AsyncCommands;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::builder::RedisStoreBuilder;
+use super::codec::Codec;
+use super::conn::{Connection, backend, guarded, undecodable};
+use super::layout::{Layout, namespace_of};
+use super::scripts::{
+    DELETE_SCRIPT, EVICT_SCRIPT, LIST_NAMESPACES_SCRIPT, LIST_SCRIPT, PUT_SCRIPT, UNREGISTER_SCRIPT,
+};
+
+/// Deadlines are microseconds since the Unix epoch, kept in sorted-set
+/// scores (doubles): past 2^53 they would round, so a TTL that ends later
+/// (around the year 2255) means "never".
+const MAX_DEADLINE_US: u128 = (1 << 53) - 1;
+
+/// Rows expired longer ago than this are removed by writes with a TTL and
+/// by `list_namespaces` in passing (a few per write), so the indexes stay
+/// bounded under TTL churn without `evict_expired`. Rows expired more
+/// recently are left for `evict_expired`, which counts them.
+const TRIM_GRACE: Duration = Duration::from_secs(1);
+
+/// How many expired rows one write with a TTL removes in passing, at most
+/// (more than one, so trimming outpaces the churn that feeds it).
+const TRIM_PER_WRITE: usize = 4;
+
+/// How many expired rows one `evict_expired` script removes (the scripts
+/// run back to back until a tenant is clean, so no script runs long).
+const EVICT_BATCH: usize = 512;
+
+/// A Redis-backed [`Store<V>`] with the contract of [`crate::SkipStore`]:
+/// sorted, literal-prefix listings confined to their namespace, exact TTLs,
+/// `list_namespaces`, an exact `evict_expired`, on one server or a cluster.
+/// See the [module docs](super) for the layout and the guarantees.
+///
+/// Clones share one multiplexed connection.
+pub struct RedisStore<V> {
+    inner: Arc<Inner>,
+    _values: PhantomData<fn() -> V>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) conn: Connection,
+    pub(crate) layout: Layout,
+    pub(crate) codec: Codec,
+}
+
+impl<V> Clone for RedisStore<V> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            _values: PhantomData,
+        }
+    }
+}
+
+impl<V> std::fmt::Debug for RedisStore<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("layout", &self.inner.layout)
+            .field("codec", &self.inner.codec)
+            .field("cluster", &self.inner.conn.is_cluster())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V> RedisStore<V>
+where
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    /// Connects to one server (`redis://host:port/db`) with the defaults:
+    /// prefix [`super::DEFAULT_PREFIX`], JSON values, 5 s timeouts.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisStoreBuilder::build`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::builder().url(url).build().await
+    }
+
+    /// A builder for the other settings (cluster nodes, prefix, codec,
+    /// timeouts).
+    pub fn builder() -> RedisStoreBuilder<V> {
+        RedisStoreBuilder::default()
+    }
+
+    pub(crate) const fn from_inner(inner: Arc<Inner>) -> Self {
+        Self {
+            inner,
+            _values: PhantomData,
+        }
+    }
+
+    /// The Redis key that holds the row `(ns, key)` (a hash: field `v` the
+    /// encoded value, field `d` the deadline in µs since the Unix epoch).
+    #[must_use]
+    pub fn row_key(&self, ns: &Namespace, key: &str) -> String {
+        self.inner.layout.row_key(ns, key)
+    }
+
+    /// Reads a Redis key of this store back to what it holds (the inverse
+    /// of the layout; `None` for keys this store does not write).
+    #[must_use]
+    pub fn parse_key(&self, redis_key: &[u8]) -> Option<super::RedisKey> {
+        self.inner.layout.parse(redis_key)
+    }
+
+    /// Reads a row's Redis key back to its namespace and key (`None` for
+    /// any other key): the inverse of [`Self::row_key`], for consumers of
+    /// keyspace or client-tracking notifications.
+    #[must_use]
+    pub fn parse_row_key(&self, redis_key: &[u8]) -> Option<(Namespace, String)> {
+        self.inner.layout.parse_row_key(redis_key)
+    }
+
+    /// What `get` reads, with the row's deadline (µs since the Unix epoch;
+    /// `None` for a row without a TTL): the near cache caps its local copy's
+    /// lifetime by it.
+    pub(crate) async fn get_row(
+        &self,
+        ctx: &ExecutionContext,
+        ns: &Namespace,
+        key: &str,
+    ) -> Result<Option<(V, Option<u128>)>> {
+        let row = self.inner.layout.row_key(ns, key);
+        let mut conn = self.conn();
+        let (value, deadline): (Option<Vec<u8>>, Option<String>) = guarded(ctx, async {
+            redis::cmd("HMGET")
+                .arg(&row)
+                .arg("v")
+                .arg("d")
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| backend("get", &row, e))
+        })
+        .await?;
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let deadline = match deadline {
+            Some(deadline) => {
+                let deadline: u128 = deadline
+                    .parse()
+                    .map_err(|_| undecodable(&row, "a deadline", "field d is not a number"))?;
+                if deadline * 1_000 <= now_ns() {
+                    return Ok(None);
+                }
+                Some(deadline)
+            }
+            None => None,
+        };
+        let codec = self.inner.codec;
+        codec
+            .decode(&value)
+            .map(|value| Some((value, deadline)))
+            .map_err(|why| undecodable(&row, codec.name(), &why))
+    }
+
+    fn conn(&self) -> Connection {
+        self.inner.conn.clone()
+    }
+
+    async fn register_tenant(&self, tenant: &TenantId) -> Result<()> {
+        let registry = self.inner.layout.registry();
+        let mut conn = self.conn();
+        conn.zincr::<_, _, _, f64>(&registry, tenant.as_str(), 1)
+            .await
+            .map(drop)
+            .map_err(|e| backend("register tenant", &registry, e))
+    }
+
+    async fn evict_tenant(
+        &self,
+        ctx: &ExecutionContext,
+        tenant: &str,
+        score: &str,
+    ) -> Result<usize> {
+        let Ok(tenant_id) = TenantId::try_from(tenant) else {
+            return Ok(0);
+        };
+        let base = self.inner.layout.tenant_base(&tenant_id);
+        let deadlines = Layout::deadlines(&base);
+        let ns_index = Layout::namespace_index(&base);
+        let mut removed = 0;
+        loop {
+            let now = now_us();
+            let mut conn = self.conn();
+            let (n, left): (usize, usize) = guarded(ctx, async {
+                EVICT_SCRIPT
+                    .key(&deadlines)
+                    .key(&ns_index)
+                    .arg(&base)
+                    .arg(now.to_string())
+                    .arg(EVICT_BATCH)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| backend("evict_expired", &deadlines, e))
+            })
+            .await?;
+            removed += n;
+            if n < EVICT_BATCH {
+                if left == 0 {
+                    let registry = self.inner.layout.registry();
+                    let _: i64 = UNREGISTER_SCRIPT
+                        .key(&registry)
+                        .arg(tenant)
+                        .arg(score)
+                        .invoke_async(&mut conn)
+                        .await
+                        .map_err(|e| backend("evict_expired", &registry, e))?;
+                }
+                return Ok(removed);
+            }
+        }
+    }
+}
+
+/// Now, in nanoseconds since the Unix epoch (0 if the clock is before it).
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+fn now_us() -> u128 {
+    now_ns() / 1_000
+}
+
+/// The deadline (µs, rounded up) and the `PEXPIRE` (ms, rounded up, at
+/// least 1) of a TTL starting at `now_ns`; `None` for "never".
+fn deadline_for(now_ns: u128, ttl: Duration) -> Option<(u128, u128)> {
+    let ttl_ns = ttl.as_nanos();
+    let deadline_us = (now_ns + ttl_ns).div_ceil(1_000);
+    (deadline_us <= MAX_DEADLINE_US).then(|| (deadline_us, ttl_ns.div_ceil(1_000_000).max(1)))
+}
+
+/// The `ZRANGEBYLEX` bounds of the keys starting with `prefix`: `0xFF`
+/// never occurs in UTF-8, so `(prefix 0xFF` is above every such key.
+fn lex_range(prefix: Option<&str>) -> (Vec<u8>, Vec<u8>) {
+    match prefix {
+        None => (b"-".to_vec(), b"+".to_vec()),
+        Some(p) => {
+            let mut min = Vec::with_capacity(p.len() + 1);
+            min.push(b'[');
+            min.extend_from_slice(p.as_bytes());
+            let mut max = Vec::with_capacity(p.len() + 2);
+            max.push(b'(');
+            max.extend_from_slice(p.as_bytes());
+            max.push(0xFF);
+            (min, max)
+        }
+    }
+}
+
+#[async_trait]
+impl<V> Store<V> for RedisStore<V>
+where
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    async fn put_with_options(
+        &self,
+        ctx: &ExecutionContext,
+        ns: &Namespace,
+        key: &str,
+        value: V,
+        options: PutOptions,
+    ) -> Result<()> {
+        let layout = &self.inner.layout;
+        let base = layout.tenant_base(ns.tenant_id());
+        let scope_id = Layout::scope_id(ns.scope());
+        let member = Layout::row_member(&scope_id, key);
+        let row = format!("{base}{member}");
+        let payload = self.inner.codec.encode(&value).map_err(|e| {
+            Error::invalid_request(format!(
+                "redis store: cannot encode the value for key \"{}\": {e}",
+                super::conn::show(&row)
+            ))
+        })?;
+        let now = now_ns();
+        let timing = options.ttl.and_then(|ttl| deadline_for(now, ttl));
+        let (deadline, px) = timing.map_or((String::new(), 0), |(d, px)| (d.to_string(), px));
+        let trim_upto = (now / 1_000).saturating_sub(TRIM_GRACE.as_micros());
+        let registry = layout.registry();
+        let in_script_registry = timing.is_some() && !self.inner.conn.is_cluster();
+        let mut invocation = PUT_SCRIPT.key(&row);
+        invocation
+            .key(Layout::key_index(&base, &scope_id))
+            .key(Layout::namespace_index(&base))
+            .key(Layout::deadlines(&base));
+        if in_script_registry {
+            invocation.key(&registry);
+        }
+        invocation
+            .arg(payload)
+            .arg(key)
+            .arg(&scope_id)
+            .arg(&member)
+            .arg(deadline)
+            .arg(px.to_string())
+            .arg(&base)
+            .arg(trim_upto.to_string())
+            .arg(TRIM_PER_WRITE)
+            .arg(ns.tenant_id().as_str());
+        let mut conn = self.conn();
+        let _: i64 = guarded(ctx, async {
+            invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| backend("put", &row, e))
+        })
+        .await?;
+        // On a cluster the registry lives in another slot, so it is told
+        // after the write (see the module docs); this step is not abandoned
+        // on cancellation, since the row is already written.
+        if timing.is_some() && self.inner.conn.is_cluster() {
+            self.register_tenant(ns.tenant_id()).await?;
+        }
+        Ok(())
+    }
+
+    async fn get(&self, ctx: &ExecutionContext, ns: &Namespace, key: &str) -> Result<Option<V>> {
+        Ok(self.get_row(ctx, ns, key).await?.map(|(value, _)| value))
+    }
+
+    async fn delete(&self, ctx: &ExecutionContext, ns: &Namespace, key: &str) -> Result<()> {
+        let base = self.inner.layout.tenant_base(ns.tenant_id());
+        let scope_id = Layout::scope_id(ns.scope());
+        let member = Layout::row_member(&scope_id, key);
+        let row = format!("{base}{member}");
+        let mut invocation = DELETE_SCRIPT.key(&row);
+        invocation
+            .key(Layout::key_index(&base, &scope_id))
+            .key(Layout::namespace_index(&base))
+            .key(Layout::deadlines(&base))
+            .arg(key)
+            .arg(&scope_id)
+            .arg(&member);
+        let mut conn = self.conn();
+        let _: i64 = guarded(ctx, async {
+            invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| backend("delete", &row, e))
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        ctx: &ExecutionContext,
+        ns: &Namespace,
+        prefix: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let base = self.inner.layout.tenant_base(ns.tenant_id());
+        let scope_id = Layout::scope_id(ns.scope());
+        let index = Layout::key_index(&base, &scope_id);
+        let (min, max) = lex_range(prefix);
+        let mut invocation = LIST_SCRIPT.key(&index);
+        invocation
+            .key(Layout::deadlines(&base))
+            .arg(min)
+            .arg(max)
+            .arg(Layout::row_member(&scope_id, ""))
+            .arg(now_us().to_string());
+        let mut conn = self.conn();
+        guarded(ctx, async {
+            invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| backend("list", &index, e))
+        })
+        .await
+    }
+
+    async fn list_namespaces(
+        &self,
+        ctx: &ExecutionContext,
+        prefix: &NamespacePrefix,
+    ) -> Result<Vec<Namespace>> {
+        let tenant = prefix.tenant_id();
+        let base = self.inner.layout.tenant_base(tenant);
+        let index = Layout::namespace_index(&base);
+        let now = now_us();
+        let mode = if prefix.scope().is_empty() {
+            "all"
+        } else {
+            "prefix"
+        };
+        let mut invocation = LIST_NAMESPACES_SCRIPT.key(&index);
+        invocation
+            .key(Layout::deadlines(&base))
+            .arg(&base)
+            .arg(now.to_string())
+            .arg(now.saturating_sub(TRIM_GRACE.as_micros()).to_string())
+            .arg(mode)
+            .arg(Layout::scope_id(prefix.scope()));
+        let mut conn = self.conn();
+        let scope_ids: Vec<String> = guarded(ctx, async {
+            invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| backend("list_namespaces", &index, e))
+        })
+        .await?;
+        scope_ids
+            .iter()
+            .map(|id| {
+                namespace_of(tenant, id).ok_or_else(|| {
+                    undecodable(&index, "a namespace", &format!("member {id:?} is not one"))
+                })
+            })
+            .collect()
+    }
+
+    async fn evict_expired(&self, ctx: &ExecutionContext) -> Result<usize> {
+        let registry = self.inner.layout.registry();
+        let mut conn = self.conn();
+        let flat: Vec<String> = guarded(ctx, async {
+            conn.zrange_withscores(&registry, 0, -1)
+                .await
+                .map_err(|e| backend("evict_expired", &registry, e))
+        })
+        .await?;
+        let mut removed = 0;
+        for pair in flat.chunks_exact(2) {
+            removed += self.evict_tenant(ctx, &pair[0], &pair[1]).await?;
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_round_up_and_cap() {
+        assert_eq!(deadline_for(1_000, Duration::ZERO), Some((1, 1)));
+        assert_eq!(deadline_for(1_001, Duration::from_nanos(1)), Some((2, 1)));
+        assert_eq!(
+            deadline_for(0, Duration::from_micros(1_500)),
+            Some((1_500, 2))
+        );
+        assert_eq!(deadline_for(0, Duration::MAX), None);
+        assert_eq!(deadline_for(0, Duration::from_secs(u64::MAX)), None);
+    }
+
+    #[test]
+    fn lex_ranges_are_literal() {
+        assert_eq!(
+            lex_range(Some("a*")),
+            (b"[a*".to_vec(), b"(a*\xff".to_vec())
+        );
+        assert_eq!(lex_range(None), (b"-".to_vec(), b"+".to_vec()));
+    }
+}

@@ -1,0 +1,262 @@
+//! Bad input and faults: a server killed mid-call and restarted, values of
+//! another type or encoding at our keys, cancelled and late contexts, a
+//! 1 MiB value, a 10,000-segment namespace.
+
+use std::time::Duration;
+
+use entelix_core::{Error, ExecutionContext, TenantId};
+use entelix_memory::{Namespace, NamespacePrefix, Store};
+use skipstore::redis::{Codec, RedisStore};
+
+use super::fixture;
+
+fn ns() -> Namespace {
+    Namespace::new(TenantId::new("acme")).with_scope("agent")
+}
+
+/// Cancels `ctx` after `yields` turns of the scheduler.
+fn cancel_soon(ctx: ExecutionContext, yields: usize) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for _ in 0..yields {
+            tokio::task::yield_now().await;
+        }
+        ctx.cancellation().cancel();
+    })
+}
+
+async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(url).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_is_a_clear_error_and_the_store_recovers() {
+    let mut server = fixture::server();
+    let store: RedisStore<String> = RedisStore::builder()
+        .url(server.url())
+        .response_timeout(Duration::from_millis(500))
+        .connect_timeout(Duration::from_millis(500))
+        .build()
+        .await
+        .unwrap();
+    let ctx = ExecutionContext::new();
+    store.put(&ctx, &ns(), "k", "v".into()).await.unwrap();
+    // Calls in flight while the server dies fail with a network error; none
+    // hangs past the response timeout.
+    let calls: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let ctx = ExecutionContext::new();
+                let start = std::time::Instant::now();
+                while start.elapsed() < Duration::from_secs(10) {
+                    if let Err(e) = store.put(&ctx, &ns(), &format!("k{i}"), "x".into()).await {
+                        return Some(e);
+                    }
+                }
+                None
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.kill();
+    for call in calls {
+        let err = call
+            .await
+            .unwrap()
+            .expect("a call kept succeeding on a dead server");
+        assert!(matches!(err, Error::Provider { .. }), "{err:?}");
+        assert!(err.to_string().contains("redis store: put on key"), "{err}");
+    }
+    let err = store.get(&ctx, &ns(), "k").await.unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("redis store: get on key"), "{message}");
+    // Back on the same port (empty: no persistence): the store works again.
+    server.restart().unwrap();
+    let mut recovered = false;
+    for _ in 0..100 {
+        if store.put(&ctx, &ns(), "k", "again".into()).await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recovered, "the store did not reconnect");
+    assert_eq!(
+        store.get(&ctx, &ns(), "k").await.unwrap().as_deref(),
+        Some("again")
+    );
+    assert_eq!(store.list(&ctx, &ns(), None).await.unwrap(), ["k"]);
+}
+
+#[tokio::test]
+async fn a_value_of_another_type_at_our_key_is_a_clear_error() {
+    let server = fixture::server();
+    let store = fixture::store::<String>(&server).await;
+    let ctx = ExecutionContext::new();
+    let row = store.row_key(&ns(), "k");
+    let mut conn = raw(&server.url()).await;
+    let _: () = redis::cmd("SET")
+        .arg(&row)
+        .arg("plain")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for err in [
+        store.get(&ctx, &ns(), "k").await.unwrap_err(),
+        store.put(&ctx, &ns(), "k", "v".into()).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::Config(_)), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&row.escape_debug().to_string()),
+            "{message}"
+        );
+        assert!(message.contains("another Redis type"), "{message}");
+    }
+    // The refused put changed nothing: not the foreign value, not the indexes.
+    let still: String = redis::cmd("GET")
+        .arg(&row)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(still, "plain");
+    assert!(store.list(&ctx, &ns(), None).await.unwrap().is_empty());
+    let tenant = NamespacePrefix::new(TenantId::new("acme"));
+    assert!(
+        store
+            .list_namespaces(&ctx, &tenant)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_undecodable_value_is_a_clear_error_naming_the_key() {
+    let server = fixture::server();
+    let json = fixture::store::<Vec<u32>>(&server).await;
+    let ctx = ExecutionContext::new();
+    let row = json.row_key(&ns(), "k");
+    let mut conn = raw(&server.url()).await;
+    let _: () = redis::cmd("HSET")
+        .arg(&row)
+        .arg("v")
+        .arg("{not json")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let err = json.get(&ctx, &ns(), "k").await.unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(
+        err.to_string().contains(&row.escape_debug().to_string()),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("cannot be decoded as json"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_or_late_context_writes_nothing() {
+    let server = fixture::server();
+    let store = fixture::store::<String>(&server).await;
+    let ok = ExecutionContext::new();
+    let cancelled = ExecutionContext::new();
+    cancelled.cancellation().cancel();
+    let err = store
+        .put(&cancelled, &ns(), "k", "v".into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
+    let late = ExecutionContext::new().with_deadline(tokio::time::Instant::now());
+    let err = store.put(&late, &ns(), "k", "v".into()).await.unwrap_err();
+    assert!(matches!(err, Error::DeadlineExceeded), "{err:?}");
+    assert!(matches!(
+        store.get(&cancelled, &ns(), "k").await,
+        Err(Error::Cancelled)
+    ));
+    assert!(matches!(
+        store.evict_expired(&cancelled).await,
+        Err(Error::Cancelled)
+    ));
+    assert_eq!(store.get(&ok, &ns(), "k").await.unwrap(), None);
+    assert!(store.list(&ok, &ns(), None).await.unwrap().is_empty());
+    // Cancelled while in flight: the call errors or succeeds, and the row is
+    // all there (value, key index, namespace index) or not there at all.
+    let big = "x".repeat(64 * 1024);
+    for i in 0..200 {
+        let ctx = ExecutionContext::new();
+        let key = format!("k{i}");
+        let cancel = cancel_soon(ctx.clone(), i % 7);
+        let result = store.put(&ctx, &ns(), &key, big.clone()).await;
+        cancel.await.unwrap();
+        let value = store.get(&ok, &ns(), &key).await.unwrap();
+        let listed = store
+            .list(&ok, &ns(), Some(&key))
+            .await
+            .unwrap()
+            .contains(&key);
+        match result {
+            Ok(()) => assert!(value.is_some() && listed),
+            Err(Error::Cancelled) => assert_eq!(value.is_some(), listed, "half-written {key}"),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_mebibyte_value_and_key_round_trip_in_both_codecs() {
+    let server = fixture::server();
+    let ctx = ExecutionContext::new();
+    let value: String = (0..1 << 20)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    for codec in [Codec::Json, Codec::MessagePack] {
+        let store: RedisStore<String> = RedisStore::builder()
+            .url(server.url())
+            .key_prefix(fixture::prefix())
+            .codec(codec)
+            .build()
+            .await
+            .unwrap();
+        store.put(&ctx, &ns(), &value, value.clone()).await.unwrap();
+        assert_eq!(
+            store.get(&ctx, &ns(), &value).await.unwrap().as_ref(),
+            Some(&value)
+        );
+        assert_eq!(
+            store.list(&ctx, &ns(), Some("abc")).await.unwrap(),
+            std::slice::from_ref(&value)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_ten_thousand_segment_namespace_works() {
+    let server = fixture::server();
+    let store = fixture::store::<u8>(&server).await;
+    let ctx = ExecutionContext::new();
+    let deep = (0..10_000).fold(Namespace::new(TenantId::new("acme")), |ns, i| {
+        ns.with_scope(if i % 3 == 0 {
+            format!("s:{i}\\")
+        } else {
+            String::new()
+        })
+    });
+    store.put(&ctx, &deep, "k", 7).await.unwrap();
+    assert_eq!(store.get(&ctx, &deep, "k").await.unwrap(), Some(7));
+    assert_eq!(store.list(&ctx, &deep, None).await.unwrap(), ["k"]);
+    let half = deep.scope()[..5_000]
+        .iter()
+        .fold(NamespacePrefix::new(TenantId::new("acme")), |p, s| {
+            p.with_scope(s.clone())
+        });
+    assert_eq!(
+        store.list_namespaces(&ctx, &half).await.unwrap(),
+        std::slice::from_ref(&deep)
+    );
+    store.delete(&ctx, &deep, "k").await.unwrap();
+    assert!(store.list_namespaces(&ctx, &half).await.unwrap().is_empty());
+}

@@ -1,0 +1,93 @@
+//! Servers, replicas and plain connections for the near-cache tests.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use entelix_core::TenantId;
+use entelix_memory::Namespace;
+use redis::aio::MultiplexedConnection;
+use skipstore::redis::local::LocalRedis;
+use skipstore::redis::{NearCache, TRACKING_CLIENT_NAME};
+
+static NEXT_PREFIX: AtomicU64 = AtomicU64::new(0);
+
+/// How long a change may take to reach another replica before a test
+/// fails: generous, since this is a correctness check on a loaded machine.
+pub const PROPAGATION: Duration = Duration::from_secs(20);
+
+/// A server of this test's own; panics with the install hint without one.
+pub fn server() -> LocalRedis {
+    LocalRedis::start().unwrap_or_else(|e| panic!("cannot start redis-server: {e}"))
+}
+
+/// A fresh key prefix, so that tests never meet each other's rows.
+pub fn prefix() -> String {
+    format!("near{}:", NEXT_PREFIX.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn ns() -> Namespace {
+    Namespace::new(TenantId::new("acme")).with_scope("agent")
+}
+
+/// One replica: its own data and tracking connections, a 100 ms heartbeat
+/// and 1 s timeouts (so that fault tests move quickly).
+pub async fn replica(url: &str, prefix: &str) -> NearCache<String> {
+    NearCache::builder()
+        .url(url)
+        .key_prefix(prefix)
+        .heartbeat(Duration::from_millis(100))
+        .connect_timeout(Duration::from_secs(1))
+        .response_timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap()
+}
+
+/// `n` replicas of one prefix on `server`.
+pub async fn replicas(server: &LocalRedis, n: usize) -> Vec<NearCache<String>> {
+    let prefix = prefix();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(replica(&server.url(), &prefix).await);
+    }
+    out
+}
+
+/// A plain connection, as `redis-cli` would use.
+pub async fn plain(url: &str) -> MultiplexedConnection {
+    let client = redis::Client::open(url).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+/// Polls `check` until it holds; panics naming `what` after
+/// [`PROPAGATION`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < PROPAGATION,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The client ids of the server's tracking connections (by client name).
+pub async fn tracking_ids(conn: &mut MultiplexedConnection) -> Vec<String> {
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let needle = format!("name={TRACKING_CLIENT_NAME}");
+    clients
+        .lines()
+        .filter(|line| line.split(' ').any(|field| field == needle))
+        .filter_map(|line| Some(line.split(' ').next()?.strip_prefix("id=")?.to_owned()))
+        .collect()
+}
