@@ -28,8 +28,8 @@
 //! * **Listings without SCAN.** A sorted set per namespace holds its keys, and
 //!   one per tenant its namespaces; `list` and `list_namespaces` are
 //!   `ZRANGEBYLEX` over literal prefix ranges, O(log n + output) on the
-//!   server (plus, for `list_namespaces`, the tenant's expired rows not yet
-//!   removed), sorted, each entry once, never a child namespace's keys.
+//!   server (plus, for `list_namespaces`, a read of the tenant's expired
+//!   rows not yet removed), sorted, each entry once, never a child namespace's keys.
 //! * **Atomic writes.** A `put` or `delete` is one Lua script that changes the
 //!   value and its index entries together (`EVALSHA`), so no reader sees a
 //!   listed key without its value or the reverse, and a call cancelled after
@@ -49,7 +49,7 @@
 //!   entries and returns exactly how many it removed (rows Redis already
 //!   dropped included: the row ends when its index entries go). Without it,
 //!   each write with a TTL removes up to four rows of its tenant expired for
-//!   more than a second, and each `list_namespaces` all of them, so the
+//!   more than a second, and each `list_namespaces` up to 128, so the
 //!   indexes stay bounded by the rows written in the last TTL plus a second,
 //!   whatever the churn.
 //! * **Cancellation.** A call whose `ExecutionContext` is cancelled or past

@@ -106,18 +106,21 @@ return out
 ";
 
 /// `list_namespaces`. KEYS: namespace index, deadlines. ARGV: tenant base,
-/// now, trim bound, 'all' or 'prefix', the prefix's scope id. Rows expired
-/// before the trim bound leave on the way; a namespace is listed when it
-/// holds more rows than have expired in it.
+/// now, trim bound, 'all' or 'prefix', the prefix's scope id, trim limit.
+/// Up to the trim limit of the rows expired before the trim bound leave on
+/// the way (so one call never blocks the server on a backlog); a namespace
+/// is listed when it holds more rows than have expired in it.
 const LIST_NAMESPACES: &str = r"
 local now = tonumber(ARGV[2])
 local upto = tonumber(ARGV[3])
 local expired = {}
+local budget = tonumber(ARGV[6])
 local rows = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'WITHSCORES')
 for i = 1, #rows, 2 do
   local m = rows[i]
-  if tonumber(rows[i + 1]) <= upto then
+  if budget > 0 and tonumber(rows[i + 1]) <= upto then
     remove_row(ARGV[1], KEYS[1], KEYS[2], m)
+    budget = budget - 1
   else
     local s = split_member(m)
     if s then expired[s] = (expired[s] or 0) + 1 end

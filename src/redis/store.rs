@@ -34,6 +34,10 @@ const TRIM_GRACE: Duration = Duration::from_secs(1);
 /// (more than one, so trimming outpaces the churn that feeds it).
 const TRIM_PER_WRITE: usize = 4;
 
+/// How many expired rows one `list_namespaces` removes in passing, at most:
+/// removing a large backlog in one script would stall the server.
+const TRIM_PER_LISTING: usize = 128;
+
 /// How many expired rows one `evict_expired` script removes (the scripts
 /// run back to back until a tenant is clean, so no script runs long).
 const EVICT_BATCH: usize = 512;
@@ -404,7 +408,8 @@ where
             .arg(now.to_string())
             .arg(now.saturating_sub(TRIM_GRACE.as_micros()).to_string())
             .arg(mode)
-            .arg(Layout::scope_id(prefix.scope()));
+            .arg(Layout::scope_id(prefix.scope()))
+            .arg(TRIM_PER_LISTING);
         let mut conn = self.conn();
         let scope_ids: Vec<String> = guarded(ctx, async {
             invocation
