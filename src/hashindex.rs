@@ -13,7 +13,7 @@
 //! grows (and sheds its tombstones) on its own. A resize freezes and copies
 //! one shard's table under that shard's mutex, and writers that meet the
 //! frozen table wait for it: so a writer waits at most for one shard's
-//! copy, about `rows / 256` members (8k at 2M rows: a millisecond or two),
+//! copy, about `rows / 256` members (8k at 2M rows),
 //! not for the whole index (`rows`: 266 ms at 2M rows when this was one
 //! table). The alternatives: papaya's incremental mode (writers that meet a
 //! resize each move a chunk) bounds the wait without a lock, but doubles
@@ -180,7 +180,7 @@ const MIN_SLOTS: usize = 16;
 #[cfg(skipstore_loom)]
 const MIN_SLOTS: usize = 4;
 /// log2 of the number of shards. 256 in production: a store of 2M rows
-/// copies about 8k members per resize (a millisecond or two). Fewer under
+/// copies about 8k members per resize. Fewer under
 /// tests (more resizes per key), one under loom (the models force a resize
 /// with three members).
 #[cfg(not(any(test, skipstore_loom)))]

@@ -73,7 +73,11 @@ fn a_readable_key_is_listed_by_a_list_that_starts_after_the_read() {
                 return false;
             }
             let listed = rt.block_on(store.list(&ctx, &space, Some(&k))).unwrap();
-            assert_eq!(listed, [k.clone()], "{k} read by get, then not listed");
+            assert_eq!(
+                listed,
+                std::slice::from_ref(&k),
+                "{k} read by get, then not listed"
+            );
             true
         },
     );
@@ -100,7 +104,11 @@ fn a_namespace_written_through_is_listed_by_a_listing_that_starts_after_the_writ
             let listed = rt
                 .block_on(store.list_namespaces(&ctx, &NamespacePrefix::from(&ns)))
                 .unwrap();
-            assert_eq!(listed, [ns.clone()], "{ns:?} written, then not listed");
+            assert_eq!(
+                listed,
+                std::slice::from_ref(&ns),
+                "{ns:?} written, then not listed"
+            );
             true
         },
     );

@@ -86,6 +86,24 @@ fn grow(kind: StoreKind, rows: u64) -> Result<Growth, String> {
     })
 }
 
+/// Returns freed heap memory to the system (glibc's `malloc_trim`, which
+/// first consolidates the free blocks).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_freed_memory() {
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> std::ffi::c_int;
+    }
+    // SAFETY: `malloc_trim` takes a plain integer and only reorganises the
+    // allocator's own free lists; it is safe to call at any time.
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+/// Elsewhere, nothing to do.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_freed_memory() {}
+
 /// Runs `args.rounds` rounds of both stores.
 pub fn run(args: &Args) -> Result<GrowReport, String> {
     let mut rounds = Vec::new();
@@ -101,7 +119,12 @@ pub fn run(args: &Args) -> Result<GrowReport, String> {
                 args.grow_rows
             );
             sides[i] = Some(grow(StoreKind::BOTH[i], args.grow_rows)?);
-            // Let the dropped store's memory go back before the next one.
+            // Let the dropped store's memory go back before the next one:
+            // otherwise the next store's first large allocation pays for
+            // merging the millions of small blocks the last one freed
+            // (glibc consolidates them then), a stall that is the
+            // harness's, not the store's.
+            release_freed_memory();
             std::thread::sleep(Duration::from_millis(100));
         }
         if let [Some(baseline), Some(skipstore)] = sides {

@@ -74,9 +74,11 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), String> {
     #[cfg(not(feature = "redis"))]
     if args.redis.is_some() || args.near.is_some() {
-        return Err("--redis and --near need the Redis workloads, built with the feature \
+        return Err(
+            "--redis and --near need the Redis workloads, built with the feature \
                     `redis`: cargo run --release --features skipstore-compare/redis -- ..."
-            .to_owned());
+                .to_owned(),
+        );
     }
     #[cfg(feature = "redis")]
     if let Some(target) = &args.redis {
