@@ -45,7 +45,7 @@ impl Drop for Counted {
     }
 }
 
-unsafe fn nothing(_: usize) {}
+unsafe fn nothing(_: *mut ()) {}
 
 /// A slot holding version `2` boxed and a free cell (version `1` was
 /// displaced and dropped), as after the epoch released the first version.
