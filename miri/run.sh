@@ -43,11 +43,54 @@ step() { printf '\n--- miri: %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
 # Runs `cargo miri test` with MIRIFLAGS=$1 and the rest as its arguments,
 # keeping its output for the provenance check.
+#
+# Leaks: Miri checks for leaks when the test binary exits, and counts as
+# leaked what it cannot reach from a static or a live thread. crossbeam-epoch
+# keeps its participant list and its queue of garbage bags behind `usize`
+# words, which the leak checker cannot follow, so the participant record of
+# the harness thread and the bags still queued at exit show up as leaked
+# (they are reachable, through integers). `-Zmiri-ignore-leaks` would hide
+# leaks of our own too, so instead a run that fails is accepted only when its
+# tests passed and every error is a leak of crossbeam-epoch's own
+# bookkeeping (a participant record or a queue node of its garbage bags, by
+# frame 0 of the allocation's backtrace). Our own objects
+# stay checked: an entry, a version or a value that leaked would name our
+# code or std (`Box::new`, `Arc::new`) as its allocation site.
 miri() {
-    local flags=$1
+    local flags=$1 out status=0
     shift
-    MIRIFLAGS="$flags" cargo +nightly miri test "$@" 2>&1 | tee -a "$LOG"
-    return "${PIPESTATUS[0]}"
+    out=$(mktemp)
+    MIRIFLAGS="$flags" cargo +nightly miri test "$@" >"$out" 2>&1 || status=$?
+    cat "$out" | tee -a "$LOG" >/dev/null
+    grep -E '^test |^test result|^error|^running' "$out" | grep -v '^error: memory leaked' || true
+    if [ "$status" -ne 0 ] && ! only_epoch_leaks "$out"; then
+        cat "$out"
+        rm -f "$out"
+        echo "error: miri failed (see above)" >&2
+        return 1
+    fi
+    rm -f "$out"
+}
+
+# True if the run's tests passed and its only errors are leaks of
+# allocations made by crossbeam-epoch.
+only_epoch_leaks() {
+    grep -q '^test result: ok' "$1" || return 1
+    if grep -q '^test result: FAILED\|Undefined Behavior\|panicked' "$1"; then return 1; fi
+    awk '
+        /^error: memory leaked/ { leaks++; want = 1; next }
+        /^error: (aborting due to|test failed, to rerun)/ { next }
+        /^error/ { bad++ }
+        # Its own types only: a version boxed through `Owned::new` also has
+        # `<Version as crossbeam_epoch::Pointable>::init` as frame 0.
+        want && /^ *0: / {
+            if ($0 !~ /0: <crossbeam_epoch::[a-z_:]*(Local|Node<crossbeam_epoch::[a-z_:]*SealedBag>) as /) {
+                bad++; print "leak not of crossbeam-epoch'"'"'s own: " $0
+            }
+            want = 0
+        }
+        END { if (bad > 0 || leaks == 0) exit 1; printf "accepted: %d leak(s), all allocated by crossbeam-epoch\n", leaks }
+    ' "$1"
 }
 
 # Every integer-to-pointer cast Miri saw must be inside crossbeam.
@@ -77,9 +120,11 @@ for t in "${RACING[@]}"; do skips+=(--skip "$t"); done
 step "unit tests (slot, retire, pending, hash index), Tree Borrows"
 miri "$TB" --lib -- "${skips[@]}"
 
+# Seeds one at a time (not -Zmiri-many-seeds, which stops at the first run
+# that exits non-zero, as each does with crossbeam-epoch's leaks above).
 step "racing unit tests, Tree Borrows, seeds 0..$SEEDS"
-for t in "${RACING[@]}"; do
-    miri "$TB -Zmiri-many-seeds=0..$SEEDS" --lib -- --exact "$t"
+for seed in $(seq 0 $((SEEDS - 1))); do
+    miri "$TB -Zmiri-seed=$seed" --lib -- "${RACING[@]}"
 done
 
 step "trait contract (no aliasing model: crossbeam-skiplist)"
@@ -100,8 +145,10 @@ miri "$NO_ALIASING" --test failure_modes -- \
     a_panicking_clone_poisons_nothing dropping_the_store_in_use
 
 step "stress (real threads; no aliasing model: crossbeam-skiplist), seeds 0..$SEEDS"
-miri "$NO_ALIASING -Zmiri-many-seeds=0..$SEEDS" --test stress -- \
-    get_never_misses_a_key_being_overwritten
+for seed in $(seq 0 $((SEEDS - 1))); do
+    miri "$NO_ALIASING -Zmiri-seed=$seed" --test stress -- \
+        get_never_misses_a_key_being_overwritten
+done
 
 step "render and wheel, Stacked Borrows (they never enter crossbeam-epoch)"
 miri "" --lib -- render:: wheel::
