@@ -153,7 +153,7 @@ impl<T: Member> Released<T> {
     fn push(&mut self, member: *const T) {
         // SAFETY: callers hand over a set's count of a member it unlinked,
         // once; `release_count` gives such a count back.
-        unsafe { self.counts.push(member as usize) };
+        unsafe { self.counts.push(member.cast_mut().cast()) };
     }
 }
 
@@ -161,11 +161,11 @@ impl<T: Member> Released<T> {
 /// member, see [`Member::unlinked`]).
 ///
 /// # Safety
-/// `addr` must be a strong count of an `Arc<T>` nobody else gives back,
+/// `member` must be a strong count of an `Arc<T>` nobody else gives back,
 /// unlinked from a set, past the grace period of a deferral made after.
-unsafe fn release_count<T: Member>(addr: usize) {
+unsafe fn release_count<T: Member>(member: *mut ()) {
     // SAFETY: per the contract.
-    let member = unsafe { Arc::from_raw(addr as *const T) };
+    let member = unsafe { Arc::from_raw(member.cast_const().cast::<T>()) };
     member.unlinked();
 }
 
@@ -276,13 +276,12 @@ enum Seen<T> {
 
 /// Decodes a slot's pointer; the flag says whether the slot is frozen.
 fn decode<T>(p: *mut T) -> (Seen<T>, bool) {
-    let bits = p as usize;
-    let seen = match bits & !FROZEN {
+    let seen = match p.addr() & !FROZEN {
         0 => Seen::Empty,
         TOMB => Seen::Tomb,
-        base => Seen::Member(base as *mut T),
+        _ => Seen::Member(p.map_addr(|a| a & !FROZEN)),
     };
-    (seen, bits & FROZEN != 0)
+    (seen, p.addr() & FROZEN != 0)
 }
 
 /// Whether `member` is the one for `(scope, key)` with point hash `hash`
@@ -469,12 +468,12 @@ impl<T: Member> PointSet<T> {
     /// Removes `member` itself, if it is still the one held.
     pub(crate) fn remove_same(&self, member: &Arc<T>) {
         if self.unlink(member) {
-            let addr = Arc::as_ptr(member) as usize;
+            let raw = Arc::as_ptr(member).cast_mut().cast::<()>();
             // SAFETY: unlinked, so no reader that pins from now on can reach
             // it through this set; readers pinned earlier are waited for.
             // The count given back is the table's own.
             unsafe {
-                self.garbage.defer(&pin(), move || release_count::<T>(addr));
+                self.garbage.defer(&pin(), move || release_count::<T>(raw));
             }
         }
     }
@@ -522,7 +521,7 @@ impl<T: Member> PointSet<T> {
                 (Seen::Member(p), false) if p == target => {
                     return match table.slots[i].compare_exchange(
                         target,
-                        TOMB as *mut T,
+                        ptr::without_provenance_mut(TOMB),
                         Ordering::AcqRel,
                         Ordering::Acquire,
                     ) {
@@ -576,13 +575,12 @@ impl<T: Member> PointSet<T> {
         if old_ptr.is_null() {
             return;
         }
-        let addr = old_ptr as usize;
         // SAFETY: the old table is unreachable for readers that pin from now
         // on; it holds no counts any more (they moved), so dropping it frees
         // only its arrays.
         unsafe {
             self.garbage
-                .defer(&pin(), move || drop(Box::from_raw(addr as *mut Table<T>)));
+                .defer(&pin(), move || drop(Box::from_raw(old_ptr)));
         }
     }
 
@@ -628,7 +626,7 @@ fn freeze<T>(table: &Table<T>) -> Vec<*mut T> {
     for slot in &table.slots[..] {
         let mut p = slot.load(Ordering::Acquire);
         loop {
-            let frozen = (p as usize | FROZEN) as *mut T;
+            let frozen = p.map_addr(|a| a | FROZEN);
             match slot.compare_exchange(p, frozen, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,
                 Err(now) => p = now,

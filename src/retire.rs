@@ -16,23 +16,25 @@
 /// free lists.
 const BATCH: usize = 64;
 
-/// Unlinked objects (as addresses) and how to free one.
+/// Unlinked objects (as type-erased pointers, which keep their provenance:
+/// Miri checks every free against the allocation it came from) and how to
+/// free one.
 pub(crate) struct Batch {
-    /// The first object, kept apart (0: none), so that an operation that
+    /// The first object, kept apart (null: none), so that an operation that
     /// unlinks one object (a delete, an overwrite) retires it with one
     /// deferral that allocates nothing: crossbeam-epoch stores a closure of
     /// up to three words inline.
-    first: usize,
-    more: Vec<usize>,
-    free: unsafe fn(usize),
+    first: *mut (),
+    more: Vec<*mut ()>,
+    free: unsafe fn(*mut ()),
 }
 
 impl Batch {
     /// An empty batch whose objects `free` frees (it must accept exactly
-    /// the addresses later pushed).
-    pub(crate) const fn new(free: unsafe fn(usize)) -> Self {
+    /// the pointers later pushed).
+    pub(crate) const fn new(free: unsafe fn(*mut ())) -> Self {
         Self {
-            first: 0,
+            first: std::ptr::null_mut(),
             more: Vec::new(),
             free,
         }
@@ -41,26 +43,30 @@ impl Batch {
     /// Takes an unlinked object.
     ///
     /// # Safety
-    /// `addr` must be unreachable for threads that pin from now on, owned by
-    /// the caller (handed here once), non-zero, and of the kind `free` frees.
-    pub(crate) unsafe fn push(&mut self, addr: usize) {
-        debug_assert_ne!(addr, 0, "objects have non-null addresses");
-        if self.first == 0 {
-            self.first = addr;
+    /// `object` must be unreachable for threads that pin from now on, owned
+    /// by the caller (handed here once), non-null, and of the kind `free`
+    /// frees.
+    pub(crate) unsafe fn push(&mut self, object: *mut ()) {
+        debug_assert!(!object.is_null(), "objects are non-null");
+        if self.first.is_null() {
+            self.first = object;
             return;
         }
         if self.more.capacity() == 0 {
             self.more.reserve_exact(BATCH - 1);
         }
-        self.more.push(addr);
+        self.more.push(object);
         if self.more.len() + 1 >= BATCH {
             self.retire();
         }
     }
 
     fn retire(&mut self) {
-        let (first, free) = (std::mem::take(&mut self.first), self.free);
-        if first == 0 {
+        let (first, free) = (
+            std::mem::replace(&mut self.first, std::ptr::null_mut()),
+            self.free,
+        );
+        if first.is_null() {
             return;
         }
         let guard = crossbeam_epoch::pin();
@@ -73,10 +79,10 @@ impl Batch {
         }
         let more = std::mem::take(&mut self.more);
         let release = move || {
-            for addr in std::iter::once(first).chain(more) {
+            for object in std::iter::once(first).chain(more) {
                 // SAFETY: per `push`'s contract, each is owned here once and
                 // of the kind `free` frees.
-                unsafe { free(addr) };
+                unsafe { free(object) };
             }
         };
         // SAFETY: as above, for every object in the batch.
@@ -87,5 +93,57 @@ impl Batch {
 impl Drop for Batch {
     fn drop(&mut self) {
         self.retire();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::disallowed_types)] // test bookkeeping, not the protocol
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{BATCH, Batch};
+
+    /// Objects freed so far; each object is its own index, so a double
+    /// free or a lost one shows in the sum as well as the count.
+    static FREED: AtomicUsize = AtomicUsize::new(0);
+    static SUM: AtomicUsize = AtomicUsize::new(0);
+
+    /// # Safety
+    /// `object` must be a `Box<usize>` nobody else frees.
+    unsafe fn free(object: *mut ()) {
+        // SAFETY: per the contract.
+        let id = unsafe { Box::from_raw(object.cast::<usize>()) };
+        SUM.fetch_add(*id, Ordering::SeqCst);
+        FREED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn reclaim_until(mut done: impl FnMut() -> bool) {
+        for _ in 0..100_000 {
+            if done() {
+                return;
+            }
+            crossbeam_epoch::pin().flush();
+        }
+        assert!(done(), "the epoch never reclaimed");
+    }
+
+    #[test]
+    fn every_pushed_object_is_freed_once_after_the_batch_drops() {
+        let (mut freed, mut sum) = (0, 0);
+        // None, the inline first one alone, a partial vector, exactly one
+        // full batch, and several batches retired while pushing.
+        for n in [0, 1, 2, BATCH - 1, BATCH, 3 * BATCH + 5] {
+            let mut batch = Batch::new(free);
+            for id in 1..=n {
+                // SAFETY: a fresh box, handed over once, freed by `free`.
+                unsafe { batch.push(Box::into_raw(Box::new(id)).cast()) };
+            }
+            drop(batch);
+            freed += n;
+            sum += n * (n + 1) / 2;
+            reclaim_until(|| FREED.load(Ordering::SeqCst) == freed);
+            assert_eq!(SUM.load(Ordering::SeqCst), sum, "{n} objects");
+        }
     }
 }

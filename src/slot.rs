@@ -303,7 +303,7 @@ impl<V> Graveyard<V> {
     /// graveyard make, and must call [`Slot::drop_inline`] on the slot each
     /// one reaches, once.
     #[cfg_attr(skipstore_loom, allow(unused_variables))]
-    pub(crate) const fn new(release_inline: unsafe fn(usize)) -> Self {
+    pub(crate) const fn new(release_inline: unsafe fn(*mut ())) -> Self {
         Self {
             #[cfg(not(skipstore_loom))]
             boxed: crate::retire::Batch::new(free_version::<V>),
@@ -315,11 +315,11 @@ impl<V> Graveyard<V> {
 }
 
 /// # Safety
-/// `addr` must be a `Box<Version<V>>` nobody else frees.
+/// `version` must be a `Box<Version<V>>` nobody else frees.
 #[cfg(not(skipstore_loom))]
-unsafe fn free_version<V>(addr: usize) {
+unsafe fn free_version<V>(version: *mut ()) {
     // SAFETY: per the contract.
-    let version = unsafe { Box::from_raw(addr as *mut Version<V>) };
+    let version = unsafe { Box::from_raw(version.cast::<Version<V>>()) };
     contain(|| drop(version));
 }
 

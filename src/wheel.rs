@@ -625,6 +625,7 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+        #[cfg_attr(miri, ignore = "256 cases of up to 200 operations take too long interpreted; the wheel has no unsafe code")]
         #[test]
         fn matches_brute_force(ops in prop::collection::vec(op(), 1..200)) {
             let mut c = Checked::new();

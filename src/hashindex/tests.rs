@@ -17,6 +17,12 @@ fn member(key: u64, buckets: u64) -> Arc<M> {
     })
 }
 
+/// Sizes: Miri interprets every step, so it runs a small fraction (still
+/// several resizes from the smallest table, and long collision runs).
+const STEPS: u64 = if cfg!(miri) { 300 } else { 20_000 };
+const STABLE: u64 = if cfg!(miri) { 12 } else { 200 };
+const READ_ROUNDS: usize = if cfg!(miri) { 4 } else { 300 };
+
 fn find(set: &PointSet<M>, m: &M) -> Option<Arc<M>> {
     set.with(m.hash, "s", &m.key, Arc::clone)
 }
@@ -27,7 +33,7 @@ fn matches_a_map_through_resizes_tombstones_and_collisions() {
         let set = PointSet::new();
         let mut model: HashMap<u64, Arc<M>> = HashMap::new();
         let mut x = 0x1234_5678_9abc_def1_u64 ^ buckets;
-        for step in 0..20_000 {
+        for step in 0..STEPS {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
@@ -84,7 +90,7 @@ fn matches_a_map_through_resizes_tombstones_and_collisions() {
 #[test]
 fn racing_inserts_of_one_key_admit_one_and_readers_never_miss_stable_keys() {
     let set = PointSet::new();
-    let stable: Vec<Arc<M>> = (0..200).map(|k| member(k, 1 << 40)).collect();
+    let stable: Vec<Arc<M>> = (0..STABLE).map(|k| member(k, 1 << 40)).collect();
     for m in &stable {
         set.try_insert(Arc::clone(m)).unwrap();
     }
@@ -119,7 +125,11 @@ fn racing_inserts_of_one_key_admit_one_and_readers_never_miss_stable_keys() {
                 }
             });
         }
-        for _ in 0..300 {
+        // At least READ_ROUNDS, and on until some writer won a round (the
+        // check below), however the threads were scheduled.
+        let mut rounds = 0;
+        while rounds < READ_ROUNDS || wins.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            rounds += 1;
             for m in &stable {
                 let got = find(&set, m).expect("a stable key went missing");
                 assert!(Arc::ptr_eq(&got, m));

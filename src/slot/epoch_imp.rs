@@ -81,7 +81,7 @@ impl<V> Slot<V> {
         &self,
         cur: Shared<'_, Version<V>>,
         grave: &mut Graveyard<V>,
-        hold: impl FnOnce() -> usize,
+        hold: impl FnOnce() -> *mut (),
     ) {
         if cur.tag() & INLINE != 0 {
             // SAFETY: the CAS displaced the inline version, and only the
@@ -97,7 +97,7 @@ impl<V> Slot<V> {
     /// `grave`.
     fn bury_boxed(cur: Shared<'_, Version<V>>, grave: &mut Graveyard<V>) {
         // SAFETY: the CAS unlinked this box and hands it here once.
-        unsafe { grave.boxed.push(cur.as_raw() as usize) };
+        unsafe { grave.boxed.push(cur.as_raw().cast_mut().cast()) };
     }
 
     /// Runs `f` on the current version (`None` when dead).
@@ -227,7 +227,7 @@ impl<V> Slot<V> {
         mut pred: impl FnMut(&Version<V>) -> bool,
         f: impl FnOnce(Displaced<'_, V>) -> R,
         grave: &mut Graveyard<V>,
-        hold: impl FnOnce() -> usize,
+        hold: impl FnOnce() -> *mut (),
     ) -> Replaced<V, R> {
         let guard = epoch::pin();
         let mut next = Next::Unplaced(next);

@@ -166,7 +166,7 @@ impl<V> Slot<V> {
         mut pred: impl FnMut(&Version<V>) -> bool,
         f: impl FnOnce(Displaced<'_, V>) -> R,
         _grave: &mut Graveyard<V>,
-        _hold: impl FnOnce() -> usize,
+        _hold: impl FnOnce() -> *mut (),
     ) -> Replaced<V, R> {
         let mut next = Next::Unplaced(next);
         let mut f = Some(f);

@@ -45,14 +45,20 @@ impl Drop for Counted {
     }
 }
 
-unsafe fn nothing(_: usize) {}
+unsafe fn nothing(_: *mut ()) {}
 
 /// A slot holding version `2` boxed and a free cell (version `1` was
 /// displaced and dropped), as after the epoch released the first version.
 fn slot_with_free_cell(live: &std::sync::Arc<AtomicIsize>) -> Arc<Slot<Counted>> {
     let slot = Slot::new(Counted::new(1, live));
     let mut grave = Graveyard::new(nothing);
-    let out = slot.replace_if(Counted::new(2, live), |_| true, |_| (), &mut grave, || 0);
+    let out = slot.replace_if(
+        Counted::new(2, live),
+        |_| true,
+        |_| (),
+        &mut grave,
+        std::ptr::null_mut,
+    );
     assert!(matches!(out, Replaced::Done(..)));
     // SAFETY: displaced, and no other thread exists yet.
     unsafe { slot.drop_inline() };
@@ -62,7 +68,13 @@ fn slot_with_free_cell(live: &std::sync::Arc<AtomicIsize>) -> Arc<Slot<Counted>>
 
 fn write(slot: &Slot<Counted>, id: u64, live: &std::sync::Arc<AtomicIsize>) -> bool {
     let mut grave = Graveyard::new(nothing);
-    match slot.replace_if(Counted::new(id, live), |_| true, |_| (), &mut grave, || 0) {
+    match slot.replace_if(
+        Counted::new(id, live),
+        |_| true,
+        |_| (),
+        &mut grave,
+        std::ptr::null_mut,
+    ) {
         Replaced::Done(..) => true,
         Replaced::Dead(v) => {
             drop(v);

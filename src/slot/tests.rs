@@ -52,15 +52,15 @@ impl Drop for Tracked {
 /// made with `Arc::into_raw`.
 type Owner = Arc<Slot<Tracked>>;
 
-fn hold(owner: &Owner) -> usize {
-    Arc::into_raw(Arc::clone(owner)) as usize
+fn hold(owner: &Owner) -> *mut () {
+    Arc::into_raw(Arc::clone(owner)).cast_mut().cast()
 }
 
 /// # Safety
 /// As `crate::entry::release_inline`.
-unsafe fn release(addr: usize) {
+unsafe fn release(handle: *mut ()) {
     // SAFETY: per the contract.
-    let owner = unsafe { Arc::from_raw(addr as *const Slot<Tracked>) };
+    let owner = unsafe { Arc::from_raw(handle.cast_const().cast::<Slot<Tracked>>()) };
     // SAFETY: per the contract.
     unsafe { owner.drop_inline() };
 }
@@ -161,7 +161,10 @@ fn a_write_that_claims_the_cell_and_is_refused_gives_it_back() {
 fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
     use std::sync::Barrier;
     use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
     const WRITERS: u64 = 3;
+    /// Writes that land in the reused inline cell before the kill.
+    const REUSES: u64 = if cfg!(miri) { 2 } else { 50 };
     let live = Arc::new(AtomicI64::new(0));
     let owner: Owner = Arc::new(Slot::new(version(0, &live)));
     let (displaced, inline_seen) = (AtomicU64::new(0), AtomicU64::new(0));
@@ -215,7 +218,14 @@ fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
         });
         s.spawn(|| {
             start.wait();
-            std::thread::sleep(std::time::Duration::from_millis(200));
+            // Kill once the writers have reused the inline cell a few
+            // times (not after a fixed time: how far they get in one
+            // depends on the machine, and under Miri on its scheduler),
+            // or give up after a while (the check below then fails).
+            let give_up = Instant::now() + Duration::from_secs(10);
+            while inline_seen.load(Ordering::SeqCst) < REUSES && Instant::now() < give_up {
+                std::thread::yield_now();
+            }
             let mut grave = Graveyard::new(release);
             owner.kill_if(
                 |_| true,
@@ -254,7 +264,7 @@ fn a_panicking_drop_in_the_kill_release_is_contained_and_not_repeated() {
             }
         }
     }
-    unsafe fn nothing(_: usize) {}
+    unsafe fn nothing(_: *mut ()) {}
     let slot = Slot::new(Version::new(Boom, super::NEVER, None));
     let mut grave = Graveyard::new(nothing);
     assert!(matches!(
