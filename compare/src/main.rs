@@ -46,6 +46,8 @@ mod memory;
 mod near;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_common;
 mod report;
 mod runner;
 mod suite;

@@ -19,7 +19,7 @@
 //! local hit ratio over the measured rounds (local hits / gets).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use entelix_core::{ExecutionContext, TenantId};
@@ -27,17 +27,14 @@ use entelix_memory::{Namespace, Store};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Zipf};
-use skipstore::redis::local::LocalRedis;
 use skipstore::redis::{NearCache, RedisStore};
 
 use crate::cli::Args;
+use crate::redis_common::{Dyn, KEYS_PER_NS, Server, cleanup, fill, key, server_version, value};
 use crate::report::{human, median};
-
-type Dyn = Arc<dyn Store<String>>;
 
 const TENANT: &str = "near-bench";
 const PREFIX: &str = "skipstore-near-compare:";
-const KEYS_PER_NS: usize = 100;
 const HOT: usize = 1_000;
 /// Invalidation-latency samples.
 const SAMPLES: usize = 2_000;
@@ -65,29 +62,10 @@ fn namespace(i: usize) -> Namespace {
     Namespace::new(TenantId::new(TENANT)).with_scope(format!("conv-{i}"))
 }
 
-fn key(j: usize) -> String {
-    format!("memory:{j:03}")
-}
-
-fn value(i: usize) -> String {
-    format!("{i:08}: {}", "remembered fact ".repeat(6))
-}
-
 /// Runs the near-cache comparison and prints its tables.
 pub fn run(args: &Args, target: &str) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
-    let local = if target == "local" {
-        Some(LocalRedis::start().map_err(|e| format!("cannot start redis-server: {e}"))?)
-    } else {
-        None
-    };
-    let url = local
-        .as_ref()
-        .map_or_else(|| target.to_owned(), LocalRedis::url);
-    runtime.block_on(compare(args, &url))
+    let server = Server::start(target)?;
+    server.block_on(compare(args, server.url()))
 }
 
 async fn near(url: &str, rows: usize) -> Result<NearCache<String>, String> {
@@ -123,8 +101,8 @@ async fn compare(args: &Args, url: &str) -> Result<(), String> {
         load_average()
     );
     let ours: Dyn = Arc::new(ours);
-    fill(&entelix, rows).await?;
-    fill(&ours, rows).await?;
+    fill(&entelix, rows, namespace).await?;
+    fill(&ours, rows, namespace).await?;
     let subjects: [(&str, Dyn); 3] = [
         ("entelix", entelix),
         ("redis-store", ours),
@@ -180,40 +158,7 @@ async fn compare(args: &Args, url: &str) -> Result<(), String> {
         "\ninvalidation latency (write acknowledged on one replica until another serves the new value), {SAMPLES} samples: p50 {p50:?}, p99 {p99:?}, max {max:?}"
     );
     println!("load average after: {}", load_average());
-    cleanup(url).await
-}
-
-async fn fill(store: &Dyn, rows: usize) -> Result<(), String> {
-    let next = Arc::new(AtomicU64::new(0));
-    let workers: Vec<_> = (0..32)
-        .map(|_| {
-            let store = Arc::clone(store);
-            let next = Arc::clone(&next);
-            tokio::spawn(async move {
-                let ctx = ExecutionContext::new();
-                loop {
-                    let i = usize::try_from(next.fetch_add(1, Ordering::Relaxed))
-                        .map_err(|e| e.to_string())?;
-                    if i >= rows {
-                        return Ok::<(), String>(());
-                    }
-                    store
-                        .put(
-                            &ctx,
-                            &namespace(i / KEYS_PER_NS),
-                            &key(i % KEYS_PER_NS),
-                            value(i),
-                        )
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.map_err(|e| e.to_string())??;
-    }
-    Ok(())
+    cleanup(url, PREFIX, TENANT).await
 }
 
 /// Operations per second of `work` on `tasks` tasks for `seconds`.
@@ -362,58 +307,4 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "?".into())
-}
-
-async fn connection(url: &str) -> Result<redis::aio::MultiplexedConnection, String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(|e| e.to_string())
-}
-
-async fn server_version(url: &str) -> Result<String, String> {
-    let mut conn = connection(url).await?;
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(info
-        .lines()
-        .find_map(|l| l.strip_prefix("redis_version:"))
-        .unwrap_or("?")
-        .trim()
-        .to_owned())
-}
-
-/// Removes what the run wrote (our prefix, entelix's keys of the tenant).
-async fn cleanup(url: &str) -> Result<(), String> {
-    let mut conn = connection(url).await?;
-    for pattern in [format!("{PREFIX}*"), format!("entelix:store:{TENANT}:*")] {
-        let mut cursor = 0_u64;
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| e.to_string())?;
-            if !keys.is_empty() {
-                let _: i64 = redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-    }
-    Ok(())
 }

@@ -12,23 +12,20 @@
 //! end.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use entelix_core::{ExecutionContext, TenantId};
-use entelix_memory::{Namespace, NamespacePrefix, PutOptions, Store};
-use skipstore::redis::local::LocalRedis;
+use entelix_memory::{Namespace, NamespacePrefix, PutOptions};
 use skipstore::redis::{Codec, RedisStore};
 
 use crate::cli::Args;
+use crate::redis_common::{Dyn, KEYS_PER_NS, Server, cleanup, fill, key, server_version, value};
 use crate::report::{human, median};
-
-type Dyn = Arc<dyn Store<String>>;
 
 const TENANT: &str = "compare-bench";
 const PREFIX: &str = "skipstore-compare:";
 const AGENTS: usize = 10;
-const KEYS_PER_NS: usize = 100;
 
 /// The Redis workloads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,25 +68,10 @@ fn namespace(i: usize) -> Namespace {
         .with_scope(format!("conv-{i}"))
 }
 
-fn key(j: usize) -> String {
-    format!("memory:{j:03}")
-}
-
 /// Runs the Redis comparison and prints its table.
 pub fn run(args: &Args, target: &str) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
-    let local = if target == "local" {
-        Some(LocalRedis::start().map_err(|e| format!("cannot start redis-server: {e}"))?)
-    } else {
-        None
-    };
-    let url = local
-        .as_ref()
-        .map_or_else(|| target.to_owned(), LocalRedis::url);
-    runtime.block_on(compare(args, &url))
+    let server = Server::start(target)?;
+    server.block_on(compare(args, server.url()))
 }
 
 async fn subjects(url: &str) -> Result<Vec<Subject>, String> {
@@ -136,7 +118,7 @@ async fn compare(args: &Args, url: &str) -> Result<(), String> {
     );
     for s in &subjects {
         let start = Instant::now();
-        fill(&s.store, namespaces).await?;
+        fill(&s.store, namespaces * KEYS_PER_NS, namespace).await?;
         println!(
             "filled {} in {:.1} s",
             s.name,
@@ -194,41 +176,7 @@ async fn compare(args: &Args, url: &str) -> Result<(), String> {
             }
         );
     }
-    cleanup(url).await
-}
-
-async fn fill(store: &Dyn, namespaces: usize) -> Result<(), String> {
-    let next = Arc::new(AtomicU64::new(0));
-    let total = (namespaces * KEYS_PER_NS) as u64;
-    let workers: Vec<_> = (0..32)
-        .map(|_| {
-            let store = Arc::clone(store);
-            let next = Arc::clone(&next);
-            tokio::spawn(async move {
-                let ctx = ExecutionContext::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= total {
-                        return Ok::<(), String>(());
-                    }
-                    let i = usize::try_from(i).map_err(|e| e.to_string())?;
-                    let ns = namespace(i / KEYS_PER_NS);
-                    store
-                        .put(&ctx, &ns, &key(i % KEYS_PER_NS), value(i))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.map_err(|e| e.to_string())??;
-    }
-    Ok(())
-}
-
-fn value(i: usize) -> String {
-    format!("{i:08}: {}", "remembered fact ".repeat(6))
+    cleanup(url, PREFIX, TENANT).await
 }
 
 /// Operations per second of `work` on `tasks` tasks for `seconds`.
@@ -308,58 +256,4 @@ fn next(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-async fn connection(url: &str) -> Result<redis::aio::MultiplexedConnection, String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(|e| e.to_string())
-}
-
-async fn server_version(url: &str) -> Result<String, String> {
-    let mut conn = connection(url).await?;
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(info
-        .lines()
-        .find_map(|l| l.strip_prefix("redis_version:"))
-        .unwrap_or("?")
-        .trim()
-        .to_owned())
-}
-
-/// Removes what the run wrote (our prefix, entelix's keys of the tenant).
-async fn cleanup(url: &str) -> Result<(), String> {
-    let mut conn = connection(url).await?;
-    for pattern in [format!("{PREFIX}*"), format!("entelix:store:{TENANT}:*")] {
-        let mut cursor = 0_u64;
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| e.to_string())?;
-            if !keys.is_empty() {
-                let _: i64 = redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-    }
-    Ok(())
 }
