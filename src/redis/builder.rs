@@ -37,11 +37,13 @@ pub const DEFAULT_PREFIX: &str = "skipstore:";
 /// ```
 #[must_use]
 pub struct RedisStoreBuilder<V> {
-    url: Option<String>,
-    cluster_nodes: Vec<String>,
-    prefix: String,
-    codec: Codec,
-    connect_timeout: Duration,
+    // Read by the near cache's builder, which holds one of these for the
+    // Redis settings of the store under it.
+    pub(crate) url: Option<String>,
+    pub(crate) cluster_nodes: Vec<String>,
+    pub(crate) prefix: String,
+    pub(crate) codec: Codec,
+    pub(crate) connect_timeout: Duration,
     response_timeout: Duration,
     _values: PhantomData<fn() -> V>,
 }

@@ -1,6 +1,5 @@
 //! Configuring and connecting a [`NearCache`].
 
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use entelix_core::{Error, Result};
@@ -11,7 +10,7 @@ use super::tier::Tier;
 use super::tracking::{self, LinkConfig};
 use super::{NearCache, NearInner};
 use crate::redis::layout::Layout;
-use crate::redis::{Codec, DEFAULT_PREFIX, RedisStore};
+use crate::redis::{Codec, RedisStore, RedisStoreBuilder};
 use crate::sync::Arc;
 
 /// How many local copies a near cache holds unless told otherwise.
@@ -44,24 +43,20 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 /// ```
 #[must_use]
 pub struct NearCacheBuilder<V> {
-    url: Option<String>,
-    cluster: bool,
-    prefix: String,
-    codec: Codec,
-    connect_timeout: Duration,
-    response_timeout: Duration,
+    /// The Redis settings (URL, cluster nodes, prefix, codec, timeouts),
+    /// kept as the builder of the store under the cache.
+    redis: RedisStoreBuilder<V>,
     max_local_entries: usize,
     local_ttl_cap: Duration,
     heartbeat: Duration,
-    _values: PhantomData<fn() -> V>,
 }
 
 impl<V> std::fmt::Debug for NearCacheBuilder<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NearCacheBuilder")
-            .field("url", &self.url)
-            .field("prefix", &self.prefix)
-            .field("codec", &self.codec)
+            .field("url", &self.redis.url)
+            .field("prefix", &self.redis.prefix)
+            .field("codec", &self.redis.codec)
             .field("max_local_entries", &self.max_local_entries)
             .field("local_ttl_cap", &self.local_ttl_cap)
             .field("heartbeat", &self.heartbeat)
@@ -72,16 +67,10 @@ impl<V> std::fmt::Debug for NearCacheBuilder<V> {
 impl<V> Default for NearCacheBuilder<V> {
     fn default() -> Self {
         Self {
-            url: None,
-            cluster: false,
-            prefix: DEFAULT_PREFIX.to_owned(),
-            codec: Codec::default(),
-            connect_timeout: Duration::from_secs(5),
-            response_timeout: Duration::from_secs(5),
+            redis: RedisStoreBuilder::default(),
             max_local_entries: DEFAULT_MAX_LOCAL_ENTRIES,
             local_ttl_cap: DEFAULT_LOCAL_TTL_CAP,
             heartbeat: DEFAULT_HEARTBEAT,
-            _values: PhantomData,
         }
     }
 }
@@ -92,7 +81,7 @@ where
 {
     /// The server, as a `redis://host:port/db` URL (Redis 6 or later).
     pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.url = Some(url.into());
+        self.redis = self.redis.url(url);
         self
     }
 
@@ -106,34 +95,35 @@ where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.cluster = nodes.into_iter().next().is_some();
+        self.redis = self.redis.cluster_nodes(nodes);
         self
     }
 
-    /// The key prefix (default [`DEFAULT_PREFIX`]): the cache reads and
-    /// writes the rows of a [`RedisStore`] with the same prefix, and tracks
-    /// every key under it.
+    /// The key prefix (default
+    /// [`DEFAULT_PREFIX`](crate::redis::DEFAULT_PREFIX)): the cache reads
+    /// and writes the rows of a [`RedisStore`] with the same prefix, and
+    /// tracks every key under it.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
+        self.redis = self.redis.key_prefix(prefix);
         self
     }
 
     /// How values are encoded in Redis (default [`Codec::Json`]).
     pub fn codec(mut self, codec: Codec) -> Self {
-        self.codec = codec;
+        self.redis = self.redis.codec(codec);
         self
     }
 
     /// How long connecting may take (default 5 s), for the data and the
     /// tracking connections.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.redis = self.redis.connect_timeout(timeout);
         self
     }
 
     /// How long one request may wait for its reply (default 5 s).
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
-        self.response_timeout = timeout;
+        self.redis = self.redis.response_timeout(timeout);
         self
     }
 
@@ -171,32 +161,29 @@ where
     /// than Redis 6), or no tokio runtime; `Error::Provider` (network) when
     /// the server cannot be reached within the connect timeout.
     pub async fn build(self) -> Result<NearCache<V>> {
-        if self.cluster {
+        if !self.redis.cluster_nodes.is_empty() {
             return Err(Error::config(
                 "near cache: Redis Cluster is not supported (invalidations come from each \
                  master; one tracking link per master is not built yet); use RedisStore",
             ));
         }
-        if let Some(why) = Layout::check_prefix(&self.prefix) {
+        if let Some(why) = Layout::check_prefix(&self.redis.prefix) {
             return Err(Error::config(format!("near cache: {why}")));
         }
         let url = self
+            .redis
             .url
+            .clone()
             .ok_or_else(|| Error::config("near cache: give a server URL"))?;
-        let store = RedisStore::builder()
-            .url(url.clone())
-            .key_prefix(self.prefix.clone())
-            .codec(self.codec)
-            .connect_timeout(self.connect_timeout)
-            .response_timeout(self.response_timeout)
-            .build()
-            .await?;
+        let prefix = self.redis.prefix.clone();
+        let connect_timeout = self.redis.connect_timeout;
+        let store: RedisStore<V> = self.redis.build().await?;
         let tier = Arc::new(Tier::new(self.max_local_entries, self.local_ttl_cap));
         let link = LinkConfig {
             url,
-            prefix: self.prefix,
+            prefix,
             heartbeat: self.heartbeat,
-            connect_timeout: self.connect_timeout,
+            connect_timeout,
         };
         let tracker = tracking::start(Arc::clone(&tier), link).await?;
         Ok(NearCache::from_inner(NearInner {
