@@ -213,6 +213,28 @@ impl LocalCluster {
         ))
     }
 
+    /// Kills node `i` (SIGKILL; its data is gone, its cluster config is
+    /// kept); nothing happens for an index out of range.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(node) = self.nodes.get_mut(i) {
+            node.kill();
+        }
+    }
+
+    /// Starts node `i` again on its port, with its cluster config (so it
+    /// takes back its slots, empty), and waits for `cluster_state:ok`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::start`], or when there is no node `i`.
+    pub fn restart(&mut self, i: usize) -> io::Result<()> {
+        self.nodes
+            .get_mut(i)
+            .ok_or_else(|| io::Error::other(format!("no node {i}")))?
+            .restart()?;
+        self.wait_ok()
+    }
+
     /// The nodes' URLs, for `RedisStoreBuilder::cluster_nodes`.
     #[must_use]
     pub fn urls(&self) -> Vec<String> {

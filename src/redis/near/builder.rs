@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::tier::Tier;
+use super::topology::Target;
 use super::tracking::{self, LinkConfig};
 use super::{NearCache, NearInner};
 use crate::redis::layout::Layout;
@@ -85,11 +86,11 @@ where
         self
     }
 
-    /// Redis Cluster is not supported by the near cache yet: invalidations
-    /// come from each master separately, so it needs one tracking link per
-    /// master, kept in step with the topology. [`Self::build`] fails with
-    /// `Error::Config` when this was called; use [`RedisStore`] on a
-    /// cluster.
+    /// A Redis Cluster, by some of its nodes' URLs (the others are found
+    /// from them); takes precedence over [`Self::url`]. The cache opens one
+    /// tracking link to every master (each master sends the invalidations
+    /// of its own keys) and re-reads the masters every heartbeat; see the
+    /// [module docs](super) for what a topology change does.
     pub fn cluster_nodes<I, S>(mut self, nodes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -143,8 +144,9 @@ where
         self
     }
 
-    /// How often the tracking connection is sent a `PING` (default 1 s); a
-    /// `PING` that fails or takes longer than this clears the local tier.
+    /// How often the tracking connections are sent a `PING` (default 1 s),
+    /// and a cluster's masters re-read; a `PING` that fails, checks that
+    /// take longer than this, or a change of masters clear the local tier.
     /// A silently dead link is noticed within two heartbeats.
     pub fn heartbeat(mut self, every: Duration) -> Self {
         self.heartbeat = every.max(Duration::from_millis(1));
@@ -156,31 +158,29 @@ where
     ///
     /// # Errors
     ///
-    /// `Error::Config` for a bad URL or prefix, cluster nodes (not
-    /// supported), no URL, a server that refuses `CLIENT TRACKING` (older
-    /// than Redis 6), or no tokio runtime; `Error::Provider` (network) when
-    /// the server cannot be reached within the connect timeout.
+    /// `Error::Config` for a bad URL or prefix, neither a URL nor cluster
+    /// nodes, a server that refuses `CLIENT TRACKING` (older than Redis 6),
+    /// or no tokio runtime; `Error::Provider` (network) when the server (or
+    /// a cluster's master) cannot be reached within the connect timeout.
     pub async fn build(self) -> Result<NearCache<V>> {
-        if !self.redis.cluster_nodes.is_empty() {
-            return Err(Error::config(
-                "near cache: Redis Cluster is not supported (invalidations come from each \
-                 master; one tracking link per master is not built yet); use RedisStore",
-            ));
-        }
         if let Some(why) = Layout::check_prefix(&self.redis.prefix) {
             return Err(Error::config(format!("near cache: {why}")));
         }
-        let url = self
-            .redis
-            .url
-            .clone()
-            .ok_or_else(|| Error::config("near cache: give a server URL"))?;
+        let target = if self.redis.cluster_nodes.is_empty() {
+            let url =
+                self.redis.url.clone().ok_or_else(|| {
+                    Error::config("near cache: give a server URL or cluster nodes")
+                })?;
+            Target::Server(url)
+        } else {
+            Target::Cluster(self.redis.cluster_nodes.clone())
+        };
         let prefix = self.redis.prefix.clone();
         let connect_timeout = self.redis.connect_timeout;
         let store: RedisStore<V> = self.redis.build().await?;
         let tier = Arc::new(Tier::new(self.max_local_entries, self.local_ttl_cap));
         let link = LinkConfig {
-            url,
+            target,
             prefix,
             heartbeat: self.heartbeat,
             connect_timeout,

@@ -75,10 +75,12 @@
 
 mod builder;
 mod fill;
+mod link;
 mod stats;
 #[cfg(test)]
 mod tests;
 mod tier;
+mod topology;
 mod tracking;
 
 use async_trait::async_trait;
@@ -90,8 +92,8 @@ use serde::de::DeserializeOwned;
 pub use builder::{
     DEFAULT_HEARTBEAT, DEFAULT_LOCAL_TTL_CAP, DEFAULT_MAX_LOCAL_ENTRIES, NearCacheBuilder,
 };
+pub use link::TRACKING_CLIENT_NAME;
 pub use stats::NearStats;
-pub use tracking::TRACKING_CLIENT_NAME;
 
 use super::RedisStore;
 use crate::sync::Arc;
