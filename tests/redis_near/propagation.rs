@@ -205,7 +205,10 @@ async fn bad_settings_are_clear_errors() {
         .build()
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("cluster support disabled"), "{err}");
+    assert!(
+        err.to_string().contains("cluster support disabled"),
+        "{err}"
+    );
     let err = NearCache::<String>::builder().build().await.unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");
     let err = NearCache::<String>::connect("not a url").await.unwrap_err();
