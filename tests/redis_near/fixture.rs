@@ -32,15 +32,18 @@ pub fn ns() -> Namespace {
     Namespace::new(TenantId::new("acme")).with_scope("agent")
 }
 
-/// One replica: its own data and tracking connections, a 100 ms heartbeat
-/// and 1 s timeouts (so that fault tests move quickly).
+/// One replica: its own data and tracking connections, a 100 ms heartbeat,
+/// a 200 ms connect timeout, a 1 s response timeout and one reconnection
+/// attempt (so that fault tests move quickly: a call on a dead server fails
+/// in well under a second, where the defaults take about 6 s).
 pub async fn replica(url: &str, prefix: &str) -> NearCache<String> {
     NearCache::builder()
         .url(url)
         .key_prefix(prefix)
         .heartbeat(Duration::from_millis(100))
-        .connect_timeout(Duration::from_secs(1))
+        .connect_timeout(Duration::from_millis(200))
         .response_timeout(Duration::from_secs(1))
+        .retries(1)
         .build()
         .await
         .unwrap()

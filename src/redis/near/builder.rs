@@ -115,16 +115,30 @@ where
         self
     }
 
-    /// How long connecting may take (default 5 s), for the data and the
-    /// tracking connections.
+    /// How long one connection attempt may take (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`](crate::redis::DEFAULT_CONNECT_TIMEOUT),
+    /// 5 s), for the data and the tracking connections.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.redis = self.redis.connect_timeout(timeout);
         self
     }
 
-    /// How long one request may wait for its reply (default 5 s).
+    /// How long one request may wait for its reply (default
+    /// [`DEFAULT_RESPONSE_TIMEOUT`](crate::redis::DEFAULT_RESPONSE_TIMEOUT),
+    /// 5 s).
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.redis = self.redis.response_timeout(timeout);
+        self
+    }
+
+    /// How many times the data connection retries before a call gives up
+    /// (see [`RedisStoreBuilder::retries`] for the defaults): with the
+    /// defaults a read while Redis is down fails after about 6 s; lower it
+    /// with a short [`Self::connect_timeout`] to fail fast. The tracking
+    /// links do not retry: a lost link is reopened by the cache, with
+    /// backoff, while reads go to Redis.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.redis = self.redis.retries(retries);
         self
     }
 
