@@ -270,3 +270,41 @@ async fn after_a_master_restart_no_replica_serves_a_value_from_before() {
         }
     }
 }
+
+/// A master added and given a slot, while every tracked connection stays
+/// up: the heartbeat's re-read of the masters notices, the cache starts a
+/// new session that tracks the new master too, and its writes invalidate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_added_is_tracked_too() {
+    let mut cluster = fixture::cluster();
+    let r = fixture::cluster_replicas(&cluster, 2).await;
+    let ctx = ExecutionContext::new();
+    let moved = Namespace::new(TenantId::new("moved")).with_scope("agent");
+    let row = r[0].remote().row_key(&moved, "k");
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(&row)
+        .query_async(&mut plain(&cluster.urls()[0]).await)
+        .await
+        .unwrap();
+    let added = cluster.add_node().unwrap();
+    cluster.move_empty_slot(slot, added).unwrap();
+    assert_eq!(owner(&cluster, &row).await, added);
+    for (i, replica) in r.iter().enumerate() {
+        eventually(&format!("replica {i} to track the new master"), || async {
+            let stats = replica.stats();
+            stats.tracking && stats.reconnects >= 1
+        })
+        .await;
+    }
+    let mut cli = plain(&cluster.urls()[added]).await;
+    assert_eq!(
+        tracking_ids(&mut cli).await.len(),
+        2,
+        "one link per replica"
+    );
+    r[0].put(&ctx, &moved, "k", "v1".into()).await.unwrap();
+    fill_all(&r, std::slice::from_ref(&moved), "k", Some("v1")).await;
+    plain_write(&cluster, &row, "\"v2\"").await;
+    all_see(&r, std::slice::from_ref(&moved), "k", Some("v2")).await;
+}
