@@ -63,20 +63,23 @@ where
         Error::config("near cache: must be built inside a tokio runtime (it runs a tracking task)")
     })?;
     let layout = Layout::new(config.prefix.clone());
+    tier.expect(1);
     let session = open(&tier, &layout, &config, 1).await?;
-    tier.go_up(1);
+    // Lost already (a link dropped while the others opened): the task
+    // opens a new session at once.
+    let session = tier.go_up(1).then_some(session);
     let task = runtime.spawn(keep(tier, layout, config, session));
     Ok(TrackerHandle(task))
 }
 
 /// Watches the session; when it is lost, opens a new one with backoff,
 /// forever (until aborted).
-async fn keep<V>(tier: Arc<Tier<V>>, layout: Layout, config: LinkConfig, first: Session)
+async fn keep<V>(tier: Arc<Tier<V>>, layout: Layout, config: LinkConfig, first: Option<Session>)
 where
     V: Clone + Send + Sync + 'static,
 {
     let mut id = 1;
-    let mut session = Some(first);
+    let mut session = first;
     let mut backoff = MIN_BACKOFF;
     loop {
         if let Some(mut live) = session.take() {
@@ -85,14 +88,15 @@ where
             drop(live);
         }
         id += 1;
+        tier.expect(id);
         match open(&tier, &layout, &config, id).await {
-            Ok(live) => {
-                tier.go_up(id);
+            Ok(live) if tier.go_up(id) => {
                 bump(&tier.counters.reconnects);
                 backoff = MIN_BACKOFF;
                 session = Some(live);
             }
-            Err(_) => {
+            // Refused, or one of its links dropped before all were on.
+            _ => {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
