@@ -20,7 +20,7 @@ pub const DEFAULT_MAX_LOCAL_ENTRIES: usize = 100_000;
 /// How long a local copy may live unless told otherwise.
 pub const DEFAULT_LOCAL_TTL_CAP: Duration = Duration::from_secs(60);
 
-/// How often the tracking connection is checked unless told otherwise.
+/// How often the tracking connections are checked unless told otherwise.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Builds a [`NearCache`]: the Redis settings of the [`RedisStore`] under

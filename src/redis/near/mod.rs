@@ -63,7 +63,7 @@
 //! * A replica reads its own writes: once `put` or `delete` has returned,
 //!   that cache's reads see it (or a later write).
 //! * Across replicas, a read may return a value that another replica has
-//!   replaced: while the tracking link is up, until the invalidation
+//!   replaced: while the tracking links are up, until the invalidation
 //!   arrives (a loopback round trip or so); when the link dies silently,
 //!   until the heartbeat notices (at most two heartbeats); and never for
 //!   longer than the local cap.
