@@ -5,6 +5,8 @@
 //! never skip. Run with `cargo test --features redis --test redis_near`.
 #![allow(clippy::unwrap_used, clippy::disallowed_types)]
 
+#[path = "redis_near/cluster.rs"]
+mod cluster;
 #[path = "redis_near/contract.rs"]
 mod contract;
 #[path = "redis_near/faults.rs"]

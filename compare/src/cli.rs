@@ -145,6 +145,15 @@ pub struct Args {
         value_parser = clap::value_parser!(u64).range(100..=10_000_000)
     )]
     pub redis_rows: u64,
+
+    /// The longest warm-up of the near cache before each workload's
+    /// measured rounds (`--near`), in seconds. The warm-up runs the
+    /// workload in 1 s slices until a slice's local hit ratio stops rising
+    /// (by less than 0.1 point over the slice before), so the local tier is
+    /// as warm as a host's that has read these rows for a while; this caps
+    /// it. The local TTL cap (60 s) bounds how warm a tier can get anyway.
+    #[arg(long, default_value = "30", value_parser = parse_seconds)]
+    pub near_warmup: Duration,
 }
 
 impl Args {
@@ -298,6 +307,7 @@ mod tests {
             &["--seconds", "inf"],
             &["--workloads", "gets"],
             &["--rounds", "0"],
+            &["--near-warmup", "0"],
         ] {
             let err = parse(bad).expect_err("must be rejected");
             assert_eq!(err.exit_code(), 2, "{bad:?}");

@@ -18,6 +18,23 @@ use super::store::{Inner, RedisStore};
 /// The key prefix a store uses unless told otherwise.
 pub const DEFAULT_PREFIX: &str = "skipstore:";
 
+/// How long connecting may take unless told otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a request may wait for its reply unless told otherwise.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many times a lost connection to one server is retried unless told
+/// otherwise (redis-rs's connection manager's default): with its delays of
+/// 100 ms doubling each time, a call on a server that is down fails after
+/// about 6 s plus the connect timeouts.
+pub const DEFAULT_SERVER_RETRIES: u32 = 6;
+
+/// How many times a cluster request is retried (after a connection error,
+/// `MOVED`, `TRYAGAIN`...) unless told otherwise (redis-rs's cluster
+/// client's default).
+pub const DEFAULT_CLUSTER_RETRIES: u32 = 16;
+
 /// Builds a [`RedisStore`]: where the server is (one URL, or a cluster's
 /// nodes), the key prefix, the codec and the timeouts.
 ///
@@ -45,6 +62,7 @@ pub struct RedisStoreBuilder<V> {
     pub(crate) codec: Codec,
     pub(crate) connect_timeout: Duration,
     response_timeout: Duration,
+    retries: Option<u32>,
     _values: PhantomData<fn() -> V>,
 }
 
@@ -57,6 +75,7 @@ impl<V> std::fmt::Debug for RedisStoreBuilder<V> {
             .field("codec", &self.codec)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("retries", &self.retries)
             .finish()
     }
 }
@@ -68,8 +87,9 @@ impl<V> Default for RedisStoreBuilder<V> {
             cluster_nodes: Vec::new(),
             prefix: DEFAULT_PREFIX.to_owned(),
             codec: Codec::default(),
-            connect_timeout: Duration::from_secs(5),
-            response_timeout: Duration::from_secs(5),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            retries: None,
             _values: PhantomData,
         }
     }
@@ -111,17 +131,36 @@ where
         self
     }
 
-    /// How long connecting may take (default 5 s).
+    /// How long one connection attempt may take (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`], 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
     /// How long one request may wait for its reply before it fails with a
-    /// timeout error (default 5 s). An `ExecutionContext` deadline, when
-    /// shorter, ends the call first.
+    /// timeout error (default [`DEFAULT_RESPONSE_TIMEOUT`], 5 s). An
+    /// `ExecutionContext` deadline, when shorter, ends the call first.
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
+        self
+    }
+
+    /// How many times a failure is retried before a call gives up. On one
+    /// server (default [`DEFAULT_SERVER_RETRIES`], 6): the reconnection
+    /// attempts after the connection is lost, 100 ms apart and doubling, each
+    /// bounded by the connect timeout; a call made while the server is down
+    /// waits for them, about 6 s with the defaults. On a cluster (default
+    /// [`DEFAULT_CLUSTER_RETRIES`], 16): the retries of a request after a
+    /// connection error or a redirection.
+    ///
+    /// Lower it (with a short [`Self::connect_timeout`]) to fail fast when
+    /// Redis is down: `retries(1)` and a 200 ms connect timeout fail a call
+    /// on a dead server in well under a second. `0` gives up at the first
+    /// failure, and on a cluster leaves no retry for a `MOVED` after a
+    /// resharding.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = Some(retries);
         self
     }
 
@@ -157,7 +196,11 @@ where
             .map_err(|e| Error::config(format!("redis store: bad URL {url:?}: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.response_timeout));
+            .set_response_timeout(Some(self.response_timeout))
+            .set_number_of_retries(
+                usize::try_from(self.retries.unwrap_or(DEFAULT_SERVER_RETRIES))
+                    .unwrap_or(usize::MAX),
+            );
         let manager = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|e| {
@@ -170,6 +213,7 @@ where
         let client = ClusterClient::builder(self.cluster_nodes.iter().map(String::as_str))
             .connection_timeout(self.connect_timeout)
             .response_timeout(self.response_timeout)
+            .retries(self.retries.unwrap_or(DEFAULT_CLUSTER_RETRIES))
             .build()
             .map_err(|e| Error::config(format!("redis store: bad cluster nodes: {e}")))?;
         let conn = client.get_async_connection().await.map_err(|e| {

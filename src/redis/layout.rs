@@ -79,6 +79,11 @@ impl Layout {
         }
     }
 
+    /// The prefix of every key of this layout.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Why `prefix` cannot be used, if it cannot: a brace in it would move
     /// the hash tag off the tenant.
     pub(crate) fn check_prefix(prefix: &str) -> Option<&'static str> {

@@ -196,20 +196,87 @@ impl LocalCluster {
     }
 
     fn wait_ok(&self) -> io::Result<()> {
+        self.wait_for(|n| command(n.port, "CLUSTER INFO").contains("cluster_state:ok"))
+    }
+
+    /// Kills node `i` (SIGKILL; its data is gone, its cluster config is
+    /// kept); nothing happens for an index out of range.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(node) = self.nodes.get_mut(i) {
+            node.kill();
+        }
+    }
+
+    /// Starts node `i` again on its port, with its cluster config (so it
+    /// takes back its slots, empty), and waits for `cluster_state:ok`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::start`], or when there is no node `i`.
+    pub fn restart(&mut self, i: usize) -> io::Result<()> {
+        self.nodes
+            .get_mut(i)
+            .ok_or_else(|| io::Error::other(format!("no node {i}")))?
+            .restart()?;
+        self.wait_ok()
+    }
+
+    /// Starts one more cluster-enabled node and has the cluster meet it;
+    /// it holds no slot (see [`Self::move_empty_slot`]). Returns its index.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::start`], or when the cluster does not learn of the node
+    /// within 20 s.
+    pub fn add_node(&mut self) -> io::Result<usize> {
+        let node = LocalRedis::start_on(free_port(true)?, true, Vec::new())?;
+        let port = node.port;
+        self.nodes.push(node);
+        let first = self.nodes[0].port;
+        command(first, &format!("CLUSTER MEET 127.0.0.1 {port}"));
+        let id = node_id(port)?;
+        self.wait_for(|n| command(n.port, "CLUSTER NODES").contains(&id))?;
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// Gives `slot`, which must hold no key, to node `to` (on every node,
+    /// as `CLUSTER SETSLOT slot NODE id`), and waits for `cluster_state:ok`.
+    ///
+    /// # Errors
+    ///
+    /// When there is no node `to`, a node refuses, or the cluster does not
+    /// settle within 20 s.
+    pub fn move_empty_slot(&self, slot: u16, to: usize) -> io::Result<()> {
+        let target = self
+            .nodes
+            .get(to)
+            .ok_or_else(|| io::Error::other(format!("no node {to}")))?;
+        let id = node_id(target.port)?;
+        let order =
+            std::iter::once(target).chain(self.nodes.iter().filter(|n| n.port != target.port));
+        for node in order {
+            let reply = command(node.port, &format!("CLUSTER SETSLOT {slot} NODE {id}"));
+            if !reply.starts_with("+OK") {
+                return Err(io::Error::other(format!(
+                    "CLUSTER SETSLOT on port {}: {reply}",
+                    node.port
+                )));
+            }
+        }
+        self.wait_ok()
+    }
+
+    fn wait_for(&self, ready: impl Fn(&LocalRedis) -> bool) -> io::Result<()> {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(20) {
-            if self
-                .nodes
-                .iter()
-                .all(|n| command(n.port, "CLUSTER INFO").contains("cluster_state:ok"))
-            {
+            if self.nodes.iter().all(&ready) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(io::Error::new(
             io::ErrorKind::TimedOut,
-            "the local cluster did not reach cluster_state:ok",
+            "the local cluster did not settle",
         ))
     }
 
@@ -238,6 +305,17 @@ fn free_port(with_bus: bool) -> io::Result<u16> {
         }
     }
     Err(io::Error::other("no free port pair for a cluster node"))
+}
+
+/// The cluster node id of the node on `port` (`CLUSTER MYID`).
+fn node_id(port: u16) -> io::Result<String> {
+    let reply = command(port, "CLUSTER MYID");
+    reply
+        .lines()
+        .nth(1)
+        .map(str::to_owned)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| io::Error::other(format!("CLUSTER MYID on port {port}: {reply:?}")))
 }
 
 fn ping(port: u16) -> bool {

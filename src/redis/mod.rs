@@ -97,7 +97,10 @@ pub mod near;
 mod scripts;
 mod store;
 
-pub use builder::{DEFAULT_PREFIX, RedisStoreBuilder};
+pub use builder::{
+    DEFAULT_CLUSTER_RETRIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX, DEFAULT_RESPONSE_TIMEOUT,
+    DEFAULT_SERVER_RETRIES, RedisStoreBuilder,
+};
 pub use codec::Codec;
 pub use layout::RedisKey;
 pub use near::{

@@ -29,6 +29,32 @@ async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
     client.get_multiplexed_async_connection().await.unwrap()
 }
 
+/// With short settings, a call on a server that is down fails fast (the
+/// defaults' reconnection attempts take about 6 s); the bound is generous,
+/// this is not a timing test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_retry_settings_fail_fast_on_a_dead_server() {
+    let mut server = fixture::server();
+    let store: RedisStore<String> = RedisStore::builder()
+        .url(server.url())
+        .connect_timeout(Duration::from_millis(200))
+        .response_timeout(Duration::from_millis(200))
+        .retries(1)
+        .build()
+        .await
+        .unwrap();
+    let ctx = ExecutionContext::new();
+    store.put(&ctx, &ns(), "k", "v".into()).await.unwrap();
+    server.kill();
+    for _ in 0..3 {
+        let start = std::time::Instant::now();
+        let err = store.get(&ctx, &ns(), "k").await.unwrap_err();
+        assert!(matches!(err, Error::Provider { .. }), "{err:?}");
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(5), "a call took {took:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_is_a_clear_error_and_the_store_recovers() {
     let mut server = fixture::server();

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use entelix_core::TenantId;
 use entelix_memory::Namespace;
 use redis::aio::MultiplexedConnection;
-use skipstore::redis::local::LocalRedis;
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use skipstore::redis::local::{LocalCluster, LocalRedis};
 use skipstore::redis::{NearCache, TRACKING_CLIENT_NAME};
 
 static NEXT_PREFIX: AtomicU64 = AtomicU64::new(0);
@@ -30,15 +32,18 @@ pub fn ns() -> Namespace {
     Namespace::new(TenantId::new("acme")).with_scope("agent")
 }
 
-/// One replica: its own data and tracking connections, a 100 ms heartbeat
-/// and 1 s timeouts (so that fault tests move quickly).
+/// One replica: its own data and tracking connections, a 100 ms heartbeat,
+/// a 200 ms connect timeout, a 1 s response timeout and one reconnection
+/// attempt (so that fault tests move quickly: a call on a dead server fails
+/// in well under a second, where the defaults take about 6 s).
 pub async fn replica(url: &str, prefix: &str) -> NearCache<String> {
     NearCache::builder()
         .url(url)
         .key_prefix(prefix)
         .heartbeat(Duration::from_millis(100))
-        .connect_timeout(Duration::from_secs(1))
+        .connect_timeout(Duration::from_millis(200))
         .response_timeout(Duration::from_secs(1))
+        .retries(1)
         .build()
         .await
         .unwrap()
@@ -90,4 +95,58 @@ pub async fn tracking_ids(conn: &mut MultiplexedConnection) -> Vec<String> {
         .filter(|line| line.split(' ').any(|field| field == needle))
         .filter_map(|line| Some(line.split(' ').next()?.strip_prefix("id=")?.to_owned()))
         .collect()
+}
+
+/// A 3-master cluster of this test's own.
+pub fn cluster() -> LocalCluster {
+    LocalCluster::start().unwrap_or_else(|e| panic!("cannot start a redis cluster: {e}"))
+}
+
+/// One replica on a cluster: as [`replica`], with a 200 ms heartbeat (each
+/// checks three links and re-reads the masters).
+pub async fn cluster_replica(nodes: &[String], prefix: &str) -> NearCache<String> {
+    NearCache::builder()
+        .cluster_nodes(nodes.iter().cloned())
+        .key_prefix(prefix)
+        .heartbeat(Duration::from_millis(200))
+        .connect_timeout(Duration::from_secs(1))
+        .response_timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap()
+}
+
+/// `n` replicas of one prefix on `cluster`.
+pub async fn cluster_replicas(cluster: &LocalCluster, n: usize) -> Vec<NearCache<String>> {
+    let prefix = prefix();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(cluster_replica(&cluster.urls(), &prefix).await);
+    }
+    out
+}
+
+/// A plain cluster connection, as `redis-cli -c` would use.
+pub async fn plain_cluster(cluster: &LocalCluster) -> ClusterConnection {
+    ClusterClient::new(cluster.urls())
+        .unwrap()
+        .get_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The index of the node that holds `key` (the others answer `MOVED`).
+pub async fn owner(cluster: &LocalCluster, key: &str) -> usize {
+    let mut owners = Vec::new();
+    for (i, url) in cluster.urls().iter().enumerate() {
+        let reply: redis::RedisResult<String> = redis::cmd("TYPE")
+            .arg(key)
+            .query_async(&mut plain(url).await)
+            .await;
+        if reply.is_ok() {
+            owners.push(i);
+        }
+    }
+    assert_eq!(owners.len(), 1, "{key} is held by {owners:?}");
+    owners[0]
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::tier::Tier;
+use super::topology::Target;
 use super::tracking::{self, LinkConfig};
 use super::{NearCache, NearInner};
 use crate::redis::layout::Layout;
@@ -19,7 +20,7 @@ pub const DEFAULT_MAX_LOCAL_ENTRIES: usize = 100_000;
 /// How long a local copy may live unless told otherwise.
 pub const DEFAULT_LOCAL_TTL_CAP: Duration = Duration::from_secs(60);
 
-/// How often the tracking connection is checked unless told otherwise.
+/// How often the tracking connections are checked unless told otherwise.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Builds a [`NearCache`]: the Redis settings of the [`RedisStore`] under
@@ -85,11 +86,11 @@ where
         self
     }
 
-    /// Redis Cluster is not supported by the near cache yet: invalidations
-    /// come from each master separately, so it needs one tracking link per
-    /// master, kept in step with the topology. [`Self::build`] fails with
-    /// `Error::Config` when this was called; use [`RedisStore`] on a
-    /// cluster.
+    /// A Redis Cluster, by some of its nodes' URLs (the others are found
+    /// from them); takes precedence over [`Self::url`]. The cache opens one
+    /// tracking link to every master (each master sends the invalidations
+    /// of its own keys) and re-reads the masters every heartbeat; see the
+    /// [module docs](super) for what a topology change does.
     pub fn cluster_nodes<I, S>(mut self, nodes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -114,16 +115,30 @@ where
         self
     }
 
-    /// How long connecting may take (default 5 s), for the data and the
-    /// tracking connections.
+    /// How long one connection attempt may take (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`](crate::redis::DEFAULT_CONNECT_TIMEOUT),
+    /// 5 s), for the data and the tracking connections.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.redis = self.redis.connect_timeout(timeout);
         self
     }
 
-    /// How long one request may wait for its reply (default 5 s).
+    /// How long one request may wait for its reply (default
+    /// [`DEFAULT_RESPONSE_TIMEOUT`](crate::redis::DEFAULT_RESPONSE_TIMEOUT),
+    /// 5 s).
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.redis = self.redis.response_timeout(timeout);
+        self
+    }
+
+    /// How many times the data connection retries before a call gives up
+    /// (see [`RedisStoreBuilder::retries`] for the defaults): with the
+    /// defaults a read while Redis is down fails after about 6 s; lower it
+    /// with a short [`Self::connect_timeout`] to fail fast. The tracking
+    /// links do not retry: a lost link is reopened by the cache, with
+    /// backoff, while reads go to Redis.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.redis = self.redis.retries(retries);
         self
     }
 
@@ -143,8 +158,9 @@ where
         self
     }
 
-    /// How often the tracking connection is sent a `PING` (default 1 s); a
-    /// `PING` that fails or takes longer than this clears the local tier.
+    /// How often the tracking connections are sent a `PING` (default 1 s),
+    /// and a cluster's masters re-read; a `PING` that fails, checks that
+    /// take longer than this, or a change of masters clear the local tier.
     /// A silently dead link is noticed within two heartbeats.
     pub fn heartbeat(mut self, every: Duration) -> Self {
         self.heartbeat = every.max(Duration::from_millis(1));
@@ -156,31 +172,29 @@ where
     ///
     /// # Errors
     ///
-    /// `Error::Config` for a bad URL or prefix, cluster nodes (not
-    /// supported), no URL, a server that refuses `CLIENT TRACKING` (older
-    /// than Redis 6), or no tokio runtime; `Error::Provider` (network) when
-    /// the server cannot be reached within the connect timeout.
+    /// `Error::Config` for a bad URL or prefix, neither a URL nor cluster
+    /// nodes, a server that refuses `CLIENT TRACKING` (older than Redis 6),
+    /// or no tokio runtime; `Error::Provider` (network) when the server (or
+    /// a cluster's master) cannot be reached within the connect timeout.
     pub async fn build(self) -> Result<NearCache<V>> {
-        if !self.redis.cluster_nodes.is_empty() {
-            return Err(Error::config(
-                "near cache: Redis Cluster is not supported (invalidations come from each \
-                 master; one tracking link per master is not built yet); use RedisStore",
-            ));
-        }
         if let Some(why) = Layout::check_prefix(&self.redis.prefix) {
             return Err(Error::config(format!("near cache: {why}")));
         }
-        let url = self
-            .redis
-            .url
-            .clone()
-            .ok_or_else(|| Error::config("near cache: give a server URL"))?;
+        let target = if self.redis.cluster_nodes.is_empty() {
+            let url =
+                self.redis.url.clone().ok_or_else(|| {
+                    Error::config("near cache: give a server URL or cluster nodes")
+                })?;
+            Target::Server(url)
+        } else {
+            Target::Cluster(self.redis.cluster_nodes.clone())
+        };
         let prefix = self.redis.prefix.clone();
         let connect_timeout = self.redis.connect_timeout;
         let store: RedisStore<V> = self.redis.build().await?;
         let tier = Arc::new(Tier::new(self.max_local_entries, self.local_ttl_cap));
         let link = LinkConfig {
-            url,
+            target,
             prefix,
             heartbeat: self.heartbeat,
             connect_timeout,

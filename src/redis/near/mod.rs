@@ -33,52 +33,64 @@
 //!   local copy (even when the write failed or was abandoned, since it may
 //!   have run); they never install the written value, which could be older
 //!   than another replica's later write.
-//! * **Invalidation.** One dedicated RESP3 connection per cache runs
-//!   `CLIENT TRACKING ON BCAST PREFIX <prefix>`: Redis pushes the name of
-//!   every key changed under the prefix, whoever changed it (a replica,
+//! * **Invalidation.** Dedicated RESP3 connections run
+//!   `CLIENT TRACKING ON BCAST PREFIX <prefix>`: one to the server, or on a
+//!   Redis Cluster one to every master (each master sends the
+//!   invalidations of its own keys only). Redis pushes the name of every
+//!   key changed under the prefix, whoever changed it (a replica,
 //!   `redis-cli`, expiry, eviction), and the cache maps it back to its row
 //!   through the [layout](crate::redis::layout)'s inverse. Index keys are
-//!   ignored; a `null` invalidation (`FLUSHALL`, `FLUSHDB`) clears the local
-//!   tier.
+//!   ignored; a `null` invalidation (`FLUSHALL`, `FLUSHDB`, on any master)
+//!   clears the local tier.
 //! * **The fill/invalidation race.** A miss takes a ticket (the tracking
 //!   epoch and its key's stripe generation) before its request, and
 //!   installs its answer only if neither moved: an answer overtaken by an
 //!   invalidation is dropped (counted in [`NearStats::fills_discarded`]).
 //!   Concurrent misses of one key with the same ticket share one request,
 //!   so installs of a key follow Redis's order.
-//! * **Losing the stream.** When the tracking connection drops, a heartbeat
-//!   `PING` fails or is late, or Redis restarts, the cache drops every local
-//!   copy at once (a new epoch) and serves every read from Redis until
-//!   tracking is on again on a new connection; then it fills again. While
-//!   Redis is unreachable, reads fail: a local copy is never served in its
-//!   place.
+//! * **Losing the stream.** The tracking connections form one session,
+//!   all or nothing. When any of them drops, a heartbeat `PING` on any
+//!   fails or is late, Redis (or one master) restarts, or, on a cluster,
+//!   the masters named by `CLUSTER SLOTS` (re-read every heartbeat) are no
+//!   longer the ones tracked (a master added, removed or failed over), the
+//!   cache drops every local copy at once (a new epoch) and serves every
+//!   read from Redis until a new session has tracking on for every master;
+//!   then it fills again. While Redis is unreachable, reads fail: a local
+//!   copy is never served in its place.
 //!
 //! # Guarantees
 //!
 //! * A replica reads its own writes: once `put` or `delete` has returned,
 //!   that cache's reads see it (or a later write).
 //! * Across replicas, a read may return a value that another replica has
-//!   replaced: while the tracking link is up, until the invalidation
+//!   replaced: while the tracking links are up, until the invalidation
 //!   arrives (a loopback round trip or so); when the link dies silently,
 //!   until the heartbeat notices (at most two heartbeats); and never for
 //!   longer than the local cap.
 //! * Reads on one replica do not go back in time while its link stays up: a
 //!   fill cannot install a value older than one whose invalidation was
 //!   already processed.
+//! * On a Redis Cluster the same holds per master, and the fill ticket is
+//!   global (any link's loss starts a new epoch for every key), so a fill
+//!   is checked against the link that owns its key whichever it is.
 //! * Not promised: linearizability across replicas (two replicas may see
 //!   two writes' effects at different moments); Redis replication is
 //!   asynchronous, so a failover can lose acknowledged writes, and a cache
-//!   cannot bring them back.
-//! * Redis Cluster is not supported yet ([`NearCacheBuilder::build`] says
-//!   so): BCAST invalidations come from each master, so that needs one
-//!   tracking link per master.
+//!   cannot bring them back. On a cluster, a change of masters that keeps
+//!   every tracked connection alive (a master added and given slots, a
+//!   manual failover that demotes a master without closing connections) is
+//!   noticed at the next heartbeat, not at once: until then, writes to the
+//!   slots now served by a master that is not tracked may be missed. A
+//!   failover that kills the old master is noticed when its link drops.
 
 mod builder;
 mod fill;
+mod link;
 mod stats;
 #[cfg(test)]
 mod tests;
 mod tier;
+mod topology;
 mod tracking;
 
 use async_trait::async_trait;
@@ -90,8 +102,8 @@ use serde::de::DeserializeOwned;
 pub use builder::{
     DEFAULT_HEARTBEAT, DEFAULT_LOCAL_TTL_CAP, DEFAULT_MAX_LOCAL_ENTRIES, NearCacheBuilder,
 };
+pub use link::TRACKING_CLIENT_NAME;
 pub use stats::NearStats;
-pub use tracking::TRACKING_CLIENT_NAME;
 
 use super::RedisStore;
 use crate::sync::Arc;

@@ -26,9 +26,10 @@ pub struct NearStats {
     /// Times the whole local tier was dropped: tracking lost, `FLUSHALL` /
     /// `FLUSHDB`, tracking re-established.
     pub full_clears: u64,
-    /// Times the tracking connection was established again after a loss.
+    /// Times tracking was established again after a loss (a new session:
+    /// one connection to the server, or to every master of a cluster).
     pub reconnects: u64,
-    /// Whether the tracking connection is up right now (local hits and
+    /// Whether tracking is up right now, on every master (local hits and
     /// fills happen only while it is).
     pub tracking: bool,
 }

@@ -79,8 +79,12 @@ where
     /// Tracking is established: hits and fills are allowed.
     up: AtomicBool,
     epoch: AtomicU64,
-    /// The tracking link whose losses count (older links' are ignored).
+    /// The tracking session whose losses count (older sessions' are
+    /// ignored); set before its links are opened.
     link: AtomicU64,
+    /// The last session reported lost: one lost while it was being opened
+    /// must not come up.
+    lost_link: AtomicU64,
     /// Names fills in flight.
     pub(super) next_flight: AtomicU64,
     pub(super) stripes: Box<[Mutex<Stripe<V>>]>,
@@ -114,6 +118,7 @@ where
             up: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
             link: AtomicU64::new(0),
+            lost_link: AtomicU64::new(0),
             next_flight: AtomicU64::new(0),
             stripes: (0..STRIPES)
                 .map(|_| {
@@ -262,12 +267,27 @@ where
         bump(&self.counters.full_clears);
     }
 
+    /// Session `link` is about to be opened: its losses count from now on,
+    /// even before it is up (so that a link that drops while the others
+    /// are still being opened keeps the session from coming up).
+    pub(crate) fn expect(&self, link: u64) {
+        self.link.store(link, Ordering::SeqCst);
+    }
+
     /// Tracking on `link` is established: a new epoch, then hits and fills
-    /// again. Copies and fills from before are dead.
-    pub(crate) fn go_up(&self, link: u64) {
+    /// again. Copies and fills from before are dead. Returns `false`, and
+    /// stays down, if `link` was already reported lost.
+    pub(crate) fn go_up(&self, link: u64) -> bool {
         self.link.store(link, Ordering::SeqCst);
         self.clear();
         self.up.store(true, Ordering::SeqCst);
+        // A loss reported before the store above is seen here; one reported
+        // after it takes the tier down itself.
+        if self.lost_link.load(Ordering::SeqCst) == link {
+            self.go_down(link);
+            return false;
+        }
+        true
     }
 
     /// Tracking on `link` is lost (a disconnection, a failed heartbeat):
@@ -277,6 +297,7 @@ where
         if self.link.load(Ordering::SeqCst) != link {
             return;
         }
+        self.lost_link.store(link, Ordering::SeqCst);
         if self.up.swap(false, Ordering::SeqCst) {
             self.clear();
         }
@@ -364,6 +385,22 @@ mod tests {
         );
         tier.go_down(2);
         assert!(!tier.is_up());
+    }
+
+    #[test]
+    fn a_session_lost_while_it_opens_does_not_come_up() {
+        let tier: Tier<u32> = Tier::new(100, Duration::from_secs(60));
+        assert!(tier.go_up(1));
+        tier.go_down(1);
+        tier.expect(2);
+        // One of session 2's links drops before the others are open.
+        tier.go_down(2);
+        assert!(!tier.go_up(2));
+        assert!(!tier.is_up());
+        assert_eq!(tier.ticket(&ns(), "k"), None);
+        tier.expect(3);
+        assert!(tier.go_up(3));
+        assert!(tier.is_up());
     }
 
     #[test]

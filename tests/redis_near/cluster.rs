@@ -1,0 +1,310 @@
+//! `NearCache` on a 3-master Redis Cluster: the contract suite, changes to
+//! rows of tenants on different masters reaching every replica, FLUSHALL on
+//! every master, one master's tracking connection killed, and a master
+//! killed and restarted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use entelix_core::{ExecutionContext, TenantId};
+use entelix_memory::{Namespace, Store};
+use skipstore::redis::NearCache;
+use skipstore::redis::local::LocalCluster;
+use skipstore_contract::{Harness, StoreValue, run_all};
+
+use super::fixture::{self, eventually, owner, plain, plain_cluster, tracking_ids};
+
+/// A near cache on the cluster; every store under a fresh prefix.
+struct NearOnCluster {
+    nodes: Vec<String>,
+}
+
+impl Harness for NearOnCluster {
+    async fn store<V: StoreValue>(&self) -> entelix_core::Result<Arc<dyn Store<V>>> {
+        let cache = NearCache::<V>::builder()
+            .cluster_nodes(self.nodes.clone())
+            .key_prefix(fixture::prefix())
+            .build()
+            .await?;
+        Ok(Arc::new(cache))
+    }
+
+    async fn advance(&self, by: Duration) {
+        tokio::time::sleep(by).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_holds_for_a_near_cache_on_a_cluster() {
+    let cluster = fixture::cluster();
+    let report = run_all(NearOnCluster {
+        nodes: cluster.urls(),
+    })
+    .await;
+    report.assert_failures(&[]);
+}
+
+/// One namespace per master: tenants picked so that their rows at `key`
+/// land on masters 0, 1 and 2 (checked by asking the nodes).
+async fn one_per_master(
+    cache: &NearCache<String>,
+    cluster: &LocalCluster,
+    key: &str,
+) -> Vec<Namespace> {
+    let mut found: Vec<Option<Namespace>> = vec![None, None, None];
+    for i in 0..1_000 {
+        let ns = Namespace::new(TenantId::new(format!("tenant{i}"))).with_scope("agent");
+        let at = owner(cluster, &cache.remote().row_key(&ns, key)).await;
+        found[at].get_or_insert(ns);
+        if found.iter().all(Option::is_some) {
+            return found.into_iter().flatten().collect();
+        }
+    }
+    panic!("no tenants on every master: {found:?}");
+}
+
+async fn reads(cache: &NearCache<String>, ns: &Namespace, key: &str) -> Option<String> {
+    cache.get(&ExecutionContext::new(), ns, key).await.unwrap()
+}
+
+/// Reads `key` in every namespace on every replica twice (a fill, then a
+/// local hit).
+async fn fill_all(r: &[NearCache<String>], spaces: &[Namespace], key: &str, want: Option<&str>) {
+    for replica in r {
+        for ns in spaces {
+            assert_eq!(reads(replica, ns, key).await.as_deref(), want);
+            assert_eq!(reads(replica, ns, key).await.as_deref(), want);
+        }
+    }
+}
+
+async fn all_see(r: &[NearCache<String>], spaces: &[Namespace], key: &str, want: Option<&str>) {
+    for (i, replica) in r.iter().enumerate() {
+        for ns in spaces {
+            eventually(
+                &format!("replica {i} to read {want:?} in {ns:?}"),
+                || async { reads(replica, ns, key).await.as_deref() == want },
+            )
+            .await;
+        }
+    }
+}
+
+/// HSETs a row's value as another client would.
+async fn plain_write(cluster: &LocalCluster, row: &str, json: &str) {
+    let mut cli = plain_cluster(cluster).await;
+    let _: () = redis::cmd("HSET")
+        .arg(row)
+        .arg("v")
+        .arg(json)
+        .query_async(&mut cli)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_on_every_master_reach_every_replica() {
+    let cluster = fixture::cluster();
+    let r = fixture::cluster_replicas(&cluster, 2).await;
+    let spaces = one_per_master(&r[0], &cluster, "k").await;
+    let ctx = ExecutionContext::new();
+    for ns in &spaces {
+        r[0].put(&ctx, ns, "k", "v1".into()).await.unwrap();
+    }
+    fill_all(&r, &spaces, "k", Some("v1")).await;
+    assert!(r[1].stats().local_hits >= 3, "{:?}", r[1].stats());
+    // Another replica's writes.
+    for ns in &spaces {
+        r[0].put(&ctx, ns, "k", "v2".into()).await.unwrap();
+    }
+    all_see(&r, &spaces, "k", Some("v2")).await;
+    fill_all(&r, &spaces, "k", Some("v2")).await;
+    // A plain connection's writes.
+    for ns in &spaces {
+        plain_write(&cluster, &r[0].remote().row_key(ns, "k"), "\"v3\"").await;
+    }
+    all_see(&r, &spaces, "k", Some("v3")).await;
+    fill_all(&r, &spaces, "k", Some("v3")).await;
+    // Deletes.
+    for ns in &spaces {
+        r[1].delete(&ctx, ns, "k").await.unwrap();
+    }
+    all_see(&r, &spaces, "k", None).await;
+    for replica in &r {
+        let stats = replica.stats();
+        assert!(stats.tracking && stats.invalidations >= 9, "{stats:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flushall_on_every_master_clears_every_replica() {
+    let cluster = fixture::cluster();
+    let r = fixture::cluster_replicas(&cluster, 2).await;
+    let spaces = one_per_master(&r[0], &cluster, "k").await;
+    let ctx = ExecutionContext::new();
+    for ns in &spaces {
+        r[0].put(&ctx, ns, "k", "v".into()).await.unwrap();
+    }
+    fill_all(&r, &spaces, "k", Some("v")).await;
+    let clears: Vec<u64> = r.iter().map(|c| c.stats().full_clears).collect();
+    for url in cluster.urls() {
+        let _: () = redis::cmd("FLUSHALL")
+            .query_async(&mut plain(&url).await)
+            .await
+            .unwrap();
+    }
+    all_see(&r, &spaces, "k", None).await;
+    for (replica, before) in r.iter().zip(clears) {
+        let stats = replica.stats();
+        assert!(stats.full_clears >= before + 3, "{stats:?}");
+    }
+}
+
+/// Only one master's tracking connections die, and a write to a row on
+/// that master lands in the same transaction, so no invalidation ever names
+/// it: the replicas must drop their copies because one link was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_masters_tracking_connection_clears_and_tracking_returns() {
+    let cluster = fixture::cluster();
+    let r = fixture::cluster_replicas(&cluster, 2).await;
+    let spaces = one_per_master(&r[0], &cluster, "k").await;
+    let ctx = ExecutionContext::new();
+    for ns in &spaces {
+        r[0].put(&ctx, ns, "k", "old".into()).await.unwrap();
+    }
+    fill_all(&r, &spaces, "k", Some("old")).await;
+    let victim = 1;
+    let mut cli = plain(&cluster.urls()[victim]).await;
+    let ids = tracking_ids(&mut cli).await;
+    assert_eq!(ids.len(), 2, "one tracking connection per replica: {ids:?}");
+    let row = r[0].remote().row_key(&spaces[victim], "k");
+    let mut kill_and_write = redis::pipe();
+    kill_and_write.atomic();
+    for id in &ids {
+        kill_and_write
+            .cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(id)
+            .ignore();
+    }
+    kill_and_write
+        .cmd("HSET")
+        .arg(&row)
+        .arg("v")
+        .arg("\"new\"")
+        .ignore();
+    let _: () = kill_and_write.query_async(&mut cli).await.unwrap();
+    for (i, replica) in r.iter().enumerate() {
+        eventually(&format!("replica {i} to track again"), || async {
+            let stats = replica.stats();
+            stats.tracking && stats.reconnects >= 1
+        })
+        .await;
+        let got = reads(replica, &spaces[victim], "k").await;
+        assert_eq!(
+            got.as_deref(),
+            Some("new"),
+            "replica {i} kept a copy across the loss"
+        );
+    }
+    fill_all(&r, &spaces[victim..=victim], "k", Some("new")).await;
+    // Tracking works on the new links, on every master.
+    for ns in &spaces {
+        r[1].put(&ctx, ns, "k", "newer".into()).await.unwrap();
+    }
+    all_see(&r[..1], &spaces, "k", Some("newer")).await;
+}
+
+/// A master killed (-9) and restarted empty, with a write to a row on
+/// another master while the replicas were cut off: after the restart no
+/// replica serves a value from before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_master_restart_no_replica_serves_a_value_from_before() {
+    let mut cluster = fixture::cluster();
+    let r = fixture::cluster_replicas(&cluster, 2).await;
+    let spaces = one_per_master(&r[0], &cluster, "k").await;
+    let ctx = ExecutionContext::new();
+    for ns in &spaces {
+        r[0].put(&ctx, ns, "k", "before".into()).await.unwrap();
+    }
+    fill_all(&r, &spaces, "k", Some("before")).await;
+    let (victim, other) = (2, 0);
+    cluster.kill(victim);
+    for (i, replica) in r.iter().enumerate() {
+        eventually(&format!("replica {i} to notice"), || async {
+            !replica.stats().tracking
+        })
+        .await;
+    }
+    // Tracking cannot come back while a master is missing; meanwhile a
+    // row on a live master changes.
+    plain_write(
+        &cluster,
+        &r[0].remote().row_key(&spaces[other], "k"),
+        "\"after\"",
+    )
+    .await;
+    for replica in &r {
+        assert!(!replica.stats().tracking, "tracking without every master");
+        let got = reads(replica, &spaces[other], "k").await;
+        assert_eq!(got.as_deref(), Some("after"));
+    }
+    cluster.restart(victim).unwrap();
+    for (i, replica) in r.iter().enumerate() {
+        eventually(&format!("replica {i} to track again"), || async {
+            let stats = replica.stats();
+            stats.tracking && stats.reconnects >= 1
+        })
+        .await;
+        // The restarted master is empty; the other row was rewritten.
+        eventually(
+            &format!("replica {i} to read the restarted master"),
+            || async { replica.get(&ctx, &spaces[victim], "k").await.is_ok() },
+        )
+        .await;
+        for _ in 0..2 {
+            assert_eq!(reads(replica, &spaces[victim], "k").await, None);
+            let got = reads(replica, &spaces[other], "k").await;
+            assert_eq!(got.as_deref(), Some("after"));
+        }
+    }
+}
+
+/// A master added and given a slot, while every tracked connection stays
+/// up: the heartbeat's re-read of the masters notices, the cache starts a
+/// new session that tracks the new master too, and its writes invalidate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_added_is_tracked_too() {
+    let mut cluster = fixture::cluster();
+    let r = fixture::cluster_replicas(&cluster, 2).await;
+    let ctx = ExecutionContext::new();
+    let moved = Namespace::new(TenantId::new("moved")).with_scope("agent");
+    let row = r[0].remote().row_key(&moved, "k");
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(&row)
+        .query_async(&mut plain(&cluster.urls()[0]).await)
+        .await
+        .unwrap();
+    let added = cluster.add_node().unwrap();
+    cluster.move_empty_slot(slot, added).unwrap();
+    assert_eq!(owner(&cluster, &row).await, added);
+    for (i, replica) in r.iter().enumerate() {
+        eventually(&format!("replica {i} to track the new master"), || async {
+            let stats = replica.stats();
+            stats.tracking && stats.reconnects >= 1
+        })
+        .await;
+    }
+    let mut cli = plain(&cluster.urls()[added]).await;
+    assert_eq!(
+        tracking_ids(&mut cli).await.len(),
+        2,
+        "one link per replica"
+    );
+    r[0].put(&ctx, &moved, "k", "v1".into()).await.unwrap();
+    fill_all(&r, std::slice::from_ref(&moved), "k", Some("v1")).await;
+    plain_write(&cluster, &row, "\"v2\"").await;
+    all_see(&r, std::slice::from_ref(&moved), "k", Some("v2")).await;
+}
