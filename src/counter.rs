@@ -48,6 +48,18 @@ impl StripedCounter {
     }
 }
 
+impl Default for StripedCounter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for StripedCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StripedCounter").field(&self.sum()).finish()
+    }
+}
+
 /// True on every `every`-th call made on this thread (for any store): a
 /// cadence for amortised work that needs no shared counter.
 ///

@@ -152,7 +152,7 @@ where
     /// the current epoch. Never waits.
     pub(crate) fn hit(&self, ns: &Namespace, key: &str) -> Option<V> {
         if !self.up.load(Ordering::SeqCst) {
-            bump(&self.counters.misses);
+            self.counters.misses.add(1);
             return None;
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
@@ -165,9 +165,9 @@ where
             })
             .flatten();
         if found.is_some() {
-            bump(&self.counters.local_hits);
+            self.counters.local_hits.add(1);
         } else {
-            bump(&self.counters.misses);
+            self.counters.misses.add(1);
         }
         found
     }
