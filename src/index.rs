@@ -54,6 +54,7 @@ pub(crate) fn point_hash(scope: &str, key: &str) -> u64 {
 mod imp {
     use std::borrow::Borrow;
     use std::cmp::Ordering as CmpOrdering;
+    use std::sync::OnceLock;
 
     use crossbeam_skiplist::SkipMap;
 
@@ -89,26 +90,37 @@ mod imp {
         }
     }
 
+    /// The skiplist is allocated by the first insert, not with the set.
+    ///
+    /// crossbeam-skiplist keeps its 32-pointer head and a cache-padded
+    /// counter line inline (512 bytes, aligned to 128): inline here, every
+    /// namespace node paid that, about two thirds of a small namespace's
+    /// footprint, even for a namespace whose rows never leave its write
+    /// buffer (short-lived rows, or fewer than a drain's worth). Boxed and
+    /// lazy, such a namespace pays one empty pointer; an ordered one pays
+    /// one more pointer hop per skiplist operation.
     pub(crate) struct OrderedSet<T: Member> {
-        map: SkipMap<ByKey<T>, Arc<T>>,
+        map: OnceLock<Box<SkipMap<ByKey<T>, Arc<T>>>>,
     }
 
     impl<T: Member> OrderedSet<T> {
         pub(crate) fn new() -> Self {
             Self {
-                map: SkipMap::new(),
+                map: OnceLock::new(),
             }
         }
 
         /// Inserts `member`, replacing an occupant only if it is gone.
         pub(crate) fn insert_over_gone(&self, member: Arc<T>) {
             self.map
+                .get_or_init(|| Box::new(SkipMap::new()))
                 .compare_insert(ByKey(Arc::clone(&member)), member, |old| old.is_gone());
         }
 
         /// Removes `member` itself, if it is still the one held for its key.
         pub(crate) fn remove_same(&self, member: &Arc<T>) {
-            if let Some(e) = self.map.get(member.sort_key())
+            if let Some(map) = self.map.get()
+                && let Some(e) = map.get(member.sort_key())
                 && Arc::ptr_eq(e.value(), member)
             {
                 e.remove();
@@ -116,7 +128,7 @@ mod imp {
         }
 
         pub(crate) fn get(&self, key: &str) -> Option<Arc<T>> {
-            self.map.get(key).map(|e| Arc::clone(e.value()))
+            self.map.get()?.get(key).map(|e| Arc::clone(e.value()))
         }
 
         /// Visits members in key order from `start` until `f` breaks.
@@ -125,11 +137,14 @@ mod imp {
             start: Bound<&str>,
             mut f: impl FnMut(&Arc<T>) -> ControlFlow<()>,
         ) {
+            let Some(map) = self.map.get() else {
+                return;
+            };
             // Not `SkipMap::range`: crossbeam-skiplist 0.1.3's range iterator
             // never releases the nodes it steps past (crossbeam issue #1178,
             // fixed after the release), so every member a listing visited
             // leaked once removed. Entries release their node when dropped.
-            let mut cur = self.map.lower_bound(start);
+            let mut cur = map.lower_bound(start);
             while let Some(e) = cur {
                 if f(e.value()).is_break() {
                     return;
@@ -140,7 +155,9 @@ mod imp {
 
         /// Removes every member (used when the store is dropped).
         pub(crate) fn clear(&self) {
-            while self.map.pop_front().is_some() {}
+            if let Some(map) = self.map.get() {
+                while map.pop_front().is_some() {}
+            }
         }
     }
 }

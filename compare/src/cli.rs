@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
-use crate::runner::StoreKind;
+use crate::runner::{Driver, StoreKind};
 use crate::workloads::Workload;
 
 /// The largest `--threads` value accepted (each is an OS thread).
@@ -102,6 +102,14 @@ pub struct Args {
         value_parser = clap::value_parser!(u64).range(1..=MAX_ENTRIES)
     )]
     pub grow_rows: u64,
+
+    /// How workers drive each store call: `poll` (a no-op waker, one context
+    /// and key buffer per worker: the store's own cost) or `tokio` (a tokio
+    /// current-thread runtime's `block_on` per call, a fresh
+    /// `ExecutionContext` and a freshly formatted key per call, as a host's
+    /// request handler would).
+    #[arg(long, value_enum, default_value = "poll")]
+    pub driver: Driver,
 
     /// Seed of every random choice (keys, namespaces, TTLs).
     #[arg(long, default_value_t = 0x5eed)]
@@ -290,6 +298,32 @@ mod tests {
                 .iter()
                 .any(|w| Workload::INHERENT.contains(w))
         );
+    }
+
+    #[test]
+    fn driver_and_empty_churn_parse() {
+        let args = parse(&[]).expect("defaults are valid");
+        assert_eq!(args.driver, Driver::Poll, "the no-op poll by default");
+        let args = parse(&[
+            "--driver",
+            "tokio",
+            "--workloads",
+            "ttl-churn-empty",
+            "--namespaces",
+            "10000",
+            "--entries",
+            "10000",
+        ])
+        .expect("valid");
+        assert_eq!(args.driver, Driver::Tokio);
+        assert_eq!(args.workloads, vec![Workload::TtlChurnEmpty]);
+        assert_eq!(args.namespaces, 10_000);
+        assert!(Workload::DEFAULT.contains(&Workload::TtlChurnEmpty));
+        assert!(Workload::TtlChurnEmpty.needs_empty_store());
+        for bad in [&["--driver", "async-std"][..], &["--driver", ""]] {
+            let err = parse(bad).expect_err("must be rejected");
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
     }
 
     #[test]

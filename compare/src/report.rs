@@ -39,6 +39,8 @@ pub struct Params {
     pub workloads: Vec<&'static str>,
     /// Seed of every random choice.
     pub seed: u64,
+    /// How the workers drove each call (`poll` or `tokio`).
+    pub driver: crate::runner::Driver,
 }
 
 /// Where the run happened.
@@ -218,7 +220,7 @@ impl Report {
         let _ = writeln!(
             out,
             "{} rows in {} conversation namespaces (tenants: {}, agents: {}, conversations \
-             per agent: {}), {} rounds x {:.2} s, median shown; {} cores, {}",
+             per agent: {}), {} rounds x {:.2} s, median shown; calls driven by {:?}; {} cores, {}",
             s.entries,
             s.namespaces,
             s.tenants,
@@ -226,6 +228,7 @@ impl Report {
             s.conversations_per_agent,
             p.rounds,
             p.seconds,
+            p.driver,
             self.machine.cores,
             self.machine.target,
         );
@@ -356,6 +359,7 @@ mod tests {
                 rounds: 1,
                 workloads: vec!["get-uniform"],
                 seed: 1,
+                driver: crate::runner::Driver::Poll,
             },
             machine: Machine {
                 cores: 2,

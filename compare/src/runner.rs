@@ -148,6 +148,59 @@ pub fn ready<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// How workers drive each store call's future (`--driver`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// Poll once with a no-op waker ([`ready`]), one `ExecutionContext` and
+    /// one reused key buffer per worker: the store's own cost, nothing else.
+    #[default]
+    Poll,
+    /// As a host's request handler: each call through a tokio current-thread
+    /// runtime's `block_on` (one runtime per worker thread), with a fresh
+    /// `ExecutionContext` and, for writes of new keys, a freshly formatted
+    /// key per call.
+    Tokio,
+}
+
+/// A worker's executor, built from its [`Driver`].
+pub enum Exec {
+    /// [`ready`].
+    Poll,
+    /// `block_on` of this thread's current-thread runtime.
+    Tokio(tokio::runtime::Runtime),
+}
+
+impl Exec {
+    /// The executor `driver` names; fails only if the runtime cannot be
+    /// built (the OS refused its resources).
+    pub fn new(driver: Driver) -> Result<Self> {
+        match driver {
+            Driver::Poll => Ok(Self::Poll),
+            Driver::Tokio => tokio::runtime::Builder::new_current_thread()
+                .build()
+                .map(Self::Tokio)
+                .map_err(|e| {
+                    entelix_core::Error::config(format!("cannot build a tokio runtime: {e}"))
+                }),
+        }
+    }
+
+    /// Runs `future` to completion on this thread.
+    pub fn run<F: Future>(&self, future: F) -> F::Output {
+        match self {
+            Self::Poll => ready(future),
+            Self::Tokio(runtime) => runtime.block_on(future),
+        }
+    }
+
+    /// Whether calls get what a host's handler would make per call (a fresh
+    /// context, a freshly formatted key).
+    pub fn host_like(&self) -> bool {
+        matches!(self, Self::Tokio(_))
+    }
+}
+
 /// A task run beside the workers until the stop flag is set.
 pub type Background<'a> = &'a (dyn Fn(&AtomicBool) -> Result<()> + Sync);
 
@@ -161,7 +214,7 @@ struct WorkerResult {
 /// (operations per second, summed over threads).
 ///
 /// `make_worker(thread_index)` builds a thread's state before the clock
-/// starts; the step it returns does one operation and says how many it
+/// starts (an error there ends that worker and is returned); the step it returns does one operation and says how many it
 /// counts for. Workers start together at a barrier and stop at a shared
 /// flag; each rate is that worker's own operations over its own elapsed
 /// time, so the last operation running past the deadline is counted
@@ -174,7 +227,7 @@ pub fn run_timed<M, S>(
     background: Option<Background<'_>>,
 ) -> Result<f64>
 where
-    M: Fn(usize) -> S + Sync,
+    M: Fn(usize) -> Result<S> + Sync,
     S: FnMut() -> Result<u64>,
 {
     let stop = AtomicBool::new(false);
@@ -184,9 +237,11 @@ where
             .map(|t| {
                 let (stop, start, make_worker) = (&stop, &start, &make_worker);
                 scope.spawn(move || {
-                    let mut step = make_worker(t);
+                    let step = make_worker(t);
+                    // Wait at the barrier even on error, or the others
+                    // would wait for this thread forever.
                     start.wait();
-                    worker_loop(&mut step, stop)
+                    worker_loop(&mut step?, stop)
                 })
             })
             .collect();
@@ -254,10 +309,10 @@ mod tests {
             2,
             Duration::from_millis(20),
             |_| {
-                || {
+                Ok(|| {
                     total.fetch_add(1, Ordering::Relaxed);
                     Ok(1)
-                }
+                })
             },
             None,
         )

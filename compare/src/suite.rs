@@ -2,7 +2,7 @@
 //! every workload at every thread count for every round, rotating which
 //! store goes first, and gathers the [`Report`].
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -183,9 +183,16 @@ impl<'a> Suite<'a> {
                 side.evicted_share
                     .push(r.evicted as f64 / r.expected.max(1) as f64);
             }
+            Workload::TtlChurnEmpty => {
+                let fresh = Subject::new(kind);
+                let sweeper = |stop: &_| workloads::churn_sweeper(&fresh, stop);
+                let rate = self.timed(&fresh, workload, threads, seed, Some(&sweeper))?;
+                side.rounds.push(rate);
+                side.rows_held_at_end.push(fresh.total_entries());
+            }
             Workload::TtlChurn => {
                 let sweeper = |stop: &_| workloads::churn_sweeper(filled, stop);
-                let rate = timed(fx, filled, workload, threads, seconds, seed, Some(&sweeper))?;
+                let rate = self.timed(filled, workload, threads, seed, Some(&sweeper))?;
                 side.rounds.push(rate);
                 side.rows_held_at_end.push(
                     filled
@@ -197,7 +204,7 @@ impl<'a> Suite<'a> {
             _ if workload.needs_empty_store() => {
                 let fresh = Subject::bounded(kind, workload.bound(fx));
                 side.rounds
-                    .push(timed(fx, &fresh, workload, threads, seconds, seed, None)?);
+                    .push(self.timed(&fresh, workload, threads, seed, None)?);
                 if workload == Workload::BoundedFill {
                     side.rows_held_at_end.push(fresh.total_entries());
                 }
@@ -206,9 +213,31 @@ impl<'a> Suite<'a> {
             }
             _ => side
                 .rounds
-                .push(timed(fx, filled, workload, threads, seconds, seed, None)?),
+                .push(self.timed(filled, workload, threads, seed, None)?),
         }
         Ok(())
+    }
+
+    /// A timed multi-threaded run of `workload` on `subject`, one round
+    /// long, its calls driven as `--driver` says.
+    fn timed(
+        &self,
+        subject: &Subject,
+        workload: Workload,
+        threads: u32,
+        seed: u64,
+        background: Option<Background<'_>>,
+    ) -> entelix_core::Result<f64> {
+        let (fx, driver) = (self.fixture, self.args.driver);
+        run_timed(
+            threads as usize,
+            self.args.seconds,
+            |t| {
+                let mut worker = Worker::new(fx, subject, seed, t, driver)?;
+                Ok(move || worker.step(workload))
+            },
+            background,
+        )
     }
 
     /// Every chosen store filled with every row under a 1 h TTL, sliding on
@@ -234,6 +263,7 @@ impl<'a> Suite<'a> {
             rounds: self.args.rounds,
             workloads: self.args.workloads.iter().map(|w| w.name()).collect(),
             seed: self.args.seed,
+            driver: self.args.driver,
         }
     }
 
@@ -250,27 +280,6 @@ impl<'a> Suite<'a> {
             target: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
         }
     }
-}
-
-/// A timed multi-threaded run of `workload` on `subject`.
-fn timed(
-    fx: &Fixture,
-    subject: &Subject,
-    workload: Workload,
-    threads: u32,
-    seconds: Duration,
-    seed: u64,
-    background: Option<Background<'_>>,
-) -> entelix_core::Result<f64> {
-    run_timed(
-        threads as usize,
-        seconds,
-        |t| {
-            let mut worker = Worker::new(fx, subject, seed, t);
-            move || worker.step(workload)
-        },
-        background,
-    )
 }
 
 /// What the table says beside a row's numbers, if anything; figures of
@@ -290,6 +299,10 @@ fn note(workload: Workload, fx: &Fixture, sides: &[(StoreKind, Side)]) -> Option
     };
     match workload {
         Workload::TtlChurn => Some(format!("expiring rows held at end: {}", each(&held))),
+        Workload::TtlChurnEmpty => Some(format!(
+            "from an empty store; rows held at end: {}",
+            each(&held)
+        )),
         Workload::EvictExpired => {
             let per_call = |s: &Side| format!("{:.2} ms", median(&s.seconds_per_call) * 1e3);
             let share = |s: &Side| format!("{:.0}%", median(&s.evicted_share) * 100.0);

@@ -12,7 +12,7 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
 use crate::fixture::Fixture;
-use crate::runner::{Subject, ready};
+use crate::runner::{Driver, Exec, Subject, ready};
 
 /// One workload of the suite, in the order the suite runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
@@ -40,6 +40,11 @@ pub enum Workload {
     /// `put` of new keys with 1–50 ms TTLs while one more thread calls
     /// `evict_expired` every 10 ms.
     TtlChurn,
+    /// `put` of new keys with 1–50 ms TTLs into a store that starts empty
+    /// (no filled rows beside them: rate-limit keys, dedupe markers),
+    /// spread over the `--namespaces` conversations, while one more thread
+    /// calls `evict_expired` every 10 ms.
+    TtlChurnEmpty,
     /// One `evict_expired` call with 1% of the rows expired.
     EvictExpired,
     /// `put` of new keys into an empty store.
@@ -70,7 +75,7 @@ pub enum Workload {
 impl Workload {
     /// The default suite: the trait's workloads, in suite order (about 45 s
     /// on 2 cores with the default settings).
-    pub const DEFAULT: [Self; 12] = [
+    pub const DEFAULT: [Self; 13] = [
         Self::GetUniform,
         Self::GetZipf,
         Self::GetAbsent,
@@ -81,6 +86,7 @@ impl Workload {
         Self::ListNsTenant,
         Self::ListNsAgent,
         Self::TtlChurn,
+        Self::TtlChurnEmpty,
         Self::EvictExpired,
         Self::Fill,
     ];
@@ -109,6 +115,7 @@ impl Workload {
             Self::ListNsTenant => "list-ns-tenant",
             Self::ListNsAgent => "list-ns-agent",
             Self::TtlChurn => "ttl-churn",
+            Self::TtlChurnEmpty => "ttl-churn-empty",
             Self::EvictExpired => "evict-expired",
             Self::Fill => "fill",
             Self::ListPage => "list-page",
@@ -126,7 +133,9 @@ impl Workload {
             Self::Mixed90 | Self::Mixed50 => "ops/s",
             Self::List | Self::ListPrefix => "lists/s",
             Self::ListNsTenant | Self::ListNsAgent => "lists/s",
-            Self::TtlChurn | Self::Fill | Self::BoundedFill | Self::Grow => "puts/s",
+            Self::TtlChurn | Self::TtlChurnEmpty | Self::Fill | Self::BoundedFill | Self::Grow => {
+                "puts/s"
+            }
             Self::EvictExpired => "evicted/s",
             Self::ListPage => "pages/s",
             Self::CasCounter => "updates/s",
@@ -142,7 +151,7 @@ impl Workload {
     /// Whether the workload writes into a fresh, empty store of its own
     /// rather than the shared filled one.
     pub fn needs_empty_store(self) -> bool {
-        matches!(self, Self::Fill | Self::BoundedFill)
+        matches!(self, Self::Fill | Self::BoundedFill | Self::TtlChurnEmpty)
     }
 
     /// The entry bound of the fresh store of `BoundedFill`: half the rows.
@@ -164,10 +173,12 @@ const PAGE: usize = 10;
 /// during a run.
 const SLIDING_TTL: Duration = Duration::from_secs(3600);
 
-/// Per-thread state of a worker: its seeded RNG, context and key buffer.
+/// Per-thread state of a worker: its seeded RNG, context, key buffer and
+/// the executor of its calls.
 pub struct Worker<'a> {
     fixture: &'a Fixture,
     subject: &'a Subject,
+    exec: Exec,
     ctx: ExecutionContext,
     rng: SmallRng,
     key: String,
@@ -176,57 +187,75 @@ pub struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    /// Worker `thread` of a run seeded with `seed`.
-    pub fn new(fixture: &'a Fixture, subject: &'a Subject, seed: u64, thread: usize) -> Self {
+    /// Worker `thread` of a run seeded with `seed`, driving its calls as
+    /// `driver` says; fails only if a tokio runtime cannot be built.
+    pub fn new(
+        fixture: &'a Fixture,
+        subject: &'a Subject,
+        seed: u64,
+        thread: usize,
+        driver: Driver,
+    ) -> Result<Self> {
         let stream = seed ^ (thread as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        Self {
+        Ok(Self {
             fixture,
             subject,
+            exec: Exec::new(driver)?,
             ctx: ExecutionContext::new(),
             rng: SmallRng::seed_from_u64(stream),
             key: String::with_capacity(32),
             thread,
             seq: 0,
-        }
+        })
     }
 
     /// Does one operation of `workload`; returns how many it counts for.
     ///
     /// `EvictExpired` is not a worker loop (see [`evict_round`]).
     pub fn step(&mut self, workload: Workload) -> Result<u64> {
+        if self.exec.host_like() {
+            // As a host's request handler: a context of its own per call.
+            self.ctx = ExecutionContext::new();
+        }
         let store = &*self.subject.store;
         let (fx, ctx, rng) = (self.fixture, &self.ctx, &mut self.rng);
         match workload {
             Workload::GetUniform => {
                 let (ns, key) = fx.uniform_row(rng);
-                black_box(ready(store.get(ctx, ns, key))?);
+                black_box(self.exec.run(store.get(ctx, ns, key))?);
             }
             Workload::GetZipf => {
                 let (ns, key) = fx.zipf_row(rng);
-                black_box(ready(store.get(ctx, ns, key))?);
+                black_box(self.exec.run(store.get(ctx, ns, key))?);
             }
             Workload::GetAbsent => {
                 let (ns, key) = fx.absent_row(rng);
-                black_box(ready(store.get(ctx, ns, key))?);
+                black_box(self.exec.run(store.get(ctx, ns, key))?);
             }
             Workload::Mixed90 => self.mixed(90)?,
             Workload::Mixed50 => self.mixed(50)?,
             Workload::List => {
                 let ns = fx.any_conversation(rng);
-                black_box(ready(store.list(ctx, ns, None))?);
+                black_box(self.exec.run(store.list(ctx, ns, None))?);
             }
             Workload::ListPrefix => {
                 let ns = fx.any_conversation(rng);
                 let prefix = fx.any_prefix(rng);
-                black_box(ready(store.list(ctx, ns, Some(prefix)))?);
+                black_box(self.exec.run(store.list(ctx, ns, Some(prefix)))?);
             }
             Workload::ListNsTenant => {
-                black_box(ready(store.list_namespaces(ctx, fx.any_tenant(rng)))?);
+                black_box(
+                    self.exec
+                        .run(store.list_namespaces(ctx, fx.any_tenant(rng)))?,
+                );
             }
             Workload::ListNsAgent => {
-                black_box(ready(store.list_namespaces(ctx, fx.any_agent(rng)))?);
+                black_box(
+                    self.exec
+                        .run(store.list_namespaces(ctx, fx.any_agent(rng)))?,
+                );
             }
-            Workload::TtlChurn => self.put_new("tmp", Some(1..=50))?,
+            Workload::TtlChurn | Workload::TtlChurnEmpty => self.put_new("tmp", Some(1..=50))?,
             Workload::Fill | Workload::BoundedFill => self.put_new("new", None)?,
             Workload::EvictExpired | Workload::Grow => return Ok(0),
             Workload::ListPage => self.list_page()?,
@@ -235,7 +264,7 @@ impl<'a> Worker<'a> {
                 // Same operation as `GetZipf`: the suite hands this worker
                 // the sliding-TTL store.
                 let (ns, key) = fx.zipf_row(rng);
-                black_box(ready(store.get(ctx, ns, key))?);
+                black_box(self.exec.run(store.get(ctx, ns, key))?);
             }
         }
         Ok(1)
@@ -252,7 +281,9 @@ impl<'a> Worker<'a> {
             return Ok(());
         }
         // The baseline's closest equivalent: everything, sorted, cut.
-        let mut keys = ready(self.subject.store.list(&self.ctx, ns, None))?;
+        let mut keys = self
+            .exec
+            .run(self.subject.store.list(&self.ctx, ns, None))?;
         keys.sort_unstable();
         let from = keys.partition_point(|k| k.as_str() <= after);
         let page: Vec<String> = keys.drain(from..).take(PAGE).collect();
@@ -268,8 +299,8 @@ impl<'a> Worker<'a> {
         let (ns, key) = fx.zipf_row(rng);
         let Some(skip) = self.subject.skipstore() else {
             let store = &*self.subject.store;
-            black_box(ready(store.get(&self.ctx, ns, key))?);
-            return ready(store.put(&self.ctx, ns, key, fx.value(rng)));
+            black_box(self.exec.run(store.get(&self.ctx, ns, key))?);
+            return self.exec.run(store.put(&self.ctx, ns, key, fx.value(rng)));
         };
         // Every fixture row is present, so the loop ends at the first
         // attempt that no other writer raced.
@@ -290,10 +321,10 @@ impl<'a> Worker<'a> {
         let (fx, ctx, rng) = (self.fixture, &self.ctx, &mut self.rng);
         let (ns, key) = fx.zipf_row(rng);
         if rng.random_range(0..100) < read_percent {
-            black_box(ready(store.get(ctx, ns, key))?);
+            black_box(self.exec.run(store.get(ctx, ns, key))?);
         } else {
             let value = fx.value(rng);
-            ready(store.put(ctx, ns, key, value))?;
+            self.exec.run(store.put(ctx, ns, key, value))?;
         }
         Ok(())
     }
@@ -301,8 +332,13 @@ impl<'a> Worker<'a> {
     /// Puts a key no one wrote before (`{tag}-{thread}-{seq}`) into a random
     /// conversation, with a TTL drawn from `ttl_ms` if given.
     fn put_new(&mut self, tag: &str, ttl_ms: Option<std::ops::RangeInclusive<u64>>) -> Result<()> {
-        self.key.clear();
-        let _ = write!(self.key, "{tag}-{:03}-{:010}", self.thread, self.seq);
+        if self.exec.host_like() {
+            // As a host would: a key string of its own per call.
+            self.key = format!("{tag}-{:03}-{:010}", self.thread, self.seq);
+        } else {
+            self.key.clear();
+            let _ = write!(self.key, "{tag}-{:03}-{:010}", self.thread, self.seq);
+        }
         self.seq += 1;
         let ns = self.fixture.any_conversation(&mut self.rng);
         let value = self.fixture.value(&mut self.rng);
@@ -311,7 +347,8 @@ impl<'a> Worker<'a> {
             options = options.with_ttl(Duration::from_millis(self.rng.random_range(range)));
         }
         let store = &*self.subject.store;
-        ready(store.put_with_options(&self.ctx, ns, &self.key, value, options))
+        self.exec
+            .run(store.put_with_options(&self.ctx, ns, &self.key, value, options))
     }
 }
 

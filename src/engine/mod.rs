@@ -89,8 +89,15 @@ const DRAIN_AT: usize = 32;
 const DRAIN_AT: usize = 2;
 
 /// Live entries one drain may leave in the buffer because they expire soon.
+///
+/// Eight drains' worth: a namespace churned at a few thousand short-lived
+/// rows a second holds about a hundred of them live at a time; with room
+/// for 64 (the earlier bound) half of them went into the skiplist and were
+/// searched for twice when they expired (18% of a 2-thread churn profile
+/// at 100 namespaces, BENCHMARKS.md, issue 15). Each drain still looks at
+/// every kept entry once.
 #[cfg(not(any(test, skipstore_loom)))]
-const KEEP_MAX: usize = 2 * DRAIN_AT;
+const KEEP_MAX: usize = 8 * DRAIN_AT;
 #[cfg(any(test, skipstore_loom))]
 const KEEP_MAX: usize = 2;
 
