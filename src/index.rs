@@ -54,9 +54,8 @@ pub(crate) fn point_hash(scope: &str, key: &str) -> u64 {
 mod imp {
     use std::borrow::Borrow;
     use std::cmp::Ordering as CmpOrdering;
-    use std::sync::OnceLock;
-
     use crossbeam_skiplist::SkipMap;
+    use once_cell::race::OnceBox;
 
     use super::{Arc, Bound, ControlFlow, Member};
 
@@ -99,14 +98,19 @@ mod imp {
     /// buffer (short-lived rows, or fewer than a drain's worth). Boxed and
     /// lazy, such a namespace pays one empty pointer; an ordered one pays
     /// one more pointer hop per skiplist operation.
+    ///
+    /// The install is lock-free (`OnceBox`: writers that race to install
+    /// the first skiplist each build one, one compare-and-swap wins, the
+    /// others drop theirs), so no writer waits for another's allocation;
+    /// `std::sync::OnceLock` would park them.
     pub(crate) struct OrderedSet<T: Member> {
-        map: OnceLock<Box<SkipMap<ByKey<T>, Arc<T>>>>,
+        map: OnceBox<SkipMap<ByKey<T>, Arc<T>>>,
     }
 
     impl<T: Member> OrderedSet<T> {
         pub(crate) fn new() -> Self {
             Self {
-                map: OnceLock::new(),
+                map: OnceBox::new(),
             }
         }
 
