@@ -90,6 +90,7 @@
 
 mod builder;
 mod codec;
+mod combine;
 mod conn;
 pub mod layout;
 pub mod local;

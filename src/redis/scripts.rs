@@ -53,32 +53,59 @@ local function remove_expired(base, nsset, dl, upto, limit)
 end
 ";
 
-/// `put`. KEYS: row, key index, namespace index, deadlines [, registry on
-/// one server]. ARGV: value, key, scope id, member, deadline ('' = none),
-/// PX in ms, tenant base, trim bound, trim limit, tenant.
+/// `put`, one or more rows (the write combiner's batches). KEYS: for each
+/// row its row key, key index, namespace index and deadline index [, then
+/// the registry on one server]. ARGV: the row count, the trim limit, then
+/// for each row its value, key, scope id, member, deadline ('' = none), PX
+/// in ms, tenant base, trim bound and tenant. Returns one string per row:
+/// empty when written, else the error that left it unwritten.
 ///
-/// The first command is the `HSET`, which fails on a key of another type
-/// before anything has changed. Overwrites skip the namespace index (the key
-/// was listed, so its namespace is); only writes with a TTL, the source of
-/// expired rows, trim expired ones.
+/// A row's first command is the `HSET`, which fails on a key of another
+/// type before anything of that row has changed; `pcall` keeps that
+/// failure to its row. Overwrites skip the namespace index (the key was
+/// listed, so its namespace is); only writes with a TTL, the source of
+/// expired rows, trim expired ones. The registry (one server) hears of a
+/// tenant when its deadline index goes from empty to not: while the index
+/// holds rows the tenant stays registered (`UNREGISTER` drops it only when
+/// nobody registered it since `evict_expired` found the index empty).
 const PUT: &str = r"
-if ARGV[5] == '' then
-  redis.call('HSET', KEYS[1], 'v', ARGV[1])
-  if redis.call('ZREM', KEYS[4], ARGV[4]) == 1 then
-    redis.call('HDEL', KEYS[1], 'd')
-    redis.call('PERSIST', KEYS[1])
+local n = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local registry = KEYS[4 * n + 1]
+local out = {}
+for i = 0, n - 1 do
+  local row, kidx, nsidx, dl = KEYS[4 * i + 1], KEYS[4 * i + 2], KEYS[4 * i + 3], KEYS[4 * i + 4]
+  local a = 2 + 9 * i
+  local value, key, scope_id, member, deadline = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local r
+  if deadline == '' then
+    r = redis.pcall('HSET', row, 'v', value)
+  else
+    r = redis.pcall('HSET', row, 'v', value, 'd', deadline)
   end
-else
-  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
-  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
-  if KEYS[5] then redis.call('ZINCRBY', KEYS[5], 1, ARGV[10]) end
-  remove_expired(ARGV[7], KEYS[3], KEYS[4], ARGV[8], tonumber(ARGV[9]))
+  if type(r) == 'table' and r.err then
+    out[i + 1] = r.err
+  else
+    if deadline == '' then
+      if redis.call('ZREM', dl, member) == 1 then
+        redis.call('HDEL', row, 'd')
+        redis.call('PERSIST', row)
+      end
+    else
+      redis.call('PEXPIRE', row, ARGV[a + 6])
+      if redis.call('ZADD', dl, deadline, member) == 1 and registry
+        and redis.call('ZCARD', dl) == 1 then
+        redis.call('ZINCRBY', registry, 1, ARGV[a + 9])
+      end
+      remove_expired(ARGV[a + 7], nsidx, dl, ARGV[a + 8], limit)
+    end
+    if redis.call('ZADD', kidx, 0, key) == 1 then
+      redis.call('ZADD', nsidx, 0, scope_id)
+    end
+    out[i + 1] = ''
+  end
 end
-if redis.call('ZADD', KEYS[2], 0, ARGV[2]) == 1 then
-  redis.call('ZADD', KEYS[3], 0, ARGV[3])
-end
-return 1
+return out
 ";
 
 /// `delete`. KEYS: row, key index, namespace index, deadlines. ARGV: key,
