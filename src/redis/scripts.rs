@@ -62,12 +62,19 @@ end
 ///
 /// A row's first command is the `HSET`, which fails on a key of another
 /// type before anything of that row has changed; `pcall` keeps that
-/// failure to its row. Overwrites skip the namespace index (the key was
-/// listed, so its namespace is); only writes with a TTL, the source of
-/// expired rows, trim expired ones. The registry (one server) hears of a
-/// tenant when its deadline index goes from empty to not: while the index
-/// holds rows the tenant stays registered (`UNREGISTER` drops it only when
-/// nobody registered it since `evict_expired` found the index empty).
+/// failure to its row. The `HSET`'s count of new fields tells a new row
+/// from an overwrite (our rows always hold `v`, and `d` exactly when they
+/// have a TTL): only a new row, or one that gains a TTL, touches the
+/// indexes beyond the deadline index, so an overwrite costs two or three
+/// commands (a new row also clears a deadline entry left by a row that
+/// Redis expired under the same key). A row that already existed is listed (every script that
+/// writes or removes a row changes its index entries with it), so its
+/// namespace is too. Only a row that joins the deadline index, the source
+/// of expired rows, trims expired ones. The registry (one server) hears
+/// of a tenant when its deadline index goes from empty to not: while the
+/// index holds rows the tenant stays registered (`UNREGISTER` drops it
+/// only when nobody registered it since `evict_expired` found the index
+/// empty).
 const PUT: &str = r"
 local n = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
@@ -76,31 +83,36 @@ local out = {}
 for i = 0, n - 1 do
   local row, kidx, nsidx, dl = KEYS[4 * i + 1], KEYS[4 * i + 2], KEYS[4 * i + 3], KEYS[4 * i + 4]
   local a = 2 + 9 * i
-  local value, key, scope_id, member, deadline = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-  local r
+  local deadline = ARGV[a + 5]
+  local added
   if deadline == '' then
-    r = redis.pcall('HSET', row, 'v', value)
+    added = redis.pcall('HSET', row, 'v', ARGV[a + 1])
   else
-    r = redis.pcall('HSET', row, 'v', value, 'd', deadline)
+    added = redis.pcall('HSET', row, 'v', ARGV[a + 1], 'd', deadline)
   end
-  if type(r) == 'table' and r.err then
-    out[i + 1] = r.err
+  if type(added) == 'table' and added.err then
+    out[i + 1] = added.err
   else
+    local fresh
     if deadline == '' then
-      if redis.call('ZREM', dl, member) == 1 then
+      fresh = added == 1
+      -- A new row may meet the deadline entry of one Redis expired.
+      if redis.call('ZREM', dl, ARGV[a + 4]) == 1 and not fresh then
         redis.call('HDEL', row, 'd')
         redis.call('PERSIST', row)
       end
     else
+      fresh = added == 2
       redis.call('PEXPIRE', row, ARGV[a + 6])
-      if redis.call('ZADD', dl, deadline, member) == 1 and registry
-        and redis.call('ZCARD', dl) == 1 then
-        redis.call('ZINCRBY', registry, 1, ARGV[a + 9])
+      if redis.call('ZADD', dl, deadline, ARGV[a + 4]) == 1 then
+        if registry and redis.call('ZCARD', dl) == 1 then
+          redis.call('ZINCRBY', registry, 1, ARGV[a + 9])
+        end
+        remove_expired(ARGV[a + 7], nsidx, dl, ARGV[a + 8], limit)
       end
-      remove_expired(ARGV[a + 7], nsidx, dl, ARGV[a + 8], limit)
     end
-    if redis.call('ZADD', kidx, 0, key) == 1 then
-      redis.call('ZADD', nsidx, 0, scope_id)
+    if fresh and redis.call('ZADD', kidx, 0, ARGV[a + 2]) == 1 then
+      redis.call('ZADD', nsidx, 0, ARGV[a + 3])
     end
     out[i + 1] = ''
   end
