@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::codec::Codec;
+use super::combine::Combiner;
 use super::conn::Connection;
 use super::layout::Layout;
 use super::store::{Inner, RedisStore};
@@ -184,9 +185,12 @@ where
         } else {
             self.cluster().await?
         };
+        let layout = Layout::new(self.prefix);
+        let registry = (!conn.is_cluster()).then(|| layout.registry());
         Ok(RedisStore::from_inner(Arc::new(Inner {
+            combiner: Arc::new(Combiner::new(conn.clone(), registry)),
             conn,
-            layout: Layout::new(self.prefix),
+            layout,
             codec: self.codec,
         })))
     }

@@ -90,6 +90,11 @@ pub(crate) fn show(key: &str) -> String {
 /// application writes under the prefix); anything else is the backend's
 /// (`Provider` of kind network: unreachable, timed out, refused).
 pub(crate) fn backend(op: &str, key: &str, err: RedisError) -> Error {
+    backend_of(op, key, &err)
+}
+
+/// [`backend`] for an error shared by several calls (a failed batch).
+pub(crate) fn backend_of(op: &str, key: &str, err: &RedisError) -> Error {
     if err.code() == Some("WRONGTYPE") {
         return Error::config(format!(
             "redis store: {op} on key \"{}\": the key holds a value of another Redis type ({err}); \
@@ -98,6 +103,24 @@ pub(crate) fn backend(op: &str, key: &str, err: RedisError) -> Error {
         ));
     }
     Error::provider_network(format!("redis store: {op} on key \"{}\": {err}", show(key)))
+}
+
+/// One row of a batch that the script left unwritten, with the error
+/// reply it got (`WRONGTYPE ...` for a value of another type at `key`):
+/// the same `Error` a lone call would have returned.
+pub(crate) fn row_failure(op: &str, key: &str, reply: &[u8]) -> Error {
+    let reply = String::from_utf8_lossy(reply);
+    if reply.starts_with("WRONGTYPE") {
+        return Error::config(format!(
+            "redis store: {op} on key \"{}\": the key holds a value of another Redis type ({reply}); \
+             is another application writing under this store's key prefix?",
+            show(key)
+        ));
+    }
+    Error::provider_network(format!(
+        "redis store: {op} on key \"{}\": {reply}",
+        show(key)
+    ))
 }
 
 /// A value at `key` that the store's codec cannot decode.

@@ -33,7 +33,11 @@
 //! * **Atomic writes.** A `put` or `delete` is one Lua script that changes the
 //!   value and its index entries together (`EVALSHA`), so no reader sees a
 //!   listed key without its value or the reverse, and a call cancelled after
-//!   it was sent has run whole or not at all.
+//!   it was sent has run whole or not at all. Concurrent puts that share a
+//!   lane (the server, or one tenant's slot on a cluster) go as one script
+//!   call of several rows (the write combiner, `combine.rs`): each row is
+//!   still written whole, each caller gets its own outcome, and a put
+//!   cancelled while it waits for its batch is never written.
 //! * **Exact TTLs.** A row's deadline (µs since the Unix epoch, rounded up)
 //!   is stored with it, and every read checks it: `get`, `list` and
 //!   `list_namespaces` never return a row at or past its deadline.
@@ -48,8 +52,9 @@
 //!   deadline. `evict_expired` removes every expired row with its index
 //!   entries and returns exactly how many it removed (rows Redis already
 //!   dropped included: the row ends when its index entries go). Without it,
-//!   each write with a TTL removes up to four rows of its tenant expired for
-//!   more than a second, and each `list_namespaces` up to 128, so the
+//!   each write that adds a row to the deadline index (the only way it
+//!   grows) removes up to four rows of its tenant expired for more than a
+//!   second, and each `list_namespaces` up to 128, so the
 //!   indexes stay bounded by the rows written in the last TTL plus a second,
 //!   whatever the churn.
 //! * **Cancellation.** A call whose `ExecutionContext` is cancelled or past
@@ -90,6 +95,7 @@
 
 mod builder;
 mod codec;
+mod combine;
 mod conn;
 pub mod layout;
 pub mod local;

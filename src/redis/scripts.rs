@@ -53,32 +53,71 @@ local function remove_expired(base, nsset, dl, upto, limit)
 end
 ";
 
-/// `put`. KEYS: row, key index, namespace index, deadlines [, registry on
-/// one server]. ARGV: value, key, scope id, member, deadline ('' = none),
-/// PX in ms, tenant base, trim bound, trim limit, tenant.
+/// `put`, one or more rows (the write combiner's batches). KEYS: for each
+/// row its row key, key index, namespace index and deadline index [, then
+/// the registry on one server]. ARGV: the row count, the trim limit, then
+/// for each row its value, key, scope id, member, deadline ('' = none), PX
+/// in ms, tenant base, trim bound and tenant. Returns one string per row:
+/// empty when written, else the error that left it unwritten.
 ///
-/// The first command is the `HSET`, which fails on a key of another type
-/// before anything has changed. Overwrites skip the namespace index (the key
-/// was listed, so its namespace is); only writes with a TTL, the source of
-/// expired rows, trim expired ones.
+/// A row's first command is the `HSET`, which fails on a key of another
+/// type before anything of that row has changed; `pcall` keeps that
+/// failure to its row. The `HSET`'s count of new fields tells a new row
+/// from an overwrite (our rows always hold `v`, and `d` exactly when they
+/// have a TTL): only a new row, or one that gains a TTL, touches the
+/// indexes beyond the deadline index, so an overwrite costs two or three
+/// commands (a new row also clears a deadline entry left by a row that
+/// Redis expired under the same key). A row that already existed is listed (every script that
+/// writes or removes a row changes its index entries with it), so its
+/// namespace is too. Only a row that joins the deadline index, the source
+/// of expired rows, trims expired ones. The registry (one server) hears
+/// of a tenant when its deadline index goes from empty to not: while the
+/// index holds rows the tenant stays registered (`UNREGISTER` drops it
+/// only when nobody registered it since `evict_expired` found the index
+/// empty).
 const PUT: &str = r"
-if ARGV[5] == '' then
-  redis.call('HSET', KEYS[1], 'v', ARGV[1])
-  if redis.call('ZREM', KEYS[4], ARGV[4]) == 1 then
-    redis.call('HDEL', KEYS[1], 'd')
-    redis.call('PERSIST', KEYS[1])
+local n = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local registry = KEYS[4 * n + 1]
+local out = {}
+for i = 0, n - 1 do
+  local row, kidx, nsidx, dl = KEYS[4 * i + 1], KEYS[4 * i + 2], KEYS[4 * i + 3], KEYS[4 * i + 4]
+  local a = 2 + 9 * i
+  local deadline = ARGV[a + 5]
+  local added
+  if deadline == '' then
+    added = redis.pcall('HSET', row, 'v', ARGV[a + 1])
+  else
+    added = redis.pcall('HSET', row, 'v', ARGV[a + 1], 'd', deadline)
   end
-else
-  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
-  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
-  if KEYS[5] then redis.call('ZINCRBY', KEYS[5], 1, ARGV[10]) end
-  remove_expired(ARGV[7], KEYS[3], KEYS[4], ARGV[8], tonumber(ARGV[9]))
+  if type(added) == 'table' and added.err then
+    out[i + 1] = added.err
+  else
+    local fresh
+    if deadline == '' then
+      fresh = added == 1
+      -- A new row may meet the deadline entry of one Redis expired.
+      if redis.call('ZREM', dl, ARGV[a + 4]) == 1 and not fresh then
+        redis.call('HDEL', row, 'd')
+        redis.call('PERSIST', row)
+      end
+    else
+      fresh = added == 2
+      redis.call('PEXPIRE', row, ARGV[a + 6])
+      if redis.call('ZADD', dl, deadline, ARGV[a + 4]) == 1 then
+        if registry and redis.call('ZCARD', dl) == 1 then
+          redis.call('ZINCRBY', registry, 1, ARGV[a + 9])
+        end
+        remove_expired(ARGV[a + 7], nsidx, dl, ARGV[a + 8], limit)
+      end
+    end
+    if fresh and redis.call('ZADD', kidx, 0, ARGV[a + 2]) == 1 then
+      redis.call('ZADD', nsidx, 0, ARGV[a + 3])
+    end
+    out[i + 1] = ''
+  end
 end
-if redis.call('ZADD', KEYS[2], 0, ARGV[2]) == 1 then
-  redis.call('ZADD', KEYS[3], 0, ARGV[3])
-end
-return 1
+return out
 ";
 
 /// `delete`. KEYS: row, key index, namespace index, deadlines. ARGV: key,

@@ -13,10 +13,11 @@ use serde::de::DeserializeOwned;
 
 use super::builder::RedisStoreBuilder;
 use super::codec::Codec;
+use super::combine::{Combiner, Row};
 use super::conn::{Connection, backend, guarded, undecodable};
 use super::layout::{Layout, namespace_of};
 use super::scripts::{
-    DELETE_SCRIPT, EVICT_SCRIPT, LIST_NAMESPACES_SCRIPT, LIST_SCRIPT, PUT_SCRIPT, UNREGISTER_SCRIPT,
+    DELETE_SCRIPT, EVICT_SCRIPT, LIST_NAMESPACES_SCRIPT, LIST_SCRIPT, UNREGISTER_SCRIPT,
 };
 
 /// Deadlines are microseconds since the Unix epoch, kept in sorted-set
@@ -32,7 +33,7 @@ const TRIM_GRACE: Duration = Duration::from_secs(1);
 
 /// How many expired rows one write with a TTL removes in passing, at most
 /// (more than one, so trimming outpaces the churn that feeds it).
-const TRIM_PER_WRITE: usize = 4;
+pub(crate) const TRIM_PER_WRITE: usize = 4;
 
 /// How many expired rows one `list_namespaces` removes in passing, at most:
 /// removing a large backlog in one script would stall the server.
@@ -57,6 +58,8 @@ pub(crate) struct Inner {
     pub(crate) conn: Connection,
     pub(crate) layout: Layout,
     pub(crate) codec: Codec,
+    /// Batches concurrent puts (see [`super::combine`]).
+    pub(crate) combiner: Arc<Combiner>,
 }
 
 impl<V> Clone for RedisStore<V> {
@@ -294,39 +297,36 @@ where
         let timing = options.ttl.and_then(|ttl| deadline_for(now, ttl));
         let (deadline, px) = timing.map_or((String::new(), 0), |(d, px)| (d.to_string(), px));
         let trim_upto = (now / 1_000).saturating_sub(TRIM_GRACE.as_micros());
-        let registry = layout.registry();
-        let in_script_registry = timing.is_some() && !self.inner.conn.is_cluster();
-        let mut invocation = PUT_SCRIPT.key(&row);
-        invocation
-            .key(Layout::key_index(&base, &scope_id))
-            .key(Layout::namespace_index(&base))
-            .key(Layout::deadlines(&base));
-        if in_script_registry {
-            invocation.key(&registry);
-        }
-        invocation
-            .arg(payload)
-            .arg(key)
-            .arg(&scope_id)
-            .arg(&member)
-            .arg(deadline)
-            .arg(px.to_string())
-            .arg(&base)
-            .arg(trim_upto.to_string())
-            .arg(TRIM_PER_WRITE)
-            .arg(ns.tenant_id().as_str());
-        let mut conn = self.conn();
-        let _: i64 = guarded(ctx, async {
-            invocation
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| backend("put", &row, e))
-        })
-        .await?;
+        let cluster = self.inner.conn.is_cluster();
+        // One server: one lane for every tenant (a script may touch any
+        // key there); a cluster: one per tenant, hence per slot.
+        let lane = if cluster { base.as_str() } else { "" };
+        let tenant = ns.tenant_id().as_str();
+        let put = Row {
+            keys: [
+                row,
+                Layout::key_index(&base, &scope_id),
+                Layout::namespace_index(&base),
+                Layout::deadlines(&base),
+            ],
+            args: [
+                payload,
+                key.as_bytes().to_vec(),
+                scope_id.into_bytes(),
+                member.into_bytes(),
+                deadline.into_bytes(),
+                px.to_string().into_bytes(),
+                base.as_bytes().to_vec(),
+                trim_upto.to_string().into_bytes(),
+                tenant.as_bytes().to_vec(),
+            ],
+        };
+        let combiner = &self.inner.combiner;
+        guarded(ctx, combiner.put(lane, put)).await?;
         // On a cluster the registry lives in another slot, so it is told
         // after the write (see the module docs); this step is not abandoned
         // on cancellation, since the row is already written.
-        if timing.is_some() && self.inner.conn.is_cluster() {
+        if timing.is_some() && cluster {
             self.register_tenant(ns.tenant_id()).await?;
         }
         Ok(())

@@ -286,3 +286,89 @@ async fn a_ten_thousand_segment_namespace_works() {
     store.delete(&ctx, &deep, "k").await.unwrap();
     assert!(store.list_namespaces(&ctx, &half).await.unwrap().is_empty());
 }
+
+/// Concurrent puts travel in shared batches (the write combiner); each
+/// caller still gets its own outcome: the puts at keys holding a value of
+/// another type fail alone, the others land, listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_puts_keep_their_own_outcomes() {
+    let server = fixture::server();
+    let store = fixture::store::<String>(&server).await;
+    let mut conn = raw(&server.url()).await;
+    for i in (0..128).step_by(8) {
+        let _: i64 = redis::cmd("LPUSH")
+            .arg(store.row_key(&ns(), &format!("k{i:03}")))
+            .arg("foreign")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let calls: Vec<_> = (0..128)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let ctx = ExecutionContext::new();
+                let out = store
+                    .put(&ctx, &ns(), &format!("k{i:03}"), format!("v{i}"))
+                    .await;
+                (i, out)
+            })
+        })
+        .collect();
+    let mut written = Vec::new();
+    for call in calls {
+        let (i, out) = call.await.unwrap();
+        if i % 8 == 0 {
+            let err = out.unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{err:?}");
+            assert!(err.to_string().contains("another Redis type"), "{err}");
+        } else {
+            out.unwrap();
+            written.push(format!("k{i:03}"));
+        }
+    }
+    let ctx = ExecutionContext::new();
+    assert_eq!(store.list(&ctx, &ns(), None).await.unwrap(), written);
+    for key in &written {
+        assert!(
+            store.get(&ctx, &ns(), key).await.unwrap().is_some(),
+            "{key}"
+        );
+    }
+}
+
+/// Puts cancelled while they wait for a batch, or while it is in flight,
+/// leave every row whole: each key is listed exactly when it has a value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_batched_puts_leave_nothing_half_written() {
+    let server = fixture::server();
+    let store = fixture::store::<String>(&server).await;
+    let calls: Vec<_> = (0..256)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let ctx = ExecutionContext::new();
+                let cancel = cancel_soon(ctx.clone(), i % 5);
+                let options = entelix_memory::PutOptions::default()
+                    .with_ttl(Duration::from_secs(if i % 2 == 0 { 60 } else { 3_600 }));
+                let out = store
+                    .put_with_options(&ctx, &ns(), &format!("k{i:03}"), "v".into(), options)
+                    .await;
+                cancel.await.unwrap();
+                out
+            })
+        })
+        .collect();
+    for call in calls {
+        if let Err(e) = call.await.unwrap() {
+            assert!(matches!(e, Error::Cancelled), "{e:?}");
+        }
+    }
+    let ctx = ExecutionContext::new();
+    let listed = store.list(&ctx, &ns(), None).await.unwrap();
+    for i in 0..256 {
+        let key = format!("k{i:03}");
+        let value = store.get(&ctx, &ns(), &key).await.unwrap();
+        assert_eq!(value.is_some(), listed.contains(&key), "{key}");
+    }
+}

@@ -1,0 +1,264 @@
+//! The write combiner: concurrent puts that would share one cluster slot go
+//! to the server as one script call.
+//!
+//! A script call has a fixed cost on the server (reading the request,
+//! setting up Lua, writing the reply) and on the client (building and
+//! parsing the request, waking the caller) that dwarfs the few commands
+//! one row needs. Under concurrency the combiner pays it once per batch.
+//!
+//! # Protocol
+//!
+//! Each lane (the whole server on one server; one tenant, hence one slot,
+//! on a cluster) allows [`MAX_IN_FLIGHT`] calls at once. A put that finds a
+//! free slot and nobody queued sends its own row at once, from its own task
+//! (no hand-off, so a lone caller pays nothing for the combiner). Otherwise
+//! it queues its row and waits for the reply. When a call in flight ends
+//! (normally, on failure, or because its caller dropped it) its slot
+//! guard ([`Slot`]) hands the slot to a spawned task that sends everything
+//! queued as one batch, or frees the slot when nothing is queued; the
+//! spawned task ends the same way, so queued rows never wait for more than
+//! the calls ahead of them.
+//!
+//! # Cancellation and errors
+//!
+//! A queued caller that gives up (cancelled context, deadline, dropped
+//! future) drops its reply channel; the batch leaves out every row whose
+//! channel is closed when it is sent, so such a row is never written.
+//! Once sent, a row runs whole or not at all, as a lone put does. Each
+//! row's outcome is its own: the script reports a value of another type at
+//! a row key for that row only, and a batch that fails as a whole for any
+//! other reason than the connection is retried row by row, so every caller
+//! gets exactly the error its own put would have had (a put is
+//! idempotent: rewriting a row with the same arguments changes nothing).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use entelix_core::{Error, Result};
+use tokio::sync::oneshot;
+
+use super::conn::{Connection, backend_of, row_failure};
+use super::scripts::PUT_SCRIPT;
+
+/// Calls one lane may have in flight at once: two keeps the server busy
+/// while a reply travels back, and lets two lone callers go straight
+/// through.
+pub(crate) const MAX_IN_FLIGHT: usize = 2;
+
+/// Rows one batch holds at most (the script's key and argument lists grow
+/// with it; bigger batches would stall the server for other clients).
+const MAX_BATCH: usize = 128;
+
+/// One row to write: the keys and arguments of the put script for it.
+pub(crate) struct Row {
+    /// The row key (for messages), then the key index, the namespace index
+    /// and the deadline index.
+    pub(crate) keys: [String; 4],
+    /// The value, key, scope id, member, deadline ('' for none), PX in ms,
+    /// tenant base, trim bound, tenant.
+    pub(crate) args: [Vec<u8>; 9],
+}
+
+struct Queued {
+    row: Row,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+#[derive(Default)]
+struct Lane {
+    in_flight: usize,
+    queued: Vec<Queued>,
+}
+
+/// The lanes of one store.
+pub(crate) struct Combiner {
+    conn: Connection,
+    /// The registry key, written by the script on one server (`None` on a
+    /// cluster, where it lives in another slot).
+    registry: Option<String>,
+    lanes: Mutex<HashMap<String, Lane>>,
+}
+
+/// What a put must do after asking the combiner.
+enum Admission {
+    /// Send the row now, holding this slot.
+    Send(Slot),
+    /// Wait for the reply of the batch that will carry the row.
+    Wait(oneshot::Receiver<Result<()>>),
+}
+
+/// One of a lane's in-flight slots. Dropping it (however the call holding
+/// it ended) passes the slot to a batch of the queued rows, or frees it.
+struct Slot {
+    combiner: Arc<Combiner>,
+    lane: String,
+}
+
+impl Combiner {
+    pub(crate) fn new(conn: Connection, registry: Option<String>) -> Self {
+        Self {
+            conn,
+            registry,
+            lanes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Writes `row` in lane `lane`: at once if the lane has room, else in
+    /// the next batch. The future may be dropped at any point (see the
+    /// module docs for what that leaves).
+    pub(crate) async fn put(self: &Arc<Self>, lane: &str, row: Row) -> Result<()> {
+        match self.admit(lane, row) {
+            (Admission::Send(slot), Some(row)) => {
+                let out = self.send(vec![row]).await.pop();
+                drop(slot);
+                out.unwrap_or_else(|| Err(abandoned()))
+            }
+            (Admission::Wait(reply), _) => reply.await.unwrap_or_else(|_| Err(abandoned())),
+            (Admission::Send(_), None) => Err(abandoned()),
+        }
+    }
+
+    fn admit(self: &Arc<Self>, lane: &str, row: Row) -> (Admission, Option<Row>) {
+        let mut lanes = self.lock();
+        let state = lanes.entry(lane.to_owned()).or_default();
+        if state.in_flight < MAX_IN_FLIGHT && state.queued.is_empty() {
+            state.in_flight += 1;
+            let slot = Slot {
+                combiner: Arc::clone(self),
+                lane: lane.to_owned(),
+            };
+            return (Admission::Send(slot), Some(row));
+        }
+        let (reply, wait) = oneshot::channel();
+        state.queued.push(Queued { row, reply });
+        (Admission::Wait(wait), None)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lane>> {
+        // A panic while the lock was held cannot leave a lane inconsistent
+        // (every change under it is one push, one take or one counter
+        // step), so a poisoned lock is still usable.
+        self.lanes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends `rows` as one script call; each row's outcome, in order.
+    async fn send(&self, rows: Vec<Row>) -> Vec<Result<()>> {
+        let mut conn = self.conn.clone();
+        let mut invocation = PUT_SCRIPT.prepare_invoke();
+        for row in &rows {
+            for key in &row.keys {
+                invocation.key(key);
+            }
+        }
+        if let Some(registry) = &self.registry {
+            invocation.key(registry);
+        }
+        invocation.arg(rows.len()).arg(super::store::TRIM_PER_WRITE);
+        for row in &rows {
+            for arg in &row.args {
+                invocation.arg(arg);
+            }
+        }
+        match invocation.invoke_async::<Vec<Vec<u8>>>(&mut conn).await {
+            Ok(replies) if replies.len() == rows.len() => rows
+                .iter()
+                .zip(replies)
+                .map(|(row, reply)| {
+                    if reply.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(row_failure("put", &row.keys[0], &reply))
+                    }
+                })
+                .collect(),
+            Ok(_) => rows
+                .iter()
+                .map(|row| {
+                    Err(row_failure(
+                        "put",
+                        &row.keys[0],
+                        b"bad reply from the put script",
+                    ))
+                })
+                .collect(),
+            Err(e) if rows.len() > 1 && !is_connection(&e) => {
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    out.extend(Box::pin(self.send(vec![row])).await);
+                }
+                out
+            }
+            Err(e) => rows
+                .iter()
+                .map(|row| Err(backend_of("put", &row.keys[0], &e)))
+                .collect(),
+        }
+    }
+
+    /// Sends the queued rows of `lane` in batches until none is left, then
+    /// frees the slot (through the slot guard).
+    async fn drain(slot: Slot) {
+        let batch = {
+            let mut lanes = slot.combiner.lock();
+            let Some(state) = lanes.get_mut(&slot.lane) else {
+                return;
+            };
+            let take = state.queued.len().min(MAX_BATCH);
+            state.queued.drain(..take).collect::<Vec<_>>()
+        };
+        // Rows whose caller gave up before they were sent are left out.
+        let (rows, replies): (Vec<Row>, Vec<_>) = batch
+            .into_iter()
+            .filter(|q| !q.reply.is_closed())
+            .map(|q| (q.row, q.reply))
+            .unzip();
+        if !rows.is_empty() {
+            let outcomes = slot.combiner.send(rows).await;
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                // A caller gone since has nobody to tell.
+                let _ = reply.send(outcome);
+            }
+        }
+        drop(slot);
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut lanes = self.combiner.lock();
+        let Some(state) = lanes.get_mut(&self.lane) else {
+            return;
+        };
+        if !state.queued.is_empty() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                // The slot passes to the task; it stays counted in flight.
+                let next = Self {
+                    combiner: Arc::clone(&self.combiner),
+                    lane: std::mem::take(&mut self.lane),
+                };
+                drop(lanes);
+                runtime.spawn(Combiner::drain(next));
+                return;
+            }
+            // No runtime to send them from: their callers get an error.
+            state.queued.clear();
+        }
+        state.in_flight -= 1;
+        if state.in_flight == 0 {
+            lanes.remove(&self.lane);
+        }
+    }
+}
+
+fn is_connection(err: &redis::RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_timeout()
+        || err.is_unrecoverable_error()
+}
+
+fn abandoned() -> Error {
+    Error::provider_network("redis store: put abandoned: the batch carrying it was not sent")
+}
