@@ -52,10 +52,10 @@ pub(crate) fn point_hash(scope: &str, key: &str) -> u64 {
 
 #[cfg(not(skipstore_loom))]
 mod imp {
-    use std::borrow::Borrow;
-    use std::cmp::Ordering as CmpOrdering;
     use crossbeam_skiplist::SkipMap;
     use once_cell::race::OnceBox;
+    use std::borrow::Borrow;
+    use std::cmp::Ordering as CmpOrdering;
 
     use super::{Arc, Bound, ControlFlow, Member};
 
