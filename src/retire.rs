@@ -118,12 +118,20 @@ mod tests {
         FREED.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Flushes until `done` holds. Tests run in parallel, and a thread of
+    /// another test that is descheduled while pinned holds the epoch back,
+    /// so this sleeps now and then (about 0.4 s over all tries) instead of
+    /// spinning through its tries in a few milliseconds: without the
+    /// sleeps, it failed once under load.
     fn reclaim_until(mut done: impl FnMut() -> bool) {
-        for _ in 0..100_000 {
+        for i in 0..100_000 {
             if done() {
                 return;
             }
             crossbeam_epoch::pin().flush();
+            if i % 256 == 255 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
         }
         assert!(done(), "the epoch never reclaimed");
     }
