@@ -3,42 +3,21 @@
 //! every master, one master's tracking connection killed, and a master
 //! killed and restarted.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use entelix_core::{ExecutionContext, TenantId};
 use entelix_memory::{Namespace, Store};
 use skipstore::redis::NearCache;
 use skipstore::redis::local::LocalCluster;
-use skipstore_contract::{Harness, StoreValue, run_all};
+use skipstore_contract::run_all;
 
+use super::contract::Near;
 use super::fixture::{self, eventually, owner, plain, plain_cluster, tracking_ids};
-
-/// A near cache on the cluster; every store under a fresh prefix.
-struct NearOnCluster {
-    nodes: Vec<String>,
-}
-
-impl Harness for NearOnCluster {
-    async fn store<V: StoreValue>(&self) -> entelix_core::Result<Arc<dyn Store<V>>> {
-        let cache = NearCache::<V>::builder()
-            .cluster_nodes(self.nodes.clone())
-            .key_prefix(fixture::prefix())
-            .build()
-            .await?;
-        Ok(Arc::new(cache))
-    }
-
-    async fn advance(&self, by: Duration) {
-        tokio::time::sleep(by).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_contract_holds_for_a_near_cache_on_a_cluster() {
     let cluster = fixture::cluster();
-    let report = run_all(NearOnCluster {
-        nodes: cluster.urls(),
+    let report = run_all(Near {
+        url: None,
+        cluster: cluster.urls(),
     })
     .await;
     report.assert_failures(&[]);
@@ -65,6 +44,14 @@ async fn one_per_master(
 
 async fn reads(cache: &NearCache<String>, ns: &Namespace, key: &str) -> Option<String> {
     cache.get(&ExecutionContext::new(), ns, key).await.unwrap()
+}
+
+/// Writes `value` at `key` in every namespace through `replica`.
+async fn put_all(replica: &NearCache<String>, spaces: &[Namespace], key: &str, value: &str) {
+    let ctx = ExecutionContext::new();
+    for ns in spaces {
+        replica.put(&ctx, ns, key, value.into()).await.unwrap();
+    }
 }
 
 /// Reads `key` in every namespace on every replica twice (a fill, then a
@@ -108,15 +95,11 @@ async fn changes_on_every_master_reach_every_replica() {
     let r = fixture::cluster_replicas(&cluster, 2).await;
     let spaces = one_per_master(&r[0], &cluster, "k").await;
     let ctx = ExecutionContext::new();
-    for ns in &spaces {
-        r[0].put(&ctx, ns, "k", "v1".into()).await.unwrap();
-    }
+    put_all(&r[0], &spaces, "k", "v1").await;
     fill_all(&r, &spaces, "k", Some("v1")).await;
     assert!(r[1].stats().local_hits >= 3, "{:?}", r[1].stats());
     // Another replica's writes.
-    for ns in &spaces {
-        r[0].put(&ctx, ns, "k", "v2".into()).await.unwrap();
-    }
+    put_all(&r[0], &spaces, "k", "v2").await;
     all_see(&r, &spaces, "k", Some("v2")).await;
     fill_all(&r, &spaces, "k", Some("v2")).await;
     // A plain connection's writes.
@@ -141,10 +124,7 @@ async fn flushall_on_every_master_clears_every_replica() {
     let cluster = fixture::cluster();
     let r = fixture::cluster_replicas(&cluster, 2).await;
     let spaces = one_per_master(&r[0], &cluster, "k").await;
-    let ctx = ExecutionContext::new();
-    for ns in &spaces {
-        r[0].put(&ctx, ns, "k", "v".into()).await.unwrap();
-    }
+    put_all(&r[0], &spaces, "k", "v").await;
     fill_all(&r, &spaces, "k", Some("v")).await;
     let clears: Vec<u64> = r.iter().map(|c| c.stats().full_clears).collect();
     for url in cluster.urls() {
@@ -168,39 +148,16 @@ async fn killing_one_masters_tracking_connection_clears_and_tracking_returns() {
     let cluster = fixture::cluster();
     let r = fixture::cluster_replicas(&cluster, 2).await;
     let spaces = one_per_master(&r[0], &cluster, "k").await;
-    let ctx = ExecutionContext::new();
-    for ns in &spaces {
-        r[0].put(&ctx, ns, "k", "old".into()).await.unwrap();
-    }
+    put_all(&r[0], &spaces, "k", "old").await;
     fill_all(&r, &spaces, "k", Some("old")).await;
     let victim = 1;
     let mut cli = plain(&cluster.urls()[victim]).await;
     let ids = tracking_ids(&mut cli).await;
     assert_eq!(ids.len(), 2, "one tracking connection per replica: {ids:?}");
     let row = r[0].remote().row_key(&spaces[victim], "k");
-    let mut kill_and_write = redis::pipe();
-    kill_and_write.atomic();
-    for id in &ids {
-        kill_and_write
-            .cmd("CLIENT")
-            .arg("KILL")
-            .arg("ID")
-            .arg(id)
-            .ignore();
-    }
-    kill_and_write
-        .cmd("HSET")
-        .arg(&row)
-        .arg("v")
-        .arg("\"new\"")
-        .ignore();
-    let _: () = kill_and_write.query_async(&mut cli).await.unwrap();
+    fixture::kill_and_write(&mut cli, &ids, &row, "\"new\"").await;
     for (i, replica) in r.iter().enumerate() {
-        eventually(&format!("replica {i} to track again"), || async {
-            let stats = replica.stats();
-            stats.tracking && stats.reconnects >= 1
-        })
-        .await;
+        fixture::tracks_again(i, replica).await;
         let got = reads(replica, &spaces[victim], "k").await;
         assert_eq!(
             got.as_deref(),
@@ -210,9 +167,7 @@ async fn killing_one_masters_tracking_connection_clears_and_tracking_returns() {
     }
     fill_all(&r, &spaces[victim..=victim], "k", Some("new")).await;
     // Tracking works on the new links, on every master.
-    for ns in &spaces {
-        r[1].put(&ctx, ns, "k", "newer".into()).await.unwrap();
-    }
+    put_all(&r[1], &spaces, "k", "newer").await;
     all_see(&r[..1], &spaces, "k", Some("newer")).await;
 }
 
@@ -225,9 +180,7 @@ async fn after_a_master_restart_no_replica_serves_a_value_from_before() {
     let r = fixture::cluster_replicas(&cluster, 2).await;
     let spaces = one_per_master(&r[0], &cluster, "k").await;
     let ctx = ExecutionContext::new();
-    for ns in &spaces {
-        r[0].put(&ctx, ns, "k", "before".into()).await.unwrap();
-    }
+    put_all(&r[0], &spaces, "k", "before").await;
     fill_all(&r, &spaces, "k", Some("before")).await;
     let (victim, other) = (2, 0);
     cluster.kill(victim);
@@ -252,11 +205,7 @@ async fn after_a_master_restart_no_replica_serves_a_value_from_before() {
     }
     cluster.restart(victim).unwrap();
     for (i, replica) in r.iter().enumerate() {
-        eventually(&format!("replica {i} to track again"), || async {
-            let stats = replica.stats();
-            stats.tracking && stats.reconnects >= 1
-        })
-        .await;
+        fixture::tracks_again(i, replica).await;
         // The restarted master is empty; the other row was rewritten.
         eventually(
             &format!("replica {i} to read the restarted master"),
@@ -291,11 +240,7 @@ async fn a_master_added_is_tracked_too() {
     cluster.move_empty_slot(slot, added).unwrap();
     assert_eq!(owner(&cluster, &row).await, added);
     for (i, replica) in r.iter().enumerate() {
-        eventually(&format!("replica {i} to track the new master"), || async {
-            let stats = replica.stats();
-            stats.tracking && stats.reconnects >= 1
-        })
-        .await;
+        fixture::tracks_again(i, replica).await;
     }
     let mut cli = plain(&cluster.urls()[added]).await;
     assert_eq!(

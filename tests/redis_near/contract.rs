@@ -11,19 +11,21 @@ use skipstore_contract::{Harness, StoreValue, run_all};
 
 use super::fixture;
 
-/// A near cache on one server; every store under a fresh prefix.
-struct Near {
-    url: String,
+/// A near cache on one server (`url`) or on a cluster (`cluster`, when
+/// `url` is `None`); every store under a fresh prefix.
+pub struct Near {
+    pub url: Option<String>,
+    pub cluster: Vec<String>,
 }
 
 impl Harness for Near {
     async fn store<V: StoreValue>(&self) -> entelix_core::Result<Arc<dyn Store<V>>> {
-        let cache = NearCache::<V>::builder()
-            .url(self.url.clone())
-            .key_prefix(fixture::prefix())
-            .build()
-            .await?;
-        Ok(Arc::new(cache))
+        let mut builder = NearCache::<V>::builder().key_prefix(fixture::prefix());
+        builder = match &self.url {
+            Some(url) => builder.url(url.clone()),
+            None => builder.cluster_nodes(self.cluster.clone()),
+        };
+        Ok(Arc::new(builder.build().await?))
     }
 
     async fn advance(&self, by: Duration) {
@@ -34,6 +36,10 @@ impl Harness for Near {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_contract_holds_for_a_near_cache() {
     let server = fixture::server();
-    let report = run_all(Near { url: server.url() }).await;
+    let report = run_all(Near {
+        url: Some(server.url()),
+        cluster: Vec::new(),
+    })
+    .await;
     report.assert_failures(&[]);
 }

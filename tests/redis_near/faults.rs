@@ -105,29 +105,9 @@ async fn killing_the_tracking_connection_clears_and_tracking_returns() {
     let ids = tracking_ids(&mut cli).await;
     assert_eq!(ids.len(), 2, "{ids:?}");
     let row = r[0].remote().row_key(&ns(), "k");
-    let mut kill_and_write = redis::pipe();
-    kill_and_write.atomic();
-    for id in &ids {
-        kill_and_write
-            .cmd("CLIENT")
-            .arg("KILL")
-            .arg("ID")
-            .arg(id)
-            .ignore();
-    }
-    kill_and_write
-        .cmd("HSET")
-        .arg(&row)
-        .arg("v")
-        .arg("\"new\"")
-        .ignore();
-    let _: () = kill_and_write.query_async(&mut cli).await.unwrap();
+    fixture::kill_and_write(&mut cli, &ids, &row, "\"new\"").await;
     for (i, replica) in r.iter().enumerate() {
-        eventually(&format!("replica {i} to track again"), || async {
-            let stats = replica.stats();
-            stats.tracking && stats.reconnects >= 1
-        })
-        .await;
+        fixture::tracks_again(i, replica).await;
         // The copies of before the loss are gone, though no invalidation
         // named the write.
         assert_eq!(

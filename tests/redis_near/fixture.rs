@@ -97,6 +97,44 @@ pub async fn tracking_ids(conn: &mut MultiplexedConnection) -> Vec<String> {
         .collect()
 }
 
+/// Kills the connections `ids` and sets `row`'s value to `json` in one
+/// transaction on `conn`'s server, so no invalidation of the write reaches
+/// the killed links.
+pub async fn kill_and_write(
+    conn: &mut MultiplexedConnection,
+    ids: &[String],
+    row: &str,
+    json: &str,
+) {
+    let mut kill_and_write = redis::pipe();
+    kill_and_write.atomic();
+    for id in ids {
+        kill_and_write
+            .cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(id)
+            .ignore();
+    }
+    kill_and_write
+        .cmd("HSET")
+        .arg(row)
+        .arg("v")
+        .arg(json)
+        .ignore();
+    let _: () = kill_and_write.query_async(conn).await.unwrap();
+}
+
+/// Waits until `replica` (number `i`, for the message) tracks again after
+/// a loss.
+pub async fn tracks_again(i: usize, replica: &NearCache<String>) {
+    eventually(&format!("replica {i} to track again"), || async {
+        let stats = replica.stats();
+        stats.tracking && stats.reconnects >= 1
+    })
+    .await;
+}
+
 /// A 3-master cluster of this test's own.
 pub fn cluster() -> LocalCluster {
     LocalCluster::start().unwrap_or_else(|e| panic!("cannot start a redis cluster: {e}"))
