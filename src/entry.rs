@@ -11,7 +11,6 @@ use compact_str::CompactString;
 use crate::expiry::Arming;
 use crate::index::Member;
 use crate::namespace::NsNode;
-#[cfg(not(skipstore_loom))]
 use crate::pending::{Chained, Link};
 use crate::slot::Slot;
 use crate::sync::{Arc, AtomicU64, Ordering};
@@ -42,11 +41,9 @@ pub(crate) struct Entry<V: Send + Sync + 'static> {
     /// 112 bytes (128 with the `Arc`'s counts: glibc's 144-byte chunk;
     /// 128 before the timer word, and 80 + 64 when an entry and a boxed
     /// version were two allocations).
-    #[cfg(not(skipstore_loom))]
     pending_link: Link<Entry<V>>,
 }
 
-#[cfg(not(skipstore_loom))]
 impl<V: Send + Sync + 'static> Chained for Entry<V> {
     fn chain(&self) -> &Link<Self> {
         &self.pending_link
@@ -84,7 +81,6 @@ impl<V: Send + Sync + 'static> Entry<V> {
             slot,
             tag: AtomicU64::new(hash & !FLAGS),
             timer: Arming::new(),
-            #[cfg(not(skipstore_loom))]
             pending_link: Link::new(),
         }
     }
