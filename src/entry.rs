@@ -11,7 +11,6 @@ use compact_str::CompactString;
 use crate::expiry::Arming;
 use crate::index::Member;
 use crate::namespace::NsNode;
-#[cfg(not(skipstore_loom))]
 use crate::pending::{Chained, Link};
 use crate::slot::Slot;
 use crate::sync::{Arc, AtomicU64, Ordering};
@@ -42,11 +41,9 @@ pub(crate) struct Entry<V: Send + Sync + 'static> {
     /// 112 bytes (128 with the `Arc`'s counts: glibc's 144-byte chunk;
     /// 128 before the timer word, and 80 + 64 when an entry and a boxed
     /// version were two allocations).
-    #[cfg(not(skipstore_loom))]
     pending_link: Link<Entry<V>>,
 }
 
-#[cfg(not(skipstore_loom))]
 impl<V: Send + Sync + 'static> Chained for Entry<V> {
     fn chain(&self) -> &Link<Self> {
         &self.pending_link
@@ -84,7 +81,6 @@ impl<V: Send + Sync + 'static> Entry<V> {
             slot,
             tag: AtomicU64::new(hash & !FLAGS),
             timer: Arming::new(),
-            #[cfg(not(skipstore_loom))]
             pending_link: Link::new(),
         }
     }
@@ -139,7 +135,6 @@ impl<V: Send + Sync + 'static> Entry<V> {
 /// An owning handle to `entry`, as a type-erased pointer, for [`release_inline`]:
 /// what the slot's `hold` argument makes when an overwrite displaces
 /// the entry's inline first version.
-#[cfg(not(skipstore_loom))]
 pub(crate) fn hold<V: Send + Sync + 'static>(entry: &Arc<Entry<V>>) -> *mut () {
     Arc::into_raw(Arc::clone(entry)).cast_mut().cast()
 }
@@ -151,7 +146,6 @@ pub(crate) fn hold<V: Send + Sync + 'static>(entry: &Arc<Entry<V>>) -> *mut () {
 /// `handle` must come from [`hold`], be released once, and only after the
 /// grace period of a deferral made after the entry's inline version was
 /// displaced (which [`crate::retire::Batch`] provides).
-#[cfg(not(skipstore_loom))]
 pub(crate) unsafe fn release_inline<V: Send + Sync + 'static>(handle: *mut ()) {
     // SAFETY: per the contract, an owning handle made by `hold`.
     let entry = unsafe { Arc::from_raw(handle.cast_const().cast::<Entry<V>>()) };
@@ -159,17 +153,6 @@ pub(crate) unsafe fn release_inline<V: Send + Sync + 'static>(handle: *mut ()) {
     // handle keeps the slot alive until here.
     unsafe { entry.slot.drop_inline() };
 }
-
-/// Under loom the inline version is dropped with its slot (see
-/// [`crate::slot`]), so no handle is ever made or released.
-#[cfg(skipstore_loom)]
-pub(crate) fn hold<V: Send + Sync + 'static>(_entry: &Arc<Entry<V>>) -> *mut () {
-    std::ptr::null_mut()
-}
-
-/// See the non-loom twin; never called under loom.
-#[cfg(skipstore_loom)]
-pub(crate) unsafe fn release_inline<V: Send + Sync + 'static>(_handle: *mut ()) {}
 
 impl<V: Send + Sync + 'static> Member for Entry<V> {
     fn sort_key(&self) -> &str {

@@ -29,15 +29,13 @@
 //! * Unlinked items' counts are released through crossbeam-epoch, once per
 //!   drain; a reader walking the chain is pinned, so an item it reaches
 //!   stays valid, and a reader on an unlinked item follows its unchanged
-//!   link back to the kept items below it. Under the `skipstore_loom` cfg
-//!   the buffer is a mutexed `Vec` with the same operations (loom cannot see
-//!   crossbeam-epoch).
+//!   link back to the kept items below it. The loom build runs this same
+//!   chain, with crossbeam-epoch in its own loom mode (see [`crate::sync`]).
 
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering};
 
 /// An item that carries its own link in a [`Pending`] chain (so buffering
 /// it allocates nothing). An item is buffered at most once in its life.
-#[cfg(not(skipstore_loom))]
 pub(crate) trait Chained: Sized {
     /// The link to the item below this one; written only by the thread that
     /// pushes the item (before publishing it) and by the drainer.
@@ -45,12 +43,10 @@ pub(crate) trait Chained: Sized {
 }
 
 /// The link field a [`Chained`] item embeds.
-#[cfg(not(skipstore_loom))]
 pub(crate) struct Link<T>(crate::sync::AtomicPtr<T>);
 
-#[cfg(not(skipstore_loom))]
 impl<T> Link<T> {
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(crate::sync::AtomicPtr::new(std::ptr::null_mut()))
     }
 }
@@ -82,7 +78,6 @@ fn begin_drain(flag: &AtomicBool) -> Option<Draining<'_>> {
     }
 }
 
-#[cfg(not(skipstore_loom))]
 mod imp {
     use std::mem::ManuallyDrop;
     use std::ptr;
@@ -281,88 +276,15 @@ mod imp {
 
     impl<T: Chained> Drop for Pending<T> {
         fn drop(&mut self) {
-            let mut cur = *self.head.get_mut();
+            // A load, not `get_mut`, which loom's atomics lack; with
+            // `&mut self` the two are the same.
+            let mut cur = self.head.load(Ordering::Relaxed);
             while !cur.is_null() {
                 // SAFETY: `&mut self`: no reader or writer can reach the
                 // chain; each item on it holds one strong count we give back.
                 let item = unsafe { Arc::from_raw(cur) };
                 cur = item.chain().0.load(Ordering::Relaxed);
             }
-        }
-    }
-}
-
-#[cfg(skipstore_loom)]
-mod imp {
-    use super::{Arc, AtomicBool, AtomicUsize, Draining, Ordering, begin_drain};
-    use crate::sync::{Mutex, lock};
-
-    pub(crate) struct Pending<T> {
-        items: Mutex<Vec<Arc<T>>>,
-        len: AtomicUsize,
-        kept: AtomicUsize,
-        draining: AtomicBool,
-    }
-
-    impl<T> Pending<T> {
-        pub(crate) fn new() -> Self {
-            Self {
-                items: Mutex::new(Vec::new()),
-                len: AtomicUsize::new(0),
-                kept: AtomicUsize::new(0),
-                draining: AtomicBool::new(false),
-            }
-        }
-
-        pub(crate) fn push(&self, item: Arc<T>) -> usize {
-            let mut items = lock(&self.items);
-            items.push(item);
-            // Counted inside the lock: a reader that sees the count then
-            // locks sees the item.
-            (self.len.fetch_add(1, Ordering::SeqCst) + 1)
-                .saturating_sub(self.kept.load(Ordering::Relaxed))
-        }
-
-        pub(crate) fn is_empty(&self) -> bool {
-            self.len.load(Ordering::SeqCst) == 0
-        }
-
-        pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<T>)) {
-            let snapshot: Vec<Arc<T>> = lock(&self.items).clone();
-            for item in &snapshot {
-                f(item);
-            }
-        }
-
-        fn try_begin_drain(&self) -> Option<Draining<'_>> {
-            begin_drain(&self.draining)
-        }
-
-        pub(crate) fn is_draining(&self) -> bool {
-            self.draining.load(Ordering::SeqCst)
-        }
-
-        pub(crate) fn drain_with(&self, mut keep: impl FnMut(&Arc<T>) -> bool) -> bool {
-            let Some(draining) = self.try_begin_drain() else {
-                return false;
-            };
-            let snapshot: Vec<Arc<T>> = lock(&self.items).clone();
-            let kept: Vec<bool> = snapshot.iter().map(&mut keep).collect();
-            // Pushes since the snapshot were appended behind it; kept items
-            // never leave the buffer.
-            let mut items = lock(&self.items);
-            let mut at = 0;
-            items.retain(|_| {
-                let stays = kept.get(at).is_none_or(|k| *k);
-                at += 1;
-                stays
-            });
-            let removed = kept.iter().filter(|k| !**k).count();
-            self.len.fetch_sub(removed, Ordering::SeqCst);
-            self.kept.store(kept.len() - removed, Ordering::Relaxed);
-            drop(items);
-            drop(draining);
-            true
         }
     }
 }

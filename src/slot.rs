@@ -9,9 +9,11 @@
 //!   number together), so a reader never sees a torn mix of two writes.
 //! * A replaced or killed version is retired, not freed: readers that loaded
 //!   it may still be cloning its value. Retirement goes through
-//!   crossbeam-epoch; under the `skipstore_loom` cfg, through a garbage list
-//!   that the slot frees when it is dropped (loom cannot see crossbeam-epoch,
-//!   and leaking until drop keeps the model simple and sound).
+//!   crossbeam-epoch, in every build: the loom build (`--cfg skipstore_loom
+//!   --cfg crossbeam_loom`) runs this very implementation with crossbeam-epoch
+//!   in its own loom mode and a loom-checked inline cell, so the models in
+//!   `slot/loom_models.rs` see every deferred free, and fail if a version is
+//!   dropped before its readers are done.
 //! * The slot's final version is freed when the slot drops; by then no reader
 //!   can reach the slot (its entry is unreachable from every index).
 //!
@@ -226,10 +228,8 @@ impl<V> std::ops::Deref for Displaced<'_, V> {
 /// pin was still held, so the pin is continuous from before the displacing
 /// CAS, and the deferred free of every kept version (boxed, or an inline
 /// one dropped in place) waits for it. Not `Send`: the pin belongs to the
-/// thread. Under loom nothing is freed before its slot drops, and the
-/// engine holds each kept version's entry beside it.
+/// thread.
 pub(crate) struct Keepsakes<V> {
-    #[cfg(not(skipstore_loom))]
     pin: Option<crossbeam_epoch::Guard>,
     kept: Vec<std::ptr::NonNull<Version<V>>>,
 }
@@ -237,7 +237,6 @@ pub(crate) struct Keepsakes<V> {
 impl<V> Keepsakes<V> {
     pub(crate) const fn new() -> Self {
         Self {
-            #[cfg(not(skipstore_loom))]
             pin: None,
             kept: Vec::new(),
         }
@@ -247,7 +246,6 @@ impl<V> Keepsakes<V> {
     pub(crate) fn keep(&mut self, version: Displaced<'_, V>) -> usize {
         // A nested pin on this thread: it extends the pin the slot holds
         // while `version` is handed out.
-        #[cfg(not(skipstore_loom))]
         self.pin.get_or_insert_with(crossbeam_epoch::pin);
         self.kept.push(std::ptr::NonNull::from(version.0));
         self.kept.len() - 1
@@ -281,8 +279,7 @@ pub(crate) enum Replaced<V, R> {
 }
 
 /// Versions displaced (killed or replaced) during one operation, retired
-/// together (see [`crate::retire`]). Under loom a displaced version stays
-/// on its slot's garbage list instead.
+/// together (see [`crate::retire`]).
 ///
 /// A boxed version is freed. An inline one that an overwrite displaced
 /// (see the module docs) is retired through an owning handle to its slot's
@@ -290,9 +287,7 @@ pub(crate) enum Replaced<V, R> {
 /// period, `release_inline` drops the inline version through that handle
 /// and then the handle.
 pub(crate) struct Graveyard<V> {
-    #[cfg(not(skipstore_loom))]
     boxed: crate::retire::Batch,
-    #[cfg(not(skipstore_loom))]
     inline: crate::retire::Batch,
     _versions: std::marker::PhantomData<Box<Version<V>>>,
 }
@@ -302,12 +297,9 @@ impl<V> Graveyard<V> {
     /// that the `hold` closures given to [`Slot::replace_if`] with this
     /// graveyard make, and must call [`Slot::drop_inline`] on the slot each
     /// one reaches, once.
-    #[cfg_attr(skipstore_loom, allow(unused_variables))]
     pub(crate) const fn new(release_inline: unsafe fn(*mut ())) -> Self {
         Self {
-            #[cfg(not(skipstore_loom))]
             boxed: crate::retire::Batch::new(free_version::<V>),
-            #[cfg(not(skipstore_loom))]
             inline: crate::retire::Batch::new(release_inline),
             _versions: std::marker::PhantomData,
         }
@@ -316,7 +308,6 @@ impl<V> Graveyard<V> {
 
 /// # Safety
 /// `version` must be a `Box<Version<V>>` nobody else frees.
-#[cfg(not(skipstore_loom))]
 unsafe fn free_version<V>(version: *mut ()) {
     // SAFETY: per the contract.
     let version = unsafe { Box::from_raw(version.cast::<Version<V>>()) };
@@ -333,20 +324,22 @@ unsafe fn free_version<V>(version: *mut ()) {
 /// and crossbeam would skip (leak) the rest of its batch. So the store
 /// contains it: the value counts as dropped (Rust has run the drop glue
 /// of its fields), and nothing else is skipped.
+///
+/// Under loom nothing is contained: a model's failure is a panic (loom's
+/// own checks too, inside a value's drop), and one caught here would pass.
 #[cfg(not(skipstore_loom))]
 pub(super) fn contain(drop_values: impl FnOnce()) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(drop_values));
 }
 
-#[cfg(not(skipstore_loom))]
-mod epoch_imp;
-#[cfg(not(skipstore_loom))]
-use epoch_imp as imp;
+/// See the non-loom `contain`: under loom a panic fails the model.
+#[cfg(skipstore_loom)]
+pub(super) fn contain(drop_values: impl FnOnce()) {
+    drop_values();
+}
 
-#[cfg(skipstore_loom)]
-mod loom_imp;
-#[cfg(skipstore_loom)]
-use loom_imp as imp;
+mod epoch_imp;
+use epoch_imp as imp;
 
 pub(crate) use imp::Slot;
 

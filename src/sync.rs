@@ -7,7 +7,10 @@
 //! `clippy.toml` disallows the std paths to keep it that way.
 //!
 //! The cfg is `skipstore_loom`, never plain `loom`: a plain `--cfg loom` would
-//! also flip tokio and other dependencies into their own loom modes.
+//! also flip tokio and other dependencies into their own loom modes. It goes
+//! with crossbeam's `crossbeam_loom` cfg (the crate refuses to build with one
+//! and not the other), which makes crossbeam-epoch's atomics and collector
+//! loom's too: reclamation is part of every model.
 
 #![allow(clippy::disallowed_types)]
 
@@ -39,6 +42,37 @@ pub(crate) use loom::sync::{
     },
 };
 
+/// A cell of memory that the crate's unsafe code hands between threads by
+/// its own protocol (the slot's inline version): std's `UnsafeCell` behind
+/// loom's closure API, and under loom loom's own, which checks every access
+/// (two writers at once, a read racing a write, a value dropped while a
+/// reader still reads it).
+#[cfg(not(skipstore_loom))]
+#[repr(transparent)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(skipstore_loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` on a pointer for reading (under loom, a recorded read).
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Runs `f` on a pointer for writing (under loom, a recorded write).
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(skipstore_loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
 /// Locks `m`, recovering from poisoning. Every mutex in the crate guards
 /// state that stays consistent between the steps user code can panic in
 /// (a value's `Clone` or `Drop`), so a panic elsewhere must not disable it
@@ -66,18 +100,10 @@ pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 /// fence. An operation pins once here and its steps ride on it. Hold it
 /// only around the store's own work, never around user code (a listener),
 /// which could then keep memory from being reclaimed.
-#[cfg(not(skipstore_loom))]
+///
+/// Under loom this is crossbeam-epoch's own loom mode (`--cfg
+/// crossbeam_loom`): its default collector is then a loom lazy static, one
+/// per model execution, so a model sees every pin and every deferred free.
 pub(crate) fn pin_operation() -> crossbeam_epoch::Guard {
     crossbeam_epoch::pin()
 }
-
-/// Under loom nothing is reclaimed through the epoch (see `crate::slot`):
-/// a pin of nothing.
-#[cfg(skipstore_loom)]
-pub(crate) fn pin_operation() -> NoPin {
-    NoPin
-}
-
-/// What [`pin_operation`] holds under loom.
-#[cfg(skipstore_loom)]
-pub(crate) struct NoPin;

@@ -1,14 +1,16 @@
 //! loom models of skipstore's protocol. The models live in `tests/`; run
 //!
 //! ```text
-//! RUSTFLAGS="--cfg skipstore_loom" cargo test --release --manifest-path loom-tests/Cargo.toml
+//! RUSTFLAGS="--cfg skipstore_loom --cfg crossbeam_loom" cargo test --release --manifest-path loom-tests/Cargo.toml
 //! ```
 //!
-//! Under that cfg skipstore swaps crossbeam-skiplist, its hash index, crossbeam-epoch
-//! and its timer inbox for mutexed std maps, a loom `AtomicPtr` slot and a
-//! mutexed `Vec` (see `src/sync.rs`, `src/index.rs`, `src/slot.rs` and
-//! `src/expiry.rs` in the main crate), so loom explores every interleaving of
-//! the atomics the store's own protocol relies on: entry slot states,
+//! Under those cfgs crossbeam-epoch runs in its own loom mode (its atomics
+//! and its collector are loom's), so the entry slot and the namespaces'
+//! write buffers run as they ship, and every deferred free is part of the
+//! model. crossbeam-skiplist, the hash index and the timer inbox are still
+//! swapped for mutexed std maps and a mutexed `Vec` (see `src/index.rs`
+//! and `src/expiry.rs` in the main crate), so loom explores the atomics the
+//! store's own protocol relies on: entry slot states, the write buffer,
 //! namespace pins and retirement, and the fences between the two indexes.
 #![cfg_attr(not(skipstore_loom), allow(unused))]
 

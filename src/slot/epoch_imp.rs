@@ -1,10 +1,13 @@
-//! The slot on crossbeam-epoch: the implementation every build but the
-//! `skipstore_loom` one uses (see the parent module for the ground rules).
+//! The slot on crossbeam-epoch (see the parent module for the ground
+//! rules). Every build runs it, the loom build too: there crossbeam-epoch
+//! runs in its own loom mode and the inline cell is loom's, so a model sees
+//! each deferred free and each access to the cell.
 
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
+use std::ops::Deref;
 
 use super::{Displaced, Graveyard, Killed, Ordering, Replaced, Version, contain, next_version};
+use crate::sync::UnsafeCell;
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 
 /// Tag: the slot's version is the inline one (the pointer is null).
@@ -38,6 +41,26 @@ unsafe impl<V: Send + Sync> Send for Slot<V> {}
 // SAFETY: see `Send`.
 unsafe impl<V: Send + Sync> Sync for Slot<V> {}
 
+/// The version a pointer loaded under a guard names, as one slot operation
+/// sees it. Under loom it also holds loom's record of a read of the inline
+/// cell for as long as the operation uses the version, so a model fails if
+/// the cell is written, or its version dropped, meanwhile (a version freed
+/// before its readers are done). Elsewhere it is the reference alone.
+struct Seen<'g, V> {
+    seen: &'g Version<V>,
+    #[cfg(skipstore_loom)]
+    _reading: Option<loom::cell::ConstPtr<MaybeUninit<Version<V>>>>,
+}
+
+impl<V> Deref for Seen<'_, V> {
+    type Target = Version<V>;
+
+    #[inline(always)]
+    fn deref(&self) -> &Version<V> {
+        self.seen
+    }
+}
+
 /// Where the version a write is installing sits.
 enum Next<V> {
     /// Not placed yet (the write has not seen the slot live).
@@ -61,18 +84,34 @@ impl<V> Slot<V> {
         &'g self,
         cur: Shared<'g, Version<V>>,
         _guard: &'g Guard,
-    ) -> Option<&'g Version<V>> {
+    ) -> Option<Seen<'g, V>> {
         if cur.tag() & INLINE != 0 {
+            #[cfg(skipstore_loom)]
+            let reading = self.inline.get();
+            #[cfg(skipstore_loom)]
+            let cell = reading.with(|cell| cell);
+            #[cfg(not(skipstore_loom))]
+            let cell = self.inline.with(|cell| cell);
             // SAFETY: while `current` marks the inline version it holds
             // one, and once displaced it is dropped only after the grace
             // period of a deferral made after the displacing CAS, so
             // every thread that saw the marker (pinned by `_guard`) is
             // done with it first.
-            Some(unsafe { (*self.inline.get()).assume_init_ref() })
+            let seen = unsafe { (*cell).assume_init_ref() };
+            Some(Seen {
+                seen,
+                #[cfg(skipstore_loom)]
+                _reading: Some(reading),
+            })
         } else {
             // SAFETY: boxed versions are freed only through the epoch
             // after being unlinked; `cur` was loaded under `_guard`.
-            unsafe { cur.as_ref() }
+            let seen = unsafe { cur.as_ref() }?;
+            Some(Seen {
+                seen,
+                #[cfg(skipstore_loom)]
+                _reading: None,
+            })
         }
     }
 
@@ -104,7 +143,7 @@ impl<V> Slot<V> {
     pub(crate) fn read<R>(&self, f: impl FnOnce(Option<&Version<V>>) -> R) -> R {
         let guard = epoch::pin();
         let cur = self.current.load(Ordering::Acquire, &guard);
-        f(self.resolve(cur, &guard))
+        f(self.resolve(cur, &guard).as_deref())
     }
 
     pub(crate) fn is_dead(&self) -> bool {
@@ -133,10 +172,10 @@ impl<V> Slot<V> {
                 .current
                 .swap(Shared::null(), Ordering::AcqRel, epoch::unprotected());
             if cur.tag() & INLINE != 0 {
-                Some((*self.inline.get()).assume_init_read())
+                Some(self.inline.with_mut(|cell| (*cell).assume_init_read()))
             } else if cur.is_null() {
                 if cur.tag() & KILLED != 0 {
-                    (*self.inline.get()).assume_init_drop();
+                    self.inline.with_mut(|cell| (*cell).assume_init_drop());
                 }
                 None
             } else {
@@ -153,8 +192,11 @@ impl<V> Slot<V> {
     /// the displacing CAS).
     pub(crate) unsafe fn drop_inline(&self) {
         // SAFETY: per the contract, it holds the displaced version and
-        // nobody else reads or claims it (it is not marked free yet).
-        contain(|| unsafe { (*self.inline.get()).assume_init_drop() });
+        // nobody else reads or claims it (it is not marked free yet). The
+        // access is taken outside `contain`: under loom, a check that
+        // fails must not be swallowed.
+        self.inline
+            .with_mut(|cell| contain(|| unsafe { (*cell).assume_init_drop() }));
         self.mark_free();
     }
 
@@ -196,7 +238,8 @@ impl<V> Slot<V> {
             // SAFETY: the kill displaced the inline version (the mark
             // said so, and it is set once and cleared only here), and
             // readers are gone per the contract.
-            contain(|| unsafe { (*self.inline.get()).assume_init_drop() });
+            self.inline
+                .with_mut(|cell| contain(|| unsafe { (*cell).assume_init_drop() }));
         }
     }
 
@@ -209,7 +252,7 @@ impl<V> Slot<V> {
                 // SAFETY: this write claimed the cell and wrote it, and
                 // never published it; it moves out before giving the
                 // cell back.
-                let version = unsafe { (*self.inline.get()).assume_init_read() };
+                let version = unsafe { self.inline.with_mut(|cell| (*cell).assume_init_read()) };
                 self.mark_free();
                 version
             }
@@ -236,7 +279,7 @@ impl<V> Slot<V> {
             let Some(cur_ref) = self.resolve(cur, &guard) else {
                 return Replaced::Dead(self.take_back(next));
             };
-            if !pred(cur_ref) {
+            if !pred(&cur_ref) {
                 let refused = self.take_back(next);
                 contain(|| drop(refused));
                 return Replaced::Declined;
@@ -259,11 +302,11 @@ impl<V> Slot<V> {
                             // Unit tests widen the window between the
                             // claim and the install, so that the racing
                             // test would see two owners of one cell.
-                            #[cfg(test)]
+                            #[cfg(all(test, not(skipstore_loom)))]
                             std::thread::yield_now();
                             // SAFETY: claimed; empty (the release dropped
                             // its last version before marking it free).
-                            unsafe { (*self.inline.get()).write(v) };
+                            self.inline.with_mut(|cell| unsafe { (*cell).write(v) });
                             next = Next::Inline;
                             cur = claimed;
                         }
@@ -287,7 +330,8 @@ impl<V> Slot<V> {
                 Next::Inline => {
                     // SAFETY: claimed and written by this write, not yet
                     // published.
-                    unsafe { (*self.inline.get()).assume_init_mut() }.version = number;
+                    self.inline
+                        .with_mut(|cell| unsafe { (*cell).assume_init_mut() }.version = number);
                     Shared::null().with_tag(INLINE)
                 }
             };
@@ -307,7 +351,7 @@ impl<V> Slot<V> {
                     // panic): nothing is lost, and `guard` keeps
                     // `cur_ref` valid until this returns.
                     self.bury(cur, grave, hold);
-                    return Replaced::Done(number, f(Displaced::new(cur_ref)));
+                    return Replaced::Done(number, f(Displaced::new(&cur_ref)));
                 }
                 Err(e) => {
                     cur = e.current;
@@ -339,7 +383,7 @@ impl<V> Slot<V> {
             let Some(cur_ref) = self.resolve(cur, &guard) else {
                 return Killed::No;
             };
-            if !pred(cur_ref) {
+            if !pred(&cur_ref) {
                 return Killed::No;
             }
             let dead = if cur.tag() & INLINE != 0 {
@@ -359,7 +403,7 @@ impl<V> Slot<V> {
                     if cur.tag() & INLINE == 0 {
                         Self::bury_boxed(cur, grave);
                     }
-                    f(Displaced::new(cur_ref));
+                    f(Displaced::new(&cur_ref));
                     return Killed::Now;
                 }
                 Err(e) => cur = e.current,
@@ -380,7 +424,7 @@ impl<V> Drop for Slot<V> {
         let drop_version = || unsafe {
             let cur = self.current.load(Ordering::Relaxed, epoch::unprotected());
             if cur.tag() & (INLINE | KILLED) != 0 {
-                self.inline.get_mut().assume_init_drop();
+                self.inline.with_mut(|cell| (*cell).assume_init_drop());
             } else if !cur.is_null() {
                 drop(cur.into_owned());
             }

@@ -1,28 +1,51 @@
-//! loom models of the slot's claim of a free inline cell: racing writers
-//! (one may claim the cell, the other boxes or claims after a give-back),
-//! a reader, and a kill racing a claim. The cell is loom-tracked, so two
-//! owners of it, or a read racing its write, fail the model; every value
-//! is counted, so a leak or a second drop fails it too. Run with
-//! `RUSTFLAGS="--cfg skipstore_loom" cargo test --release --lib slot::loom`.
+//! loom models of the shipping slot (`epoch_imp.rs`), with crossbeam-epoch
+//! in its own loom mode: retirement, the epoch's grace periods and the
+//! deferred drops are part of every model. Run with
+//! `RUSTFLAGS="--cfg skipstore_loom --cfg crossbeam_loom" cargo test --release --lib slot::loom`.
 //!
-//! There is no epoch under loom, so a model frees the displaced first
-//! version itself (`drop_inline`) before any other thread starts: the
-//! slot then holds a boxed version and a free cell, the state a real store
-//! reaches once the epoch has let go of the first version.
+//! Two kinds of failure are watched. The slot's inline cell is a loom cell,
+//! so two owners of it, a read racing its write, or a drop of its version
+//! racing a reader fail the model. And every value carries a loom cell of
+//! its own that a read reads and the value's drop writes, so a version
+//! (boxed or inline) dropped while a reader may still be reading it fails
+//! the model too: loom checks that the read happened before the drop. Every
+//! value is tracked by loom (a leak fails the execution) and dropped at
+//! most once (a second drop fails it).
+//!
+//! When the epoch frees is itself explored: loom may let a thread read
+//! stale epoch words, so no number of flushes is sure to reclaim once
+//! other threads have run. A model therefore reaches its starting state
+//! (a free cell) on the main thread alone, where reclamation is
+//! deterministic, and checks leaks at the end of each execution, when
+//! crossbeam-epoch's collector (a loom lazy static) drops and runs every
+//! deferred drop left.
 
 #![allow(clippy::unwrap_used, clippy::disallowed_types)]
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicIsize, Ordering as StdOrdering};
 
 use loom::sync::Arc;
 use loom::thread;
 
+use super::imp::FREE;
 use super::{Graveyard, Killed, NEVER, Replaced, Slot, Version};
 
-/// A value that counts itself (per model run).
+/// A value that counts itself (per model run) and whose reads and drop
+/// loom orders.
 struct Counted {
     id: u64,
     live: std::sync::Arc<AtomicIsize>,
+    /// Read by every read of the value, written by its drop.
+    probe: loom::cell::UnsafeCell<()>,
+    /// Reported by loom if the value is never dropped.
+    _leak: loom::alloc::Track<()>,
+}
+
+std::thread_local! {
+    /// Ids of the values dropped in the current model execution (ids are
+    /// unique within one).
+    static DROPPED: std::cell::RefCell<HashSet<u64>> = std::cell::RefCell::new(HashSet::new());
 }
 
 impl Counted {
@@ -32,48 +55,93 @@ impl Counted {
             Self {
                 id,
                 live: std::sync::Arc::clone(live),
+                probe: loom::cell::UnsafeCell::new(()),
+                _leak: loom::alloc::Track::new(()),
             },
             NEVER,
             None,
         )
     }
+
+    /// Reads the value's id, as a reader of the store would read a value.
+    fn read(&self) -> u64 {
+        self.probe.with(|_| self.id)
+    }
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
+        // A write: loom fails the model unless every read of this value
+        // happened before it.
+        self.probe.with_mut(|_| ());
         self.live.fetch_sub(1, StdOrdering::SeqCst);
+        let first = DROPPED.with(|d| d.borrow_mut().insert(self.id));
+        assert!(first, "value {} dropped twice", self.id);
     }
 }
 
-unsafe fn nothing(_: *mut ()) {}
+type Owner = Arc<Slot<Counted>>;
 
-/// A slot holding version `2` boxed and a free cell (version `1` was
-/// displaced and dropped), as after the epoch released the first version.
-fn slot_with_free_cell(live: &std::sync::Arc<AtomicIsize>) -> Arc<Slot<Counted>> {
-    let slot = Slot::new(Counted::new(1, live));
-    let mut grave = Graveyard::new(nothing);
-    let out = slot.replace_if(
-        Counted::new(2, live),
-        |_| true,
-        |_| (),
-        &mut grave,
-        std::ptr::null_mut,
-    );
-    assert!(matches!(out, Replaced::Done(..)));
-    // SAFETY: displaced, and no other thread exists yet.
-    unsafe { slot.drop_inline() };
-    assert_eq!(slot.tag() & super::imp::FREE, super::imp::FREE);
-    Arc::new(slot)
+/// The slot's owner as a type-erased handle, as `Entry` makes one for an
+/// overwrite that may displace the inline version.
+fn hold(slot: &Owner) -> *mut () {
+    Arc::into_raw(Arc::clone(slot)).cast_mut().cast()
 }
 
-fn write(slot: &Slot<Counted>, id: u64, live: &std::sync::Arc<AtomicIsize>) -> bool {
-    let mut grave = Graveyard::new(nothing);
+/// The graveyard's release of a displaced inline version (as
+/// `entry::release_inline`).
+///
+/// # Safety
+/// `handle` comes from [`hold`], released once, after the grace period.
+unsafe fn release(handle: *mut ()) {
+    // SAFETY: per the contract.
+    let slot = unsafe { Arc::from_raw(handle.cast_const().cast::<Slot<Counted>>()) };
+    // SAFETY: per the contract.
+    unsafe { slot.drop_inline() };
+}
+
+/// Lets the epoch run what it can: each flush hands this thread's deferred
+/// drops to the collector, tries to advance the epoch and runs what is
+/// past its grace period.
+fn flush(times: usize) {
+    for _ in 0..times {
+        crossbeam_epoch::pin().flush();
+    }
+}
+
+/// Flushes until no value but `left` is alive, then checks it. Only on
+/// the main thread before it spawns any (see the module docs).
+fn settle(live: &AtomicIsize, left: isize) {
+    for _ in 0..8 {
+        if live.load(StdOrdering::SeqCst) == left {
+            return;
+        }
+        flush(1);
+    }
+    assert_eq!(
+        live.load(StdOrdering::SeqCst),
+        left,
+        "leaked or dropped twice"
+    );
+}
+
+/// Starts a model execution: values are counted and their drops recorded
+/// per execution.
+fn begin() -> std::sync::Arc<AtomicIsize> {
+    // Dropped values are recorded by id on whichever loom thread drops
+    // them; loom runs every thread of an execution on the test's thread.
+    DROPPED.with(|d| d.borrow_mut().clear());
+    std::sync::Arc::new(AtomicIsize::new(0))
+}
+
+fn write(slot: &Owner, id: u64, live: &std::sync::Arc<AtomicIsize>) -> bool {
+    let mut grave = Graveyard::new(release);
     match slot.replace_if(
         Counted::new(id, live),
         |_| true,
         |_| (),
         &mut grave,
-        std::ptr::null_mut,
+        || hold(slot),
     ) {
         Replaced::Done(..) => true,
         Replaced::Dead(v) => {
@@ -84,10 +152,33 @@ fn write(slot: &Slot<Counted>, id: u64, live: &std::sync::Arc<AtomicIsize>) -> b
     }
 }
 
+fn read(slot: &Slot<Counted>) -> Option<u64> {
+    slot.read(|v| v.map(|v| v.value.read()))
+}
+
+/// A slot holding version `2` boxed and a free cell: version `1` (inline)
+/// was displaced, and the epoch has released it.
+fn slot_with_free_cell(live: &std::sync::Arc<AtomicIsize>) -> Owner {
+    let slot = Arc::new(Slot::new(Counted::new(1, live)));
+    assert!(write(&slot, 2, live));
+    settle(live, 1);
+    assert_eq!(slot.tag() & FREE, FREE, "the release marks the cell free");
+    slot
+}
+
+/// Runs `f` under loom with at most two preemptions: with crossbeam-epoch's
+/// own atomics in the model, three (the CI's bound for the store's models)
+/// took these models past five minutes each on the CI's two cores.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(builder.preemption_bound.map_or(2, |p| p.min(2)));
+    builder.check(f);
+}
+
 #[test]
 fn writers_racing_for_a_free_cell() {
-    loom::model(|| {
-        let live = std::sync::Arc::new(AtomicIsize::new(0));
+    model(|| {
+        let live = begin();
         let slot = slot_with_free_cell(&live);
         let writers: Vec<_> = [3, 4]
             .into_iter()
@@ -96,26 +187,20 @@ fn writers_racing_for_a_free_cell() {
                 thread::spawn(move || assert!(write(&slot, id, &live)))
             })
             .collect();
-        let seen = slot.read(|v| v.map(|v| v.value.id));
+        let seen = read(&slot);
         assert!(matches!(seen, Some(2..=4)), "{seen:?}");
         for w in writers {
             w.join().unwrap();
         }
-        let last = slot.read(|v| v.map(|v| v.value.id));
+        let last = read(&slot);
         assert!(matches!(last, Some(3 | 4)), "{last:?}");
-        drop(slot);
-        assert_eq!(
-            live.load(StdOrdering::SeqCst),
-            0,
-            "a value leaked or dropped twice"
-        );
     });
 }
 
 #[test]
 fn a_kill_racing_a_claim() {
-    loom::model(|| {
-        let live = std::sync::Arc::new(AtomicIsize::new(0));
+    model(|| {
+        let live = begin();
         let slot = slot_with_free_cell(&live);
         let writer = {
             let (slot, live) = (Arc::clone(&slot), std::sync::Arc::clone(&live));
@@ -124,23 +209,59 @@ fn a_kill_racing_a_claim() {
         let killer = {
             let slot = Arc::clone(&slot);
             thread::spawn(move || {
-                let mut grave = Graveyard::new(nothing);
+                let mut grave = Graveyard::new(release);
                 matches!(slot.kill_if(|_| true, |_| (), &mut grave), Killed::Now)
             })
         };
-        let wrote = writer.join().unwrap();
+        // The write either landed before the kill or found the slot dead.
+        let _ = writer.join().unwrap();
         assert!(
             killer.join().unwrap(),
             "the kill always finds a live version"
         );
         assert!(slot.is_dead());
-        // The write either landed before the kill or found the slot dead.
-        let _ = wrote;
-        drop(slot);
-        assert_eq!(
-            live.load(StdOrdering::SeqCst),
-            0,
-            "a value leaked or dropped twice"
-        );
+        // A kill that displaced a claimed inline version leaves it to
+        // `release_killed` (here) or the slot's drop.
+        // SAFETY: killed, and every reader is gone (the threads joined).
+        unsafe { slot.release_killed() };
+    });
+}
+
+/// The first version (inline) is displaced while a reader reads it, and the
+/// writer then lets the epoch run: the release that drops it in place must
+/// wait for the reader. Breaking the protocol (dropping a displaced version
+/// at once instead of deferring it) fails this model.
+#[test]
+fn a_reader_racing_the_release_of_the_first_version() {
+    model(|| {
+        let live = begin();
+        let slot = Arc::new(Slot::new(Counted::new(1, &live)));
+        let reader = {
+            let slot = Arc::clone(&slot);
+            thread::spawn(move || read(&slot))
+        };
+        assert!(write(&slot, 2, &live));
+        flush(3);
+        let seen = reader.join().unwrap();
+        assert!(matches!(seen, Some(1 | 2)), "{seen:?}");
+    });
+}
+
+/// As above for a boxed version: version `2` (boxed) is displaced by a
+/// write that claims the free cell while a reader reads it, and its free
+/// must wait for the reader.
+#[test]
+fn a_reader_racing_the_free_of_a_boxed_version() {
+    model(|| {
+        let live = begin();
+        let slot = slot_with_free_cell(&live);
+        let reader = {
+            let slot = Arc::clone(&slot);
+            thread::spawn(move || read(&slot))
+        };
+        assert!(write(&slot, 3, &live));
+        flush(3);
+        let seen = reader.join().unwrap();
+        assert!(matches!(seen, Some(2 | 3)), "{seen:?}");
     });
 }
