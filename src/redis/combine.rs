@@ -32,13 +32,16 @@
 //! idempotent: rewriting a row with the same arguments changes nothing).
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
-use entelix_core::{Error, Result};
+use entelix_core::{Error, Result, TenantId};
+use redis::{Cmd, RedisWrite as _, Value};
 use tokio::sync::oneshot;
 
 use super::conn::{Connection, backend_of, row_failure};
-use super::scripts::PUT_SCRIPT;
+use super::layout::KEY_MARK;
+use super::scripts::{PUT_SCRIPT, evalsha, run_script};
 
 /// Calls one lane may have in flight at once: two keeps the server busy
 /// while a reply travels back, and lets two lone callers go straight
@@ -49,14 +52,80 @@ pub(crate) const MAX_IN_FLIGHT: usize = 2;
 /// with it; bigger batches would stall the server for other clients).
 const MAX_BATCH: usize = 128;
 
-/// One row to write: the keys and arguments of the put script for it.
+/// One row to write: what the put script needs for it, kept as the few
+/// owned pieces the Redis keys and arguments are made of. They are written
+/// straight into the request ([`Row::write_keys`], [`Row::write_args`]), so a
+/// row costs four allocations, not one per key and argument.
 pub(crate) struct Row {
-    /// The row key (for messages), then the key index, the namespace index
-    /// and the deadline index.
-    pub(crate) keys: [String; 4],
-    /// The value, key, scope id, member, deadline ('' for none), PX in ms,
-    /// tenant base, trim bound, tenant.
-    pub(crate) args: [Vec<u8>; 9],
+    /// `P{T}`: the tenant base.
+    pub(crate) base: String,
+    /// `N`: the escaped scope.
+    pub(crate) scope_id: String,
+    /// The row's key, verbatim.
+    pub(crate) key: String,
+    /// The encoded value.
+    pub(crate) payload: Vec<u8>,
+    /// The deadline (µs since the Unix epoch) and the `PEXPIRE` (ms), or
+    /// `None` for a row without a TTL.
+    pub(crate) timing: Option<(u128, u128)>,
+    /// Rows whose deadline is at most this (µs) may be trimmed in passing.
+    pub(crate) trim_upto: u128,
+    /// The tenant (the registry's member).
+    pub(crate) tenant: TenantId,
+}
+
+impl Row {
+    /// The row's Redis key, `P{T}N\k<key>` (for messages).
+    pub(crate) fn row_key(&self) -> String {
+        [self.base.as_str(), &self.scope_id, KEY_MARK, &self.key].concat()
+    }
+
+    /// The row's four keys: the row, the key index, the namespace index and
+    /// the deadline index (see [`super::layout`]).
+    fn write_keys(&self, cmd: &mut Cmd) {
+        let base = self.base.as_bytes();
+        let scope_id = self.scope_id.as_bytes();
+        concat_arg(
+            cmd,
+            &[base, scope_id, KEY_MARK.as_bytes(), self.key.as_bytes()],
+        );
+        concat_arg(cmd, &[base, b"\\n", scope_id]);
+        concat_arg(cmd, &[base, b"\\s"]);
+        concat_arg(cmd, &[base, b"\\d"]);
+    }
+
+    /// The row's nine arguments: the value, key, scope id, member, deadline
+    /// ('' for none), PX in ms, tenant base, trim bound and tenant.
+    fn write_args(&self, cmd: &mut Cmd) {
+        let scope_id = self.scope_id.as_bytes();
+        cmd.arg(&self.payload).arg(&self.key).arg(&self.scope_id);
+        concat_arg(cmd, &[scope_id, KEY_MARK.as_bytes(), self.key.as_bytes()]);
+        match self.timing {
+            Some((deadline, px)) => cmd.arg(deadline).arg(px),
+            None => cmd.arg("").arg(0),
+        };
+        cmd.arg(&self.base)
+            .arg(self.trim_upto)
+            .arg(self.tenant.as_str());
+    }
+
+    /// Bytes the row adds to a request, about (to size its buffer once).
+    fn size(&self) -> usize {
+        3 * self.base.len()
+            + 3 * self.scope_id.len()
+            + 2 * self.key.len()
+            + self.payload.len()
+            + 128
+    }
+}
+
+/// Appends one argument made of `parts`, without building it first.
+fn concat_arg(cmd: &mut Cmd, parts: &[&[u8]]) {
+    let mut arg = cmd.writer_for_next_arg();
+    for part in parts {
+        // Writing into the request's buffer cannot fail.
+        let _ = arg.write_all(part);
+    }
 }
 
 struct Queued {
@@ -146,31 +215,20 @@ impl Combiner {
     /// Sends `rows` as one script call; each row's outcome, in order.
     async fn send(&self, rows: Vec<Row>) -> Vec<Result<()>> {
         let mut conn = self.conn.clone();
-        let mut invocation = PUT_SCRIPT.prepare_invoke();
-        for row in &rows {
-            for key in &row.keys {
-                invocation.key(key);
-            }
-        }
-        if let Some(registry) = &self.registry {
-            invocation.key(registry);
-        }
-        invocation.arg(rows.len()).arg(super::store::TRIM_PER_WRITE);
-        for row in &rows {
-            for arg in &row.args {
-                invocation.arg(arg);
-            }
-        }
-        match invocation.invoke_async::<Vec<Vec<u8>>>(&mut conn).await {
-            Ok(replies) if replies.len() == rows.len() => rows
+        let cmd = self.request(&rows);
+        match run_script::<Value>(&PUT_SCRIPT, &cmd, &mut conn).await {
+            Ok(Value::Int(0)) => rows.iter().map(|_| Ok(())).collect(),
+            Ok(Value::Array(replies)) if replies.len() == rows.len() => rows
                 .iter()
                 .zip(replies)
-                .map(|(row, reply)| {
-                    if reply.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(row_failure("put", &row.keys[0], &reply))
-                    }
+                .map(|(row, reply)| match reply {
+                    Value::BulkString(reply) if reply.is_empty() => Ok(()),
+                    Value::BulkString(reply) => Err(row_failure("put", &row.row_key(), &reply)),
+                    _ => Err(row_failure(
+                        "put",
+                        &row.row_key(),
+                        b"bad reply from the put script",
+                    )),
                 })
                 .collect(),
             Ok(_) => rows
@@ -178,7 +236,7 @@ impl Combiner {
                 .map(|row| {
                     Err(row_failure(
                         "put",
-                        &row.keys[0],
+                        &row.row_key(),
                         b"bad reply from the put script",
                     ))
                 })
@@ -192,9 +250,29 @@ impl Combiner {
             }
             Err(e) => rows
                 .iter()
-                .map(|row| Err(backend_of("put", &row.keys[0], &e)))
+                .map(|row| Err(backend_of("put", &row.row_key(), &e)))
                 .collect(),
         }
+    }
+
+    /// The put script's request for `rows` (see [`super::scripts`] for the
+    /// order of its keys and arguments).
+    fn request(&self, rows: &[Row]) -> Cmd {
+        let keys = 4 * rows.len() + usize::from(self.registry.is_some());
+        let bytes = rows.iter().map(Row::size).sum::<usize>() + 64;
+        let mut cmd = evalsha(&PUT_SCRIPT, 3 + keys + 2 + 9 * rows.len(), bytes);
+        cmd.arg(keys);
+        for row in rows {
+            row.write_keys(&mut cmd);
+        }
+        if let Some(registry) = &self.registry {
+            cmd.arg(registry);
+        }
+        cmd.arg(rows.len()).arg(super::store::TRIM_PER_WRITE);
+        for row in rows {
+            row.write_args(&mut cmd);
+        }
+        cmd
     }
 
     /// Sends the queued rows of `lane` in batches until none is left, then

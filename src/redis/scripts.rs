@@ -16,7 +16,8 @@
 
 use std::sync::LazyLock;
 
-use redis::Script;
+use redis::aio::ConnectionLike;
+use redis::{Cmd, FromRedisValue, RedisResult, Script};
 
 /// Helpers shared by the scripts that remove rows.
 const HELPERS: &str = r"
@@ -57,8 +58,10 @@ end
 /// row its row key, key index, namespace index and deadline index [, then
 /// the registry on one server]. ARGV: the row count, the trim limit, then
 /// for each row its value, key, scope id, member, deadline ('' = none), PX
-/// in ms, tenant base, trim bound and tenant. Returns one string per row:
-/// empty when written, else the error that left it unwritten.
+/// in ms, tenant base, trim bound and tenant. Returns 0 when every row was
+/// written (the common case, and the cheapest reply to send and parse),
+/// else one string per row: empty when written, else the error that left
+/// it unwritten.
 ///
 /// A row's first command is the `HSET`, which fails on a key of another
 /// type before anything of that row has changed; `pcall` keeps that
@@ -80,6 +83,7 @@ local n = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local registry = KEYS[4 * n + 1]
 local out = {}
+local failed = false
 for i = 0, n - 1 do
   local row, kidx, nsidx, dl = KEYS[4 * i + 1], KEYS[4 * i + 2], KEYS[4 * i + 3], KEYS[4 * i + 4]
   local a = 2 + 9 * i
@@ -92,6 +96,7 @@ for i = 0, n - 1 do
   end
   if type(added) == 'table' and added.err then
     out[i + 1] = added.err
+    failed = true
   else
     local fresh
     if deadline == '' then
@@ -117,7 +122,8 @@ for i = 0, n - 1 do
     out[i + 1] = ''
   end
 end
-return out
+if failed then return out end
+return 0
 ";
 
 /// `delete`. KEYS: row, key index, namespace index, deadlines. ARGV: key,
@@ -199,6 +205,34 @@ if s and s == ARGV[2] then
 end
 return 0
 ";
+
+/// An `EVALSHA` of `script`, with room for `args` arguments (these two
+/// included) of `bytes` bytes in all; the caller appends the key count, the
+/// keys and the arguments, and runs it with [`run_script`]. The put path
+/// builds its request this way rather than through `ScriptInvocation`,
+/// which copies every key and argument into a vector of its own first.
+pub(crate) fn evalsha(script: &Script, args: usize, bytes: usize) -> Cmd {
+    let mut cmd = Cmd::with_capacity(args, bytes);
+    cmd.arg("EVALSHA").arg(script.get_hash());
+    cmd
+}
+
+/// Runs `cmd`, an [`evalsha`] of `script`; if the server does not know the
+/// script (restarted, failed over, flushed), loads it and runs `cmd` once
+/// more, as `ScriptInvocation::invoke_async` does.
+pub(crate) async fn run_script<T: FromRedisValue>(
+    script: &Script,
+    cmd: &Cmd,
+    conn: &mut impl ConnectionLike,
+) -> RedisResult<T> {
+    match cmd.query_async(conn).await {
+        Err(e) if e.code() == Some("NOSCRIPT") => {
+            script.load_async(conn).await?;
+            cmd.query_async(conn).await
+        }
+        out => out,
+    }
+}
 
 fn with_helpers(body: &str) -> Script {
     Script::new(&format!("{HELPERS}{body}"))

@@ -283,44 +283,32 @@ where
         options: PutOptions,
     ) -> Result<()> {
         let layout = &self.inner.layout;
-        let base = layout.tenant_base(ns.tenant_id());
-        let scope_id = Layout::scope_id(ns.scope());
-        let member = Layout::row_member(&scope_id, key);
-        let row = format!("{base}{member}");
         let payload = self.inner.codec.encode(&value).map_err(|e| {
             Error::invalid_request(format!(
                 "redis store: cannot encode the value for key \"{}\": {e}",
-                super::conn::show(&row)
+                super::conn::show(&layout.row_key(ns, key))
             ))
         })?;
         let now = now_ns();
         let timing = options.ttl.and_then(|ttl| deadline_for(now, ttl));
-        let (deadline, px) = timing.map_or((String::new(), 0), |(d, px)| (d.to_string(), px));
-        let trim_upto = (now / 1_000).saturating_sub(TRIM_GRACE.as_micros());
         let cluster = self.inner.conn.is_cluster();
+        let put = Row {
+            base: layout.tenant_base(ns.tenant_id()),
+            scope_id: Layout::scope_id(ns.scope()),
+            key: key.to_owned(),
+            payload,
+            timing,
+            trim_upto: (now / 1_000).saturating_sub(TRIM_GRACE.as_micros()),
+            tenant: ns.tenant_id().clone(),
+        };
         // One server: one lane for every tenant (a script may touch any
         // key there); a cluster: one per tenant, hence per slot.
-        let lane = if cluster { base.as_str() } else { "" };
-        let tenant = ns.tenant_id().as_str();
-        let put = Row {
-            keys: [
-                row,
-                Layout::key_index(&base, &scope_id),
-                Layout::namespace_index(&base),
-                Layout::deadlines(&base),
-            ],
-            args: [
-                payload,
-                key.as_bytes().to_vec(),
-                scope_id.into_bytes(),
-                member.into_bytes(),
-                deadline.into_bytes(),
-                px.to_string().into_bytes(),
-                base.as_bytes().to_vec(),
-                trim_upto.to_string().into_bytes(),
-                tenant.as_bytes().to_vec(),
-            ],
+        let lane = if cluster {
+            put.base.clone()
+        } else {
+            String::new()
         };
+        let lane = lane.as_str();
         let combiner = &self.inner.combiner;
         guarded(ctx, combiner.put(lane, put)).await?;
         // On a cluster the registry lives in another slot, so it is told
