@@ -80,42 +80,34 @@ impl Row {
         [self.base.as_str(), &self.scope_id, KEY_MARK, &self.key].concat()
     }
 
-    /// The row's four keys: the row, the key index, the namespace index and
-    /// the deadline index (see [`super::layout`]).
-    fn write_keys(&self, cmd: &mut Cmd) {
-        let base = self.base.as_bytes();
-        let scope_id = self.scope_id.as_bytes();
+    /// The row's key (the script builds the index keys from the tenant
+    /// base and the scope id).
+    fn write_key(&self, cmd: &mut Cmd) {
         concat_arg(
             cmd,
-            &[base, scope_id, KEY_MARK.as_bytes(), self.key.as_bytes()],
+            &[
+                self.base.as_bytes(),
+                self.scope_id.as_bytes(),
+                KEY_MARK.as_bytes(),
+                self.key.as_bytes(),
+            ],
         );
-        concat_arg(cmd, &[base, b"\\n", scope_id]);
-        concat_arg(cmd, &[base, b"\\s"]);
-        concat_arg(cmd, &[base, b"\\d"]);
     }
 
-    /// The row's nine arguments: the value, key, scope id, member, deadline
-    /// ('' for none), PX in ms, tenant base, trim bound and tenant.
+    /// The row's seven arguments: the value, key, scope id, deadline ('' for
+    /// none), PX in ms, tenant base and tenant.
     fn write_args(&self, cmd: &mut Cmd) {
-        let scope_id = self.scope_id.as_bytes();
         cmd.arg(&self.payload).arg(&self.key).arg(&self.scope_id);
-        concat_arg(cmd, &[scope_id, KEY_MARK.as_bytes(), self.key.as_bytes()]);
         match self.timing {
             Some((deadline, px)) => cmd.arg(deadline).arg(px),
             None => cmd.arg("").arg(0),
         };
-        cmd.arg(&self.base)
-            .arg(self.trim_upto)
-            .arg(self.tenant.as_str());
+        cmd.arg(&self.base).arg(self.tenant.as_str());
     }
 
     /// Bytes the row adds to a request, about (to size its buffer once).
     fn size(&self) -> usize {
-        3 * self.base.len()
-            + 3 * self.scope_id.len()
-            + 2 * self.key.len()
-            + self.payload.len()
-            + 128
+        2 * (self.base.len() + self.scope_id.len() + self.key.len()) + self.payload.len() + 96
     }
 }
 
@@ -258,17 +250,22 @@ impl Combiner {
     /// The put script's request for `rows` (see [`super::scripts`] for the
     /// order of its keys and arguments).
     fn request(&self, rows: &[Row]) -> Cmd {
-        let keys = 4 * rows.len() + usize::from(self.registry.is_some());
+        let keys = rows.len() + usize::from(self.registry.is_some());
         let bytes = rows.iter().map(Row::size).sum::<usize>() + 64;
-        let mut cmd = evalsha(&PUT_SCRIPT, 3 + keys + 2 + 9 * rows.len(), bytes);
+        let mut cmd = evalsha(&PUT_SCRIPT, 3 + keys + 3 + 7 * rows.len(), bytes);
         cmd.arg(keys);
         for row in rows {
-            row.write_keys(&mut cmd);
+            row.write_key(&mut cmd);
         }
         if let Some(registry) = &self.registry {
             cmd.arg(registry);
         }
-        cmd.arg(rows.len()).arg(super::store::TRIM_PER_WRITE);
+        // Trimming takes rows expired before every row's bound: the
+        // earliest is right for all of them.
+        let trim_upto = rows.iter().map(|row| row.trim_upto).min().unwrap_or(0);
+        cmd.arg(rows.len())
+            .arg(super::store::TRIM_PER_WRITE)
+            .arg(trim_upto);
         for row in rows {
             row.write_args(&mut cmd);
         }

@@ -54,14 +54,17 @@ local function remove_expired(base, nsset, dl, upto, limit)
 end
 ";
 
-/// `put`, one or more rows (the write combiner's batches). KEYS: for each
-/// row its row key, key index, namespace index and deadline index [, then
-/// the registry on one server]. ARGV: the row count, the trim limit, then
-/// for each row its value, key, scope id, member, deadline ('' = none), PX
-/// in ms, tenant base, trim bound and tenant. Returns 0 when every row was
-/// written (the common case, and the cheapest reply to send and parse),
-/// else one string per row: empty when written, else the error that left
-/// it unwritten.
+/// `put`, one or more rows (the write combiner's batches). KEYS: each
+/// row's key [, then the registry on one server]. ARGV: the row count, the
+/// trim limit, the trim bound, then for each row its value, key, scope id,
+/// deadline ('' = none), PX in ms, tenant base and tenant. The index keys
+/// and the deadline member are built here from the tenant base, the scope
+/// id and the key (the names of [`super::layout`]), and only when a
+/// command needs them: every argument costs the server a Redis object and
+/// a Lua string per call, which made a single-row put's arguments as
+/// costly as its commands. Returns 0 when every row was written (the
+/// common case, and the cheapest reply to send and parse), else one string
+/// per row: empty when written, else the error that left it unwritten.
 ///
 /// A row's first command is the `HSET`, which fails on a key of another
 /// type before anything of that row has changed; `pcall` keeps that
@@ -70,24 +73,25 @@ end
 /// have a TTL): only a new row, or one that gains a TTL, touches the
 /// indexes beyond the deadline index, so an overwrite costs two or three
 /// commands (a new row also clears a deadline entry left by a row that
-/// Redis expired under the same key). A row that already existed is listed (every script that
-/// writes or removes a row changes its index entries with it), so its
-/// namespace is too. Only a row that joins the deadline index, the source
-/// of expired rows, trims expired ones. The registry (one server) hears
-/// of a tenant when its deadline index goes from empty to not: while the
-/// index holds rows the tenant stays registered (`UNREGISTER` drops it
-/// only when nobody registered it since `evict_expired` found the index
-/// empty).
+/// Redis expired under the same key). A row that already existed is
+/// listed (every script that writes or removes a row changes its index
+/// entries with it), so its namespace is too. Only a row that joins the
+/// deadline index, the source of expired rows, trims expired ones. The
+/// registry (one server) hears of a tenant when its deadline index goes
+/// from empty to not: while the index holds rows the tenant stays
+/// registered (`UNREGISTER` drops it only when nobody registered it since
+/// `evict_expired` found the index empty).
 const PUT: &str = r"
 local n = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-local registry = KEYS[4 * n + 1]
+local upto = ARGV[3]
+local registry = KEYS[n + 1]
 local out = {}
 local failed = false
 for i = 0, n - 1 do
-  local row, kidx, nsidx, dl = KEYS[4 * i + 1], KEYS[4 * i + 2], KEYS[4 * i + 3], KEYS[4 * i + 4]
-  local a = 2 + 9 * i
-  local deadline = ARGV[a + 5]
+  local row = KEYS[i + 1]
+  local a = 3 + 7 * i
+  local deadline = ARGV[a + 4]
   local added
   if deadline == '' then
     added = redis.pcall('HSET', row, 'v', ARGV[a + 1])
@@ -98,26 +102,29 @@ for i = 0, n - 1 do
     out[i + 1] = added.err
     failed = true
   else
+    local key, scope_id, base = ARGV[a + 2], ARGV[a + 3], ARGV[a + 6]
+    local member = scope_id .. '\\k' .. key
+    local dl = base .. '\\d'
     local fresh
     if deadline == '' then
       fresh = added == 1
       -- A new row may meet the deadline entry of one Redis expired.
-      if redis.call('ZREM', dl, ARGV[a + 4]) == 1 and not fresh then
+      if redis.call('ZREM', dl, member) == 1 and not fresh then
         redis.call('HDEL', row, 'd')
         redis.call('PERSIST', row)
       end
     else
       fresh = added == 2
-      redis.call('PEXPIRE', row, ARGV[a + 6])
-      if redis.call('ZADD', dl, deadline, ARGV[a + 4]) == 1 then
+      redis.call('PEXPIRE', row, ARGV[a + 5])
+      if redis.call('ZADD', dl, deadline, member) == 1 then
         if registry and redis.call('ZCARD', dl) == 1 then
-          redis.call('ZINCRBY', registry, 1, ARGV[a + 9])
+          redis.call('ZINCRBY', registry, 1, ARGV[a + 7])
         end
-        remove_expired(ARGV[a + 7], nsidx, dl, ARGV[a + 8], limit)
+        remove_expired(base, base .. '\\s', dl, upto, limit)
       end
     end
-    if fresh and redis.call('ZADD', kidx, 0, ARGV[a + 2]) == 1 then
-      redis.call('ZADD', nsidx, 0, ARGV[a + 3])
+    if fresh and redis.call('ZADD', base .. '\\n' .. scope_id, 0, key) == 1 then
+      redis.call('ZADD', base .. '\\s', 0, scope_id)
     end
     out[i + 1] = ''
   end
