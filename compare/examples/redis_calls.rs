@@ -1,11 +1,14 @@
 //! Per-call latency of one Redis store operation, for profiling the client
 //! path: `cargo run --release -p skipstore-compare --features redis
 //! --example redis_calls -- STORE OP CALLS [TASKS]` with STORE `entelix` or
-//! `skipstore`, OP `get`, `put` or `put-ttl`. Starts its own `redis-server`,
-//! writes 1,000 rows, then runs CALLS calls on each of TASKS tasks (default
-//! 1) and prints the mean µs per call and the calls per second. Run it under
-//! `perf record` or `valgrind --tool=callgrind` to see where a call's time
-//! goes.
+//! `skipstore`, OP `get`, `put` or `put-ttl`.
+//!
+//! It starts its own `redis-server`, writes 1,000 rows, then runs CALLS
+//! calls on each of TASKS tasks (one by default), and prints the wall µs
+//! per call, the calls per second, this process's CPU µs per call and the
+//! server's `INFO commandstats` lines for the commands the store sent. Run
+//! it under `perf record` or `valgrind --tool=callgrind` to see where a
+//! call's time goes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
