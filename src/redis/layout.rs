@@ -94,11 +94,15 @@ impl Layout {
 
     /// `P{T}`: the start of every key a tenant owns.
     pub(crate) fn tenant_base(&self, tenant: &TenantId) -> String {
-        let tenant = tenant.as_str();
-        let mut out = String::with_capacity(self.prefix.len() + tenant.len() + 2);
+        let mut out = String::with_capacity(self.prefix.len() + tenant.as_str().len() + 2);
+        self.push_tenant_base(&mut out, tenant);
+        out
+    }
+
+    fn push_tenant_base(&self, out: &mut String, tenant: &TenantId) {
         out.push_str(&self.prefix);
         out.push('{');
-        for ch in tenant.chars() {
+        for ch in tenant.as_str().chars() {
             match ch {
                 '\\' => out.push_str("\\\\"),
                 '}' => out.push_str("\\)"),
@@ -106,12 +110,16 @@ impl Layout {
             }
         }
         out.push('}');
-        out
     }
 
     /// `N`: the escaped scope (empty for an empty scope).
     pub(crate) fn scope_id(scope: &[String]) -> String {
         let mut out = String::with_capacity(scope.iter().map(|s| s.len() + 1).sum());
+        Self::push_scope_id(&mut out, scope);
+        out
+    }
+
+    fn push_scope_id(out: &mut String, scope: &[String]) {
         for segment in scope {
             out.push(':');
             for ch in segment.chars() {
@@ -121,7 +129,6 @@ impl Layout {
                 out.push(ch);
             }
         }
-        out
     }
 
     /// `N\k<key>`: a row's name within its tenant (the member of the
@@ -136,8 +143,17 @@ impl Layout {
 
     /// `P{T}N\k<key>`: the Redis key of a row.
     pub fn row_key(&self, ns: &Namespace, key: &str) -> String {
-        let base = self.tenant_base(ns.tenant_id());
-        base + &Self::row_member(&Self::scope_id(ns.scope()), key)
+        // One allocation (the get path builds one of these per call), and a
+        // second only when escapes lengthen the key past the slack.
+        let scope_len: usize = ns.scope().iter().map(|s| s.len() + 1).sum();
+        let mut out = String::with_capacity(
+            self.prefix.len() + ns.tenant_id().as_str().len() + scope_len + key.len() + 8,
+        );
+        self.push_tenant_base(&mut out, ns.tenant_id());
+        Self::push_scope_id(&mut out, ns.scope());
+        out.push_str(KEY_MARK);
+        out.push_str(key);
+        out
     }
 
     /// `P{T}\nN`: the key index of one namespace.
