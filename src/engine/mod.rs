@@ -28,8 +28,11 @@
 //!    skiplist.
 //! 2. Delete, expiry and eviction kill the slot (the linearization point of a
 //!    removal), then unlink the entry from `entries` and (if it got there)
-//!    from `keys`, and unpin the node; the node retires when its last pin
-//!    goes, and its buffer is drained of the dead.
+//!    from `keys`, and unpin the node. A node whose last pin goes stays
+//!    linked, idle, and its buffer is drained of the dead; an idle node
+//!    retires (a CAS from zero pins, so never while a writer holds it) only
+//!    when idle nodes exceed [`IDLE_MAX`], and its retirer unlinks it and
+//!    drains it again.
 //! 3. A key that stays present keeps one entry that never leaves either index,
 //!    so no reader can miss it (crossbeam-skiplist 0.1.3 can briefly hide a
 //!    key that is being re-inserted; we never re-insert a live key).
