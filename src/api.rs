@@ -310,6 +310,7 @@ where
         Stats {
             rows: engine.total_entries(),
             namespaces: engine.namespace_nodes(),
+            idle_namespaces: engine.idle_namespaces(),
             pending_timers: engine.pending_timers(),
             hits,
             misses,

@@ -4,9 +4,12 @@
 //! # Ground rules
 //!
 //! * `rows` counts the node's entries plus writers that are about to add one
-//!   (a writer *pins* the node before touching it). The high bit, `RETIRED`,
-//!   is set by a CAS from exactly zero, so a retired node has no entries and
-//!   no writer can pin it again.
+//!   (a writer *pins* the node before touching it). A node whose count
+//!   falls to zero stays linked, *idle*, so that the namespace's next write
+//!   reuses it instead of building and linking a new node; the engine
+//!   retires idle nodes once there are too many (see `Engine::unpin`).
+//! * The high bit, `RETIRED`, is set by a CAS from exactly zero, so a
+//!   retired node has no entries and no writer can pin it again.
 //! * A writer that finds a retired node in an index unlinks it and creates a
 //!   fresh node; the indexes replace gone members only, so at most one
 //!   un-retired node per rendered namespace is ever linked.
@@ -21,6 +24,17 @@ use crate::pending::Pending;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 const RETIRED: usize = 1 << (usize::BITS - 1);
+
+/// What [`NsNode::try_pin`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pinned {
+    /// Pinned a node that held rows or pins already.
+    Busy,
+    /// Pinned an idle node (the idle count drops by one).
+    WasIdle,
+    /// Not pinned: the node is retired (unlink it, make a new one).
+    Retired,
+}
 
 pub(crate) struct NsNode<V: Send + Sync + 'static> {
     pub(crate) rendered: Box<str>,
@@ -55,36 +69,44 @@ impl<V: Send + Sync + 'static> NsNode<V> {
     }
 
     /// Pins the node for a write. Fails once the node is retired.
-    pub(crate) fn try_pin(&self) -> bool {
+    pub(crate) fn try_pin(&self) -> Pinned {
         let mut cur = self.rows.load(Ordering::Acquire);
         loop {
             if cur & RETIRED != 0 {
-                return false;
+                return Pinned::Retired;
             }
+            // SeqCst: leaving idle races `try_retire`'s CAS from zero.
             match self
                 .rows
-                .compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange_weak(cur, cur + 1, Ordering::SeqCst, Ordering::Acquire)
             {
-                Ok(_) => return true,
+                Ok(_) if cur == 0 => return Pinned::WasIdle,
+                Ok(_) => return Pinned::Busy,
                 Err(seen) => cur = seen,
             }
         }
     }
 
     /// Drops one pin (a writer that did not add a row, or a removed row).
-    /// Returns true if the node became empty and this call retired it: the
-    /// caller must then unlink it.
+    /// Returns true if this made the node idle (no row, no pin): the caller
+    /// counts it, and retires it if idle nodes are too many.
     #[must_use]
     pub(crate) fn unpin(&self) -> bool {
-        // SeqCst: retiring pairs with a writer that buffers an entry and then
-        // checks `is_retired` (see `Engine::buffer`); one sees the other.
+        // SeqCst: pairs with `try_retire` and with a writer that buffers an
+        // entry and then checks `is_retired` (see `Engine::drain`).
         let before = self.rows.fetch_sub(1, Ordering::SeqCst);
         debug_assert!(before & !RETIRED > 0, "unpin of an unpinned namespace");
         before == 1
-            && self
-                .rows
-                .compare_exchange(0, RETIRED, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
+    }
+
+    /// Retires the node if it is idle: afterwards no writer can pin it, and
+    /// the caller (the one whose call returned true) must unlink it and
+    /// drain its buffer.
+    #[must_use]
+    pub(crate) fn try_retire(&self) -> bool {
+        self.rows
+            .compare_exchange(0, RETIRED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     }
 
     /// Rows plus in-flight pins (without the retired bit).

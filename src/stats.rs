@@ -7,9 +7,14 @@
 pub struct Stats {
     /// Rows held, expired-but-unswept included (`total_entries`).
     pub rows: usize,
-    /// Namespace nodes held (namespaces with at least one row, plus any
-    /// emptied node not yet unlinked).
+    /// Namespaces with at least one row (plus any node a write in flight
+    /// pins, or one retired but not yet unlinked).
     pub namespaces: usize,
+    /// Emptied namespace nodes kept linked so that the namespace's next
+    /// write reuses them (no rows; never listed). About
+    /// [`Stats::MAX_IDLE_NAMESPACES`] of them stay at most (a few
+    /// megabytes); past it, emptying a namespace retires idle ones.
+    pub idle_namespaces: usize,
     /// Expiry timers held: one live timer per row with a TTL, plus stale
     /// ones (of removed rows, or superseded by an earlier expiry) not yet
     /// dropped; pruning keeps the total near at most twice the rows plus 64.
@@ -26,4 +31,11 @@ pub struct Stats {
     pub expirations: u64,
     /// Rows evicted to respect `max_entries`.
     pub evictions: u64,
+}
+
+impl Stats {
+    /// The bound on [`idle_namespaces`](Self::idle_namespaces): past it, a
+    /// write that empties a namespace retires idle nodes (concurrent
+    /// writers may overshoot it briefly, by a few nodes each).
+    pub const MAX_IDLE_NAMESPACES: usize = crate::engine::IDLE_MAX;
 }

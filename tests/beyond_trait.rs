@@ -27,6 +27,8 @@ use skipstore::{ManualClock, SkipStore};
 mod bound;
 #[path = "beyond_trait/conditional.rs"]
 mod conditional;
+#[path = "beyond_trait/idle_namespaces.rs"]
+mod idle_namespaces;
 #[path = "beyond_trait/listener.rs"]
 mod listener;
 #[path = "beyond_trait/namespaces.rs"]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use entelix_core::{ExecutionContext, TenantId};
 use entelix_memory::{Namespace, NamespacePrefix, PutOptions, Store};
-use skipstore::{Clock, ManualClock, SkipStore};
+use skipstore::{Clock, ManualClock, SkipStore, Stats};
 
 const THREADS: usize = 4;
 const RUN: Duration = Duration::from_millis(800);
@@ -358,11 +358,34 @@ fn list_under_concurrent_writes_is_exact_for_stable_keys() {
 /// (e) `list_namespaces` while namespaces are emptied and refilled: a
 /// namespace that always holds a key is always listed; results are sorted
 /// and unique; and each writer's view of its own namespaces is exact (a put
-/// racing with the retirement of the emptied node must not be lost).
+/// racing with the reuse of the emptied, idle node must not be lost).
 #[test]
 fn list_namespaces_while_namespaces_empty_and_refill() {
+    empty_and_refill_namespaces(0);
+}
+
+/// (e) again, with the store holding as many idle namespace nodes as it
+/// keeps: every emptying then retires an idle node (a churned one, its own
+/// or another writer's, or one of the fillers after it), so puts race with
+/// retirements, not only with reuse.
+#[test]
+fn list_namespaces_while_namespaces_empty_and_refill_past_the_idle_bound() {
+    empty_and_refill_namespaces(Stats::MAX_IDLE_NAMESPACES);
+}
+
+/// Scenario (e), after emptying `idle` filler namespaces (rendered after
+/// the churned ones) to leave that many idle nodes behind.
+fn empty_and_refill_namespaces(idle: usize) {
     let store: SkipStore<u64> = SkipStore::builder().clock(ManualClock::new()).build();
     let ctx = ExecutionContext::new();
+    block_on(async {
+        for i in 0..idle {
+            let filler = ns(&format!("f{i:05}"));
+            store.put(&ctx, &filler, "k", 0).await.unwrap();
+            store.delete(&ctx, &filler, "k").await.unwrap();
+        }
+    });
+    assert_eq!(store.stats().idle_namespaces, idle);
     let anchor = ns("a");
     // Churned namespaces: children of the anchor, siblings, and names that
     // render next to the anchor. Writer `w` owns those with `i % 2 == w`.
@@ -448,6 +471,8 @@ fn list_namespaces_while_namespaces_empty_and_refill() {
     });
     assert_eq!(store.total_entries(), 1);
     assert_eq!(store.stats().namespaces, 1);
+    assert!(store.stats().idle_namespaces <= Stats::MAX_IDLE_NAMESPACES);
+    assert_eq!(store.check_invariants(), Ok(()));
 }
 
 /// (f) TTL churn while another thread advances a manual clock and evicts:

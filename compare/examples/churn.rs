@@ -18,9 +18,11 @@
 //!
 //! `det` is the deterministic variant, for instruction and cache-miss
 //! counts that do not depend on this machine's noise: SkipStore only, one
-//! thread, a manual clock moved 1 us per put, `evict_expired` every 10,000
-//! puts, `seconds * 1e6` puts. Run it once with 0 puts too and subtract, to
-//! leave the fill out.
+//! thread, a manual clock moved 1 us per put (or the sixth argument's
+//! microseconds: 10 at 10,000 namespaces empties namespaces between their
+//! puts as a 100 k puts/s timed run does), `evict_expired` every 10 ms of
+//! that clock, `seconds * 1e6` puts. Run it once with 0 puts too and
+//! subtract, to leave the fill out.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -111,7 +113,7 @@ fn main() {
     let rows = arg(4, 200_000.0) as u64;
     let setup = Setup::new(arg(5, 2_000.0) as u64);
     match which {
-        "det" => deterministic(&setup, rows, (seconds * 1e6) as u64),
+        "det" => deterministic(&setup, rows, (seconds * 1e6) as u64, arg(6, 1.0) as u64),
         "det-mix" => deterministic_mix(&setup, rows, (seconds * 1e6) as u64),
         "base" => timed(
             &setup,
@@ -174,7 +176,9 @@ fn timed(
     println!("{name} threads={threads}: {:.1} k puts/s", rate / 1e3);
 }
 
-fn deterministic(setup: &Setup, rows: u64, puts: u64) {
+fn deterministic(setup: &Setup, rows: u64, puts: u64, step_us: u64) {
+    let step_us = step_us.max(1);
+    let sweep_every = (10_000 / step_us).max(1);
     let clock = ManualClock::new();
     let store = SkipStore::<String>::builder().clock(clock.clone()).build();
     setup.fill(&store, rows);
@@ -182,8 +186,8 @@ fn deterministic(setup: &Setup, rows: u64, puts: u64) {
     let mut key = String::new();
     for seq in 0..puts {
         setup.churn_one(&store, &mut key, (0, seq), &mut x);
-        clock.advance(Duration::from_micros(1));
-        if seq % 10_000 == 9_999 {
+        clock.advance(Duration::from_micros(step_us));
+        if seq % sweep_every == sweep_every - 1 {
             ready(store.evict_expired(&ExecutionContext::new())).expect("evict");
         }
     }

@@ -185,6 +185,11 @@ where
                 Bound::Unbounded
             };
             self.namespaces.scan(start, |node| {
+                if node.pins() == 0 {
+                    // Idle: no row to evict, and nothing to drain but the
+                    // dead. One load, not a drain and a scan.
+                    return ControlFlow::Continue(());
+                }
                 self.drain(node, notices);
                 node.keys.scan(Bound::Unbounded, |entry| {
                     if entry.slot.is_dead() {

@@ -28,8 +28,11 @@
 //!    skiplist.
 //! 2. Delete, expiry and eviction kill the slot (the linearization point of a
 //!    removal), then unlink the entry from `entries` and (if it got there)
-//!    from `keys`, and unpin the node; the node retires when its last pin
-//!    goes, and its buffer is drained of the dead.
+//!    from `keys`, and unpin the node. A node whose last pin goes stays
+//!    linked, idle, and its buffer is drained of the dead; an idle node
+//!    retires (a CAS from zero pins, so never while a writer holds it) only
+//!    when idle nodes exceed [`IDLE_MAX`], and its retirer unlinks it and
+//!    drains it again.
 //! 3. A key that stays present keeps one entry that never leaves either index,
 //!    so no reader can miss it (crossbeam-skiplist 0.1.3 can briefly hide a
 //!    key that is being re-inserted; we never re-insert a live key).
@@ -68,7 +71,7 @@ use crate::counter::{StripedCounter, thread_cadence};
 use crate::entry::{Entry, Publication, hold};
 use crate::expiry::{Arm, Expiry, ceil_tick};
 use crate::index::{Member, OrderedSet, PointSet, point_hash};
-use crate::namespace::NsNode;
+use crate::namespace::{NsNode, Pinned};
 use crate::render::with_rendered;
 use crate::slot::{Displaced, Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
 use crate::sync::{Arc, Mutex, Ordering, fence, pin_operation};
@@ -110,6 +113,29 @@ const KEEP_MAX: usize = 2;
 /// within a few drains is cheaper left where it is; the interval measures
 /// how often drains come (one per [`DRAIN_AT`] new rows).
 const KEEP_DRAINS: u64 = 8;
+
+/// Idle namespace nodes (linked, no row) the store keeps for reuse.
+///
+/// A namespace that empties between writes (short-lived rows spread over
+/// many namespaces) would otherwise build, link, unlink and free a node on
+/// every write: half of a churned put at 10,000 namespaces (BENCHMARKS.md,
+/// issue 15). An idle node costs a few hundred bytes, so this bounds the
+/// memory emptied namespaces hold to a few megabytes. Past it, the write
+/// that empties a namespace retires idle nodes (see [`Engine::unpin`]).
+#[cfg(not(any(test, skipstore_loom)))]
+pub(crate) const IDLE_MAX: usize = 16_384;
+#[cfg(test)]
+pub(crate) const IDLE_MAX: usize = 8;
+/// Under loom every emptied node retires at once, as the models expect.
+#[cfg(all(skipstore_loom, not(test)))]
+pub(crate) const IDLE_MAX: usize = 0;
+
+/// Namespace nodes an over-the-bound emptying looks at, after its own
+/// namespace in rendered order, for idle ones to retire.
+#[cfg(not(skipstore_loom))]
+const RECLAIM_VISITS: usize = 16;
+#[cfg(skipstore_loom)]
+const RECLAIM_VISITS: usize = 0;
 
 /// A scheduled expiry: this entry, while `ticket` is the one its
 /// [`Arming`](crate::expiry::Arming) names.
@@ -164,6 +190,8 @@ pub(crate) struct Engine<V: Send + Sync + 'static> {
     expiry: Expiry<Timer<V>>,
     clock: SharedClock,
     rows: StripedCounter,
+    /// Idle namespace nodes still linked (see [`IDLE_MAX`]).
+    idle: StripedCounter,
     hooks: Hooks<V>,
     /// The eviction clock's position: the rendered namespace it last visited.
     clock_hand: Mutex<String>,
@@ -181,6 +209,7 @@ where
             expiry: Expiry::new(),
             clock,
             rows: StripedCounter::new(),
+            idle: StripedCounter::new(),
             hooks,
             clock_hand: Mutex::new(String::new()),
         }
@@ -531,12 +560,16 @@ where
         let hash = point_hash("", rendered);
         loop {
             if let Some(node) = self.ns_lookup.with(hash, "", rendered, Arc::clone) {
-                if node.try_pin() {
-                    self.link_ordered(&node);
-                    return node;
+                match node.try_pin() {
+                    Pinned::Busy => {}
+                    Pinned::WasIdle => self.idle.add(-1),
+                    Pinned::Retired => {
+                        self.unlink_namespace(&node);
+                        continue;
+                    }
                 }
-                self.unlink_namespace(&node);
-                continue;
+                self.link_ordered(&node);
+                return node;
             }
             let node = NsNode::new_pinned(rendered, ns);
             match self.ns_lookup.try_insert(Arc::clone(&node)) {
@@ -562,15 +595,73 @@ where
         }
     }
 
+    /// Drops a pin. A node left without rows or pins stays linked, idle,
+    /// for its namespace's next write; if that makes more than
+    /// [`IDLE_MAX`] idle nodes, this retires some (see
+    /// [`reclaim_near`](Self::reclaim_near)).
     fn unpin(&self, node: &Arc<NsNode<V>>) {
-        if node.unpin() {
-            self.unlink_namespace(node);
-            // Its pending buffer holds only dead entries now; drop them (they
-            // point back at the node). Nothing live, so nothing to notice.
-            let mut none = Notices::new();
-            self.drain(node, &mut none);
-            self.hooks.deliver(none);
+        if !node.unpin() {
+            return;
         }
+        self.idle.add(1);
+        // Its pending buffer holds only dead entries now (unless a writer
+        // pinned it since); drop them, they point back at the node. Nothing
+        // live, so nothing to notice.
+        let mut none = Notices::new();
+        self.drain(node, &mut none);
+        if self.idle.sum() > IDLE_MAX {
+            self.reclaim_near(node, &mut none);
+        }
+        self.hooks.deliver(none);
+    }
+
+    /// Retires idle nodes until there are at most [`IDLE_MAX`]: those
+    /// among the [`RECLAIM_VISITS`] nodes after `emptied` in rendered order
+    /// (so a node left idle by a namespace that is never written again goes
+    /// eventually), and `emptied` itself if that found none. Lock-free: the
+    /// walk is a skiplist scan, each retirement a CAS.
+    fn reclaim_near(&self, emptied: &Arc<NsNode<V>>, notices: &mut Notices<V>) {
+        let mut want = self.idle.sum().saturating_sub(IDLE_MAX);
+        if want == 0 {
+            return; // another thread retired some meanwhile
+        }
+        let mut found = Vec::new();
+        if RECLAIM_VISITS > 0 {
+            let mut visits = 0;
+            let from = Bound::Excluded(&*emptied.rendered);
+            self.namespaces.scan(from, |node| {
+                visits += 1;
+                if node.pins() == 0 && !node.is_retired() {
+                    found.push(Arc::clone(node));
+                }
+                if visits >= RECLAIM_VISITS || found.len() >= want {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+        }
+        for node in &found {
+            if self.retire_idle(node, notices) {
+                want = want.saturating_sub(1);
+            }
+        }
+        if want > 0 {
+            self.retire_idle(emptied, notices);
+        }
+    }
+
+    /// Retires `node` if it is idle, unlinks it and drops its buffer.
+    /// Returns whether this call retired it.
+    fn retire_idle(&self, node: &Arc<NsNode<V>>, notices: &mut Notices<V>) -> bool {
+        if !node.try_retire() {
+            return false;
+        }
+        self.idle.add(-1);
+        self.unlink_namespace(node);
+        // A retired node keeps no entry (protocol rule 5).
+        self.drain(node, notices);
+        true
     }
 
     fn unlink_namespace(&self, node: &Arc<NsNode<V>>) {
@@ -690,9 +781,16 @@ where
         self.expiry.pending()
     }
 
-    /// Namespaces linked in the index (retired-but-unlinked ones included).
+    /// Namespace nodes linked in the index and not idle: namespaces holding
+    /// a row (or pinned by a write), plus retired ones not yet unlinked.
     pub(crate) fn namespace_nodes(&self) -> usize {
-        self.ns_lookup.len()
+        self.ns_lookup.len().saturating_sub(self.idle.sum())
+    }
+
+    /// Idle namespace nodes kept linked for reuse (at most about
+    /// [`IDLE_MAX`]).
+    pub(crate) fn idle_namespaces(&self) -> usize {
+        self.idle.sum()
     }
 }
 
