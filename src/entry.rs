@@ -11,8 +11,8 @@ use compact_str::CompactString;
 use crate::expiry::Arming;
 use crate::index::Member;
 use crate::namespace::NsNode;
-use crate::pending::{Chained, Link};
-use crate::slot::Slot;
+use crate::raw::pending::{Chained, Link};
+use crate::raw::slot::Slot;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 pub(crate) struct Entry<V: Send + Sync + 'static> {
@@ -35,7 +35,7 @@ pub(crate) struct Entry<V: Send + Sync + 'static> {
     /// for a tick): 8 bytes per row.
     pub(crate) timer: Arming,
     /// The entry's link in its namespace's write buffer (it is buffered
-    /// once, when inserted; see [`crate::pending`]). In an entry, not a node
+    /// once, when inserted; see [`crate::raw::pending`]). In an entry, not a node
     /// of its own: one allocation less per new row. With the slot's inline
     /// first version and the timer word, an entry of `String` values is
     /// 112 bytes (128 with the `Arc`'s counts: glibc's 144-byte chunk;
@@ -140,12 +140,12 @@ pub(crate) fn hold<V: Send + Sync + 'static>(entry: &Arc<Entry<V>>) -> *mut () {
 }
 
 /// Drops the inline first version of the entry that `handle` (from
-/// [`hold`]) owns, then the handle; the release of a [`crate::slot::Graveyard`].
+/// [`hold`]) owns, then the handle; the release of a [`crate::raw::slot::Graveyard`].
 ///
 /// # Safety
 /// `handle` must come from [`hold`], be released once, and only after the
 /// grace period of a deferral made after the entry's inline version was
-/// displaced (which [`crate::retire::Batch`] provides).
+/// displaced (which [`crate::raw::retire::Batch`] provides).
 pub(crate) unsafe fn release_inline<V: Send + Sync + 'static>(handle: *mut ()) {
     // SAFETY: per the contract, an owning handle made by `hold`.
     let entry = unsafe { Arc::from_raw(handle.cast_const().cast::<Entry<V>>()) };

@@ -28,63 +28,45 @@ fn has_special(word: u64) -> bool {
     has(b':') | has(b'\\')
 }
 
-/// Whether `bytes` holds a `:` or a `\\`, eight bytes per step.
+/// Whether `bytes` holds a `:` or a `\\`.
 #[cfg(test)]
 fn needs_escape(bytes: &[u8]) -> bool {
+    first_special(bytes).is_some()
+}
+
+/// The index of the first `:` or `\\` in `bytes`, if any, eight bytes
+/// per step.
+fn first_special(bytes: &[u8]) -> Option<usize> {
     let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
     for chunk in &mut words {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
         if has_special(u64::from_le_bytes(word)) {
-            return true;
+            break;
         }
+        at += 8;
     }
-    words.remainder().iter().any(|&b| b == b':' || b == b'\\')
+    bytes[at..]
+        .iter()
+        .position(|&b| b == b':' || b == b'\\')
+        .map(|i| at + i)
 }
 
 /// Appends `segment`, escaped. Render runs on every operation and segments
-/// rarely need escaping, so the common case scans and copies in one pass,
-/// eight bytes per step, and falls back to the escaping loop only when it
-/// meets a `:` or a `\\`.
+/// rarely need escaping, so the clean prefix is found eight bytes per step
+/// and copied whole (one `memcpy`); only the rest, from the first `:` or
+/// `\\` on, goes through the escaping loop.
 fn push_escaped(out: &mut String, segment: &str) {
-    let bytes = segment.as_bytes();
-    let start = out.len();
-    out.reserve(bytes.len());
-    // SAFETY: only whole copies of `segment` (valid UTF-8) are appended to
-    // the vector's contents; an aborted copy is truncated away before the
-    // string is used again, and `set_len` covers exactly the bytes written.
-    unsafe {
-        let buf = out.as_mut_vec();
-        let dst = buf.as_mut_ptr().add(start);
-        let mut words = bytes.chunks_exact(8);
-        let mut at = 0;
-        let mut clean = true;
-        for chunk in &mut words {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            if has_special(u64::from_le_bytes(word)) {
-                clean = false;
-                break;
-            }
-            dst.add(at).cast::<[u8; 8]>().write_unaligned(word);
-            at += 8;
-        }
-        if clean {
-            for &b in words.remainder() {
-                if b == b':' || b == b'\\' {
-                    clean = false;
-                    break;
-                }
-                dst.add(at).write(b);
-                at += 1;
-            }
-        }
-        if clean {
-            buf.set_len(start + bytes.len());
-            return;
-        }
-    }
-    for ch in segment.chars() {
+    let Some(at) = first_special(segment.as_bytes()) else {
+        out.push_str(segment);
+        return;
+    };
+    // `at` is the index of an ASCII byte, so a char boundary.
+    let (clean, rest) = segment.split_at(at);
+    out.reserve(segment.len() + 1);
+    out.push_str(clean);
+    for ch in rest.chars() {
         if matches!(ch, ':' | '\\') {
             out.push('\\');
         }

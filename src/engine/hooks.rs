@@ -18,7 +18,7 @@ use entelix_memory::Namespace;
 use crate::counter::{STRIPES, stripe};
 use crate::entry::Entry;
 use crate::index::Released;
-use crate::slot::{Graveyard, Keepsakes};
+use crate::raw::slot::{Graveyard, Keepsakes};
 use crate::sync::Arc as SyncArc;
 
 /// Why an entry left the store, as told to a removal listener.

@@ -69,8 +69,8 @@ use crate::entry::{Entry, Publication, hold};
 use crate::expiry::{Arm, Expiry, ceil_tick};
 use crate::index::{Member, OrderedSet, PointSet, point_hash};
 use crate::namespace::NsNode;
+use crate::raw::slot::{Displaced, Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
 use crate::render::with_rendered;
-use crate::slot::{Displaced, Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
 use crate::sync::{Arc, Mutex, Ordering, fence, pin_operation};
 
 mod expire;

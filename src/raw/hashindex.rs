@@ -134,10 +134,10 @@ mod reclaim {
 use reclaim::{Garbage, pin};
 
 /// Counts of members removed from a set, given back together (see
-/// [`crate::retire`]).
+/// [`crate::raw::retire`]).
 #[cfg(not(skipstore_loom))]
 pub(crate) struct Released<T> {
-    counts: crate::retire::Batch,
+    counts: crate::raw::retire::Batch,
     _members: std::marker::PhantomData<Arc<T>>,
 }
 
@@ -145,7 +145,7 @@ pub(crate) struct Released<T> {
 impl<T: Member> Released<T> {
     pub(crate) const fn new() -> Self {
         Self {
-            counts: crate::retire::Batch::new(release_count::<T>),
+            counts: crate::raw::retire::Batch::new(release_count::<T>),
             _members: std::marker::PhantomData,
         }
     }

@@ -279,7 +279,7 @@ pub(crate) enum Replaced<V, R> {
 }
 
 /// Versions displaced (killed or replaced) during one operation, retired
-/// together (see [`crate::retire`]).
+/// together (see [`crate::raw::retire`]).
 ///
 /// A boxed version is freed. An inline one that an overwrite displaced
 /// (see the module docs) is retired through an owning handle to its slot's
@@ -287,8 +287,8 @@ pub(crate) enum Replaced<V, R> {
 /// period, `release_inline` drops the inline version through that handle
 /// and then the handle.
 pub(crate) struct Graveyard<V> {
-    boxed: crate::retire::Batch,
-    inline: crate::retire::Batch,
+    boxed: crate::raw::retire::Batch,
+    inline: crate::raw::retire::Batch,
     _versions: std::marker::PhantomData<Box<Version<V>>>,
 }
 
@@ -299,8 +299,8 @@ impl<V> Graveyard<V> {
     /// one reaches, once.
     pub(crate) const fn new(release_inline: unsafe fn(*mut ())) -> Self {
         Self {
-            boxed: crate::retire::Batch::new(free_version::<V>),
-            inline: crate::retire::Batch::new(release_inline),
+            boxed: crate::raw::retire::Batch::new(free_version::<V>),
+            inline: crate::raw::retire::Batch::new(release_inline),
             _versions: std::marker::PhantomData,
         }
     }
