@@ -132,28 +132,6 @@ impl<V: Send + Sync + 'static> Entry<V> {
     }
 }
 
-/// An owning handle to `entry`, as a type-erased pointer, for [`release_inline`]:
-/// what the slot's `hold` argument makes when an overwrite displaces
-/// the entry's inline first version.
-pub(crate) fn hold<V: Send + Sync + 'static>(entry: &Arc<Entry<V>>) -> *mut () {
-    Arc::into_raw(Arc::clone(entry)).cast_mut().cast()
-}
-
-/// Drops the inline first version of the entry that `handle` (from
-/// [`hold`]) owns, then the handle; the release of a [`crate::raw::slot::Graveyard`].
-///
-/// # Safety
-/// `handle` must come from [`hold`], be released once, and only after the
-/// grace period of a deferral made after the entry's inline version was
-/// displaced (which [`crate::raw::retire::Batch`] provides).
-pub(crate) unsafe fn release_inline<V: Send + Sync + 'static>(handle: *mut ()) {
-    // SAFETY: per the contract, an owning handle made by `hold`.
-    let entry = unsafe { Arc::from_raw(handle.cast_const().cast::<Entry<V>>()) };
-    // SAFETY: per the contract, displaced and past its grace period; the
-    // handle keeps the slot alive until here.
-    unsafe { entry.slot.drop_inline() };
-}
-
 impl<V: Send + Sync + 'static> Member for Entry<V> {
     fn sort_key(&self) -> &str {
         &self.key
@@ -175,14 +153,12 @@ impl<V: Send + Sync + 'static> Member for Entry<V> {
         self.tag.load(Ordering::Relaxed) & !FLAGS
     }
 
-    /// The index unlinks an entry only after it was killed (protocol rule
-    /// 2 in [`crate::engine`]), so the grace period of its release covers
-    /// every reader of the version the kill displaced: if that was the
-    /// inline one, drop it now, on the entry's cache line the release
-    /// touches anyway (no handle and no deferral of its own).
-    fn unlinked(&self) {
-        // SAFETY: per the above; `release_killed` does nothing unless the
-        // kill displaced the inline version, and the index releases once.
-        unsafe { self.slot.release_killed() };
+    /// The index unlinks an entry only once it is gone (its slot dead, R3
+    /// in [`crate::raw`]), so the grace period of its release covers every
+    /// reader of the version the kill displaced: if that was the inline
+    /// one, drop it now, on the entry's cache line the release touches
+    /// anyway (no handle and no deferral of its own).
+    fn unlinked(&self, proof: &crate::raw::Unlinked<'_, Self>) {
+        self.slot.release_killed(proof);
     }
 }

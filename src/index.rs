@@ -35,7 +35,7 @@ pub(crate) trait Member: Send + Sync + 'static {
     /// Called once the point index has unlinked the member and the grace
     /// period of a deferral made after the unlink is over, just before the
     /// index gives back its count of it.
-    fn unlinked(&self) {}
+    fn unlinked(&self, _proof: &crate::raw::Unlinked<'_, Self>) {}
 }
 
 /// The point-index hash of `(scope, key)`: foldhash with a per-process

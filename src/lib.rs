@@ -39,7 +39,7 @@
 
 #![warn(missing_docs)]
 // Every `unsafe` block lives in `raw` (see its invariants).
-#![warn(unsafe_code)]
+#![deny(unsafe_code)]
 
 // The loom build runs crossbeam-epoch in its own loom mode (its atomics and
 // its collector are loom's); that mode needs crossbeam's cfg beside ours.

@@ -69,7 +69,7 @@ pub(crate) struct Notices<V: Send + Sync + 'static> {
     removals: Vec<(SyncArc<Entry<V>>, Cause, usize)>,
     /// The removed versions, readable until delivery.
     pub(crate) keepsakes: Keepsakes<V>,
-    pub(crate) graveyard: Graveyard<V>,
+    pub(crate) graveyard: Graveyard<V, Entry<V>>,
     /// The point index's counts of the entries it removed.
     pub(crate) released: Released<Entry<V>>,
 }
@@ -79,7 +79,7 @@ impl<V: Send + Sync + 'static> Notices<V> {
         Self {
             removals: Vec::new(),
             keepsakes: Keepsakes::new(),
-            graveyard: Graveyard::new(crate::entry::release_inline::<V>),
+            graveyard: Graveyard::new(),
             released: Released::new(),
         }
     }

@@ -136,24 +136,53 @@ use reclaim::{Garbage, pin};
 /// Counts of members removed from a set, given back together (see
 /// [`crate::raw::retire`]).
 #[cfg(not(skipstore_loom))]
-pub(crate) struct Released<T> {
-    counts: crate::raw::retire::Batch,
-    _members: std::marker::PhantomData<Arc<T>>,
+pub(crate) struct Released<T: Member> {
+    counts: crate::raw::retire::Batch<Count<T>>,
 }
 
 #[cfg(not(skipstore_loom))]
 impl<T: Member> Released<T> {
     pub(crate) const fn new() -> Self {
         Self {
-            counts: crate::raw::retire::Batch::new(release_count::<T>),
-            _members: std::marker::PhantomData,
+            counts: crate::raw::retire::Batch::new(),
         }
     }
 
-    fn push(&mut self, member: *const T) {
-        // SAFETY: callers hand over a set's count of a member it unlinked,
-        // once; `release_count` gives such a count back.
-        unsafe { self.counts.push(member.cast_mut().cast()) };
+    fn push(&mut self, member: *const T, gone: bool) {
+        // SAFETY: R2, R6: callers hand over the set's count of a member
+        // that their tombstone CAS unlinked, once, with whether it was gone
+        // before (R3); R1: the batch defers giving it back.
+        self.counts.push(unsafe { Count::new(member, gone) });
+    }
+}
+
+/// A set's count of a member it unlinked: given back when this drops,
+/// after telling the member ([`Member::unlinked`]) if it was gone before
+/// the unlink (R3: the set's own tests unlink live members, whose release
+/// proves nothing).
+struct Count<T: Member> {
+    member: Arc<T>,
+    gone: bool,
+}
+
+impl<T: Member> Count<T> {
+    /// # Safety
+    /// `member` is the set's strong count of a member that this thread's
+    /// tombstone CAS unlinked (R2, R6), `gone` whether `member.is_gone()`
+    /// held before that CAS (R3), and the handle is dropped only after
+    /// R1's grace period.
+    unsafe fn new(member: *const T, gone: bool) -> Self {
+        // SAFETY: R6: the set's count, handed over once per the contract.
+        let member = unsafe { Arc::from_raw(member) };
+        Self { member, gone }
+    }
+}
+
+impl<T: Member> Drop for Count<T> {
+    fn drop(&mut self) {
+        if self.gone {
+            self.member.unlinked(&crate::raw::Unlinked(&*self.member));
+        }
     }
 }
 
@@ -161,12 +190,10 @@ impl<T: Member> Released<T> {
 /// member, see [`Member::unlinked`]).
 ///
 /// # Safety
-/// `member` must be a strong count of an `Arc<T>` nobody else gives back,
-/// unlinked from a set, past the grace period of a deferral made after.
-unsafe fn release_count<T: Member>(member: *mut ()) {
+/// As [`Count::new`], and past R1's grace period already.
+unsafe fn release_count<T: Member>(member: *const T, gone: bool) {
     // SAFETY: per the contract.
-    let member = unsafe { Arc::from_raw(member.cast_const().cast::<T>()) };
-    member.unlinked();
+    drop(unsafe { Count::new(member, gone) });
 }
 
 /// Low pointer bit: the slot is frozen (a resize is copying the table).
@@ -467,13 +494,17 @@ impl<T: Member> PointSet<T> {
 
     /// Removes `member` itself, if it is still the one held.
     pub(crate) fn remove_same(&self, member: &Arc<T>) {
+        // Before the unlink (R3): a kill seen here precedes the deferral.
+        let gone = member.is_gone();
         if self.unlink(member) {
-            let raw = Arc::as_ptr(member).cast_mut().cast::<()>();
-            // SAFETY: unlinked, so no reader that pins from now on can reach
-            // it through this set; readers pinned earlier are waited for.
-            // The count given back is the table's own.
+            let raw = Arc::as_ptr(member);
+            // SAFETY: R2, R6: our tombstone CAS unlinked it, so the count
+            // given back is the table's own, once; R1: no reader that pins
+            // from now on can reach it through this set, and readers
+            // pinned earlier are waited for.
             unsafe {
-                self.garbage.defer(&pin(), move || release_count::<T>(raw));
+                self.garbage
+                    .defer(&pin(), move || release_count::<T>(raw, gone));
             }
         }
     }
@@ -483,8 +514,10 @@ impl<T: Member> PointSet<T> {
     /// (one epoch deferral per batch instead of one per removal).
     #[cfg(not(skipstore_loom))]
     pub(crate) fn remove_same_into(&self, member: &Arc<T>, released: &mut Released<T>) {
+        // Before the unlink, as in `remove_same` (R3).
+        let gone = member.is_gone();
         if self.unlink(member) {
-            released.push(Arc::as_ptr(member));
+            released.push(Arc::as_ptr(member), gone);
         }
     }
 

@@ -63,3 +63,15 @@ pub(crate) mod hashindex;
 pub(crate) mod pending;
 pub(crate) mod retire;
 pub(crate) mod slot;
+
+/// Proof, for [`slot::Slot::release_killed`], that the point set unlinked
+/// `member` after seeing it gone, and that the grace period of a deferral
+/// made after the unlink is over (R3). Only the raw layer makes one.
+pub(crate) struct Unlinked<'a, T: ?Sized>(&'a T);
+
+impl<'a, T: ?Sized> Unlinked<'a, T> {
+    /// The member the point set released.
+    pub(crate) fn member(&self) -> &'a T {
+        self.0
+    }
+}

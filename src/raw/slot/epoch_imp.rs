@@ -6,8 +6,12 @@
 use std::mem::MaybeUninit;
 use std::ops::Deref;
 
-use super::{Displaced, Graveyard, Killed, Ordering, Replaced, Version, contain, next_version};
-use crate::sync::UnsafeCell;
+use super::{
+    Displaced, Graveyard, InlineRelease, Killed, Ordering, Replaced, RetiredBox, Version, contain,
+    next_version, offset_within,
+};
+use crate::raw::Unlinked;
+use crate::sync::{Arc, UnsafeCell};
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 
 /// Tag: the slot's version is the inline one (the pointer is null).
@@ -116,17 +120,21 @@ impl<V> Slot<V> {
     }
 
     /// Hands a version just replaced by this thread's CAS to `grave`.
-    fn bury(
+    fn bury<O: Send + Sync + 'static>(
         &self,
         cur: Shared<'_, Version<V>>,
-        grave: &mut Graveyard<V>,
-        hold: impl FnOnce() -> *mut (),
-    ) {
+        grave: &mut Graveyard<V, O>,
+        hold: impl FnOnce() -> Arc<O>,
+    ) where
+        V: Send + Sync + 'static,
+    {
         if cur.tag() & INLINE != 0 {
-            // SAFETY: the CAS displaced the inline version, and only the
-            // displacing CAS buries it; `hold` keeps the slot alive and
-            // `release_inline` (the graveyard's contract) drops it.
-            unsafe { grave.inline.push(hold()) };
+            // SAFETY: R2: this thread's CAS displaced the inline version,
+            // and only the displacing CAS buries it; R1: the graveyard
+            // defers the release.
+            grave
+                .inline
+                .push(unsafe { InlineRelease::new(self, hold()) });
         } else {
             Self::bury_boxed(cur, grave);
         }
@@ -134,9 +142,19 @@ impl<V> Slot<V> {
 
     /// Hands a boxed version just unlinked by this thread's CAS to
     /// `grave`.
-    fn bury_boxed(cur: Shared<'_, Version<V>>, grave: &mut Graveyard<V>) {
-        // SAFETY: the CAS unlinked this box and hands it here once.
-        unsafe { grave.boxed.push(cur.as_raw().cast_mut().cast()) };
+    fn bury_boxed<O: Send + Sync + 'static>(
+        cur: Shared<'_, Version<V>>,
+        grave: &mut Graveyard<V, O>,
+    ) where
+        V: Send + Sync + 'static,
+    {
+        let Some(boxed) = std::ptr::NonNull::new(cur.as_raw().cast_mut()) else {
+            debug_assert!(false, "a boxed version is non-null");
+            return;
+        };
+        // SAFETY: R2: this thread's CAS unlinked the box and hands it here
+        // once; R1: the graveyard defers the free.
+        grave.boxed.push(unsafe { RetiredBox::new(boxed) });
     }
 
     /// Runs `f` on the current version (`None` when dead).
@@ -152,36 +170,6 @@ impl<V> Slot<V> {
             .current
             .load(Ordering::Acquire, unsafe { epoch::unprotected() });
         cur.is_null() && cur.tag() & INLINE == 0
-    }
-
-    /// Takes the current version out of a slot whose version no other
-    /// thread has read, reads or will read, leaving the slot dead (and
-    /// owning nothing): how an insert that lost its race gets its write
-    /// back (see `Publication::Void` in [`crate::entry`]).
-    ///
-    /// # Safety
-    /// No other thread may have read or replaced the slot's version, nor
-    /// read it from now on; other threads may only load its pointer's
-    /// bits ([`is_dead`](Self::is_dead)) and drop the slot.
-    pub(crate) unsafe fn take_unread(&self) -> Option<Version<V>> {
-        // SAFETY: only bits are swapped here; per the contract what the
-        // old pointer owns is ours alone, and the slot is left owning
-        // nothing (null, no tag: its drop frees nothing).
-        unsafe {
-            let cur = self
-                .current
-                .swap(Shared::null(), Ordering::AcqRel, epoch::unprotected());
-            if cur.tag() & INLINE != 0 {
-                Some(self.inline.with_mut(|cell| (*cell).assume_init_read()))
-            } else if cur.is_null() {
-                if cur.tag() & KILLED != 0 {
-                    self.inline.with_mut(|cell| (*cell).assume_init_drop());
-                }
-                None
-            } else {
-                Some(*cur.into_owned().into_box())
-            }
-        }
     }
 
     /// Drops the inline version in place and marks the cell free.
@@ -220,14 +208,14 @@ impl<V> Slot<V> {
     }
 
     /// Drops the inline version that the slot's kill displaced, if it
-    /// did.
-    ///
-    /// # Safety
-    /// After the slot was killed, once no thread that was pinned at the
-    /// kill can still be reading (the grace period of a deferral made
-    /// after it: the point index's release of the entry provides it).
-    pub(crate) unsafe fn release_killed(&self) {
-        // SAFETY: tag bits only.
+    /// did: the point set's release of the slot's owner (`proof`, R3).
+    /// Does nothing unless the slot lies in the member `proof` names.
+    pub(crate) fn release_killed<T>(&self, proof: &Unlinked<'_, T>) {
+        if offset_within(proof.member(), self).is_none() {
+            debug_assert!(false, "a release names the slot's own owner");
+            return;
+        }
+        // SAFETY: tag bits only; nothing is dereferenced.
         let guard = unsafe { epoch::unprotected() };
         let cur = self.current.load(Ordering::Acquire, guard);
         if cur.tag() & KILLED != 0 {
@@ -235,9 +223,11 @@ impl<V> Slot<V> {
             // slot's own drop must not drop the cell a second time. A
             // dead slot's pointer changes no more, but for this.
             self.current.store(Shared::null(), Ordering::Release);
-            // SAFETY: the kill displaced the inline version (the mark
-            // said so, and it is set once and cleared only here), and
-            // readers are gone per the contract.
+            // SAFETY: R4: the kill displaced the inline version (the mark
+            // said so, and it is set once and cleared only here); R3 and
+            // R1: `proof` says the point set unlinked the slot's owner
+            // after its kill, and the grace period of a deferral made
+            // after that is over, so no reader is left.
             self.inline
                 .with_mut(|cell| contain(|| unsafe { (*cell).assume_init_drop() }));
         }
@@ -264,14 +254,17 @@ impl<V> Slot<V> {
     /// first), else boxed. On success returns `f` applied to the replaced
     /// version, which goes to `grave` (`hold` makes an owning handle to
     /// the slot's owner, in case it is the inline one).
-    pub(crate) fn replace_if<R>(
+    pub(crate) fn replace_if<R, O: Send + Sync + 'static>(
         &self,
         next: Version<V>,
         mut pred: impl FnMut(&Version<V>) -> bool,
         f: impl FnOnce(Displaced<'_, V>) -> R,
-        grave: &mut Graveyard<V>,
-        hold: impl FnOnce() -> *mut (),
-    ) -> Replaced<V, R> {
+        grave: &mut Graveyard<V, O>,
+        hold: impl FnOnce() -> Arc<O>,
+    ) -> Replaced<V, R>
+    where
+        V: Send + Sync + 'static,
+    {
         let guard = epoch::pin();
         let mut next = Next::Unplaced(next);
         let mut cur = self.current.load(Ordering::Acquire, &guard);
@@ -371,12 +364,15 @@ impl<V> Slot<V> {
     /// Moves the slot from live to dead if `pred` holds for the current
     /// version; `f` sees the version that was killed. A boxed one goes
     /// to `grave`; an inline one stays until [`Slot::release_killed`].
-    pub(crate) fn kill_if(
+    pub(crate) fn kill_if<O: Send + Sync + 'static>(
         &self,
         mut pred: impl FnMut(&Version<V>) -> bool,
         f: impl FnOnce(Displaced<'_, V>),
-        grave: &mut Graveyard<V>,
-    ) -> Killed {
+        grave: &mut Graveyard<V, O>,
+    ) -> Killed
+    where
+        V: Send + Sync + 'static,
+    {
         let guard = epoch::pin();
         let mut cur = self.current.load(Ordering::Acquire, &guard);
         loop {
