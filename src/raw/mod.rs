@@ -55,6 +55,9 @@
 //! * **R8 (shared across threads)**: a container that hands out `&T` to
 //!   several threads and moves `T` between them is `Send`/`Sync` exactly
 //!   when `T: Send + Sync`.
+//! * **R9 (bits only)**: `crossbeam_epoch::unprotected()` is used only to
+//!   load or change a pointer's bits (is the slot dead, which tag), never
+//!   to dereference what it points at.
 
 // Under loom the engine uses a mutexed map (see `index.rs`); the set is
 // still built, for its own loom models.

@@ -268,8 +268,9 @@ impl<V> Keepsakes<V> {
 
     /// The version kept at `index`.
     pub(crate) fn get(&self, index: usize) -> Option<&Version<V>> {
-        // SAFETY: kept by `keep`, whose pin (held by `self`) keeps every
-        // version displaced under it from being freed (see the type docs).
+        // SAFETY: R1: kept by `keep`, whose pin (held by `self`) continues
+        // the slot's pin from before the displacing CAS, so the deferred
+        // free of every version kept waits for it (see the type docs).
         self.kept.get(index).map(|v| unsafe { v.as_ref() })
     }
 }

@@ -35,14 +35,13 @@ pub(crate) struct Slot<V> {
     inline: UnsafeCell<MaybeUninit<Version<V>>>,
 }
 
-// SAFETY: a slot hands out `&Version<V>` to several threads and moves
+// SAFETY: R8: a slot hands out `&Version<V>` to several threads and moves
 // versions (and so values) between threads, exactly as a shared
 // `Box<Version<V>>` behind an atomic would: sound for `V: Send + Sync`.
-// The inline cell is written only by its one owner: the creator, the
-// writer that claimed it, or the release that drops it, each while no
-// reader can reach its contents (see the module docs).
+// R4: the inline cell is written only by its one owner of the moment,
+// while no reader can reach its contents.
 unsafe impl<V: Send + Sync> Send for Slot<V> {}
-// SAFETY: see `Send`.
+// SAFETY: R8 and R4, as for `Send`.
 unsafe impl<V: Send + Sync> Sync for Slot<V> {}
 
 /// The version a pointer loaded under a guard names, as one slot operation
@@ -96,11 +95,11 @@ impl<V> Slot<V> {
             let cell = reading.with(|cell| cell);
             #[cfg(not(skipstore_loom))]
             let cell = self.inline.with(|cell| cell);
-            // SAFETY: while `current` marks the inline version it holds
-            // one, and once displaced it is dropped only after the grace
-            // period of a deferral made after the displacing CAS, so
-            // every thread that saw the marker (pinned by `_guard`) is
-            // done with it first.
+            // SAFETY: R4: while `current` marks the inline version the
+            // cell holds one; R1: once displaced it is dropped only after
+            // the grace period of a deferral made after the displacing
+            // CAS, so every thread that saw the marker (pinned by
+            // `_guard`, which bounds the reference) is done with it first.
             let seen = unsafe { (*cell).assume_init_ref() };
             Some(Seen {
                 seen,
@@ -108,7 +107,7 @@ impl<V> Slot<V> {
                 _reading: Some(reading),
             })
         } else {
-            // SAFETY: boxed versions are freed only through the epoch
+            // SAFETY: R1: boxed versions are freed only through the epoch
             // after being unlinked; `cur` was loaded under `_guard`.
             let seen = unsafe { cur.as_ref() }?;
             Some(Seen {
@@ -165,7 +164,7 @@ impl<V> Slot<V> {
     }
 
     pub(crate) fn is_dead(&self) -> bool {
-        // SAFETY: only the pointer's bits are looked at.
+        // SAFETY: R9: only the pointer's bits are looked at.
         let cur = self
             .current
             .load(Ordering::Acquire, unsafe { epoch::unprotected() });
@@ -179,10 +178,11 @@ impl<V> Slot<V> {
     /// still be reading it (the grace period of a deferral made after
     /// the displacing CAS).
     pub(crate) unsafe fn drop_inline(&self) {
-        // SAFETY: per the contract, it holds the displaced version and
-        // nobody else reads or claims it (it is not marked free yet). The
-        // access is taken outside `contain`: under loom, a check that
-        // fails must not be swallowed.
+        // SAFETY: R4, R1 as the contract passes them on: the cell holds
+        // the displaced version, no reader is left, and nobody claims it
+        // (it is not marked free yet). The access is taken outside
+        // `contain`: under loom, a check that fails must not be
+        // swallowed.
         self.inline
             .with_mut(|cell| contain(|| unsafe { (*cell).assume_init_drop() }));
         self.mark_free();
@@ -192,7 +192,7 @@ impl<V> Slot<V> {
     /// that claims the cell (an acquiring CAS) sees it empty. On a dead slot
     /// the mark is harmless (dead is final).
     fn mark_free(&self) {
-        // SAFETY: only the tag bits change; nothing is dereferenced.
+        // SAFETY: R9: only the tag bits change.
         self.current
             .fetch_or(FREE, Ordering::AcqRel, unsafe { epoch::unprotected() });
     }
@@ -200,7 +200,7 @@ impl<V> Slot<V> {
     /// The pointer's tag bits (for tests).
     #[cfg(test)]
     pub(super) fn tag(&self) -> usize {
-        // SAFETY: only the tag is looked at.
+        // SAFETY: R9: only the tag is looked at.
         let cur = self
             .current
             .load(Ordering::SeqCst, unsafe { epoch::unprotected() });
@@ -215,7 +215,7 @@ impl<V> Slot<V> {
             debug_assert!(false, "a release names the slot's own owner");
             return;
         }
-        // SAFETY: tag bits only; nothing is dereferenced.
+        // SAFETY: R9: tag bits only.
         let guard = unsafe { epoch::unprotected() };
         let cur = self.current.load(Ordering::Acquire, guard);
         if cur.tag() & KILLED != 0 {
@@ -239,7 +239,7 @@ impl<V> Slot<V> {
             Next::Unplaced(version) => version,
             Next::Boxed(owned) => *owned.into_box(),
             Next::Inline => {
-                // SAFETY: this write claimed the cell and wrote it, and
+                // SAFETY: R4: this write claimed the cell and wrote it, and
                 // never published it; it moves out before giving the
                 // cell back.
                 let version = unsafe { self.inline.with_mut(|cell| (*cell).assume_init_read()) };
@@ -297,7 +297,7 @@ impl<V> Slot<V> {
                             // test would see two owners of one cell.
                             #[cfg(all(test, not(skipstore_loom)))]
                             std::thread::yield_now();
-                            // SAFETY: claimed; empty (the release dropped
+                            // SAFETY: R4: claimed; empty (the release dropped
                             // its last version before marking it free).
                             self.inline.with_mut(|cell| unsafe { (*cell).write(v) });
                             next = Next::Inline;
@@ -321,7 +321,7 @@ impl<V> Slot<V> {
                     Shared::from(raw).with_tag(cur.tag() & FREE)
                 }
                 Next::Inline => {
-                    // SAFETY: claimed and written by this write, not yet
+                    // SAFETY: R4: claimed and written by this write, not yet
                     // published.
                     self.inline
                         .with_mut(|cell| unsafe { (*cell).assume_init_mut() }.version = number);
@@ -410,13 +410,14 @@ impl<V> Slot<V> {
 
 impl<V> Drop for Slot<V> {
     fn drop(&mut self) {
-        // SAFETY: `&mut self` means no other thread can reach this slot
-        // (see the module's ground rules), so no pin is needed. The cell
-        // holds a version only while marked current or killed: one an
-        // overwrite displaced was dropped by its release, which held the
-        // slot's owner and so ran before this, one the kill displaced is
-        // dropped here unless `release_killed` did, and a write that
+        // SAFETY: R5: `&mut self` means no other thread can reach this
+        // slot, so no pin is needed. R4: the cell holds a version only
+        // while marked current or killed: one an overwrite displaced was
+        // dropped by its release, which held the slot's owner and so ran
+        // before this, one the kill displaced is dropped here unless
+        // `release_killed` did (and cleared the mark), and a write that
         // claimed the cell either installed its version or took it back.
+        // R2: a boxed current version is the slot's alone.
         let drop_version = || unsafe {
             let cur = self.current.load(Ordering::Relaxed, epoch::unprotected());
             if cur.tag() & (INLINE | KILLED) != 0 {

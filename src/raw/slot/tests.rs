@@ -310,3 +310,27 @@ fn a_killed_inline_version_is_dropped_by_its_release_or_with_the_slot() {
     drop(released);
     assert_eq!(live.load(Ordering::SeqCst), 0);
 }
+
+/// The check that lets a release trust its handle: a field lies within
+/// its struct, another value does not, nor does a value that straddles
+/// the struct's end.
+#[test]
+fn offset_within_accepts_only_what_lies_wholly_inside() {
+    struct Outer {
+        _head: u64,
+        inner: [u8; 8],
+    }
+    let outer = Outer {
+        _head: 0,
+        inner: [0; 8],
+    };
+    let other = [0u8; 8];
+    assert_eq!(
+        super::offset_within(&outer, &outer.inner),
+        Some(std::mem::offset_of!(Outer, inner))
+    );
+    assert_eq!(super::offset_within(&outer, &outer), Some(0));
+    assert_eq!(super::offset_within(&outer, &other), None);
+    // The whole struct seen from its last field: it starts before it.
+    assert_eq!(super::offset_within(&outer.inner, &outer), None);
+}
