@@ -20,7 +20,7 @@
 //! | the engine: writes, reads and the protocol between the indexes | `engine` |
 //! | range scans and pagination; expiry, eviction, subtree delete; listener notices and counters | `engine::{scan, expire, hooks}` |
 //! | an entry | `entry` |
-//! | the raw layer: every `unsafe` block (the slot, the write buffer, the hash index's point set, retirement) | `raw::{slot, pending, hashindex, retire}` |
+//! | the raw layer: every `unsafe` block (the slot, the write buffer, the hash index's point set, retirement) | `raw::{slot, pending, hashindex, retire, text}` |
 //! | per-namespace ordered keys, namespace retirement | `namespace` |
 //! //! | ordered skiplists and the hash index, behind the loom seam | `index` |
 //! //! | the hierarchical timing wheel | [`wheel`] |

@@ -16,57 +16,29 @@ thread_local! {
     static BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// Nonzero iff some byte of `word` is a `:` or a `\\` (the classic
-/// zero-byte test on `word ^ b...b`, for both bytes).
-fn has_special(word: u64) -> bool {
-    const LOW: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has = |b: u8| {
-        let x = word ^ (LOW * u64::from(b));
-        x.wrapping_sub(LOW) & !x & HIGH != 0
-    };
-    has(b':') | has(b'\\')
-}
-
-/// Whether `bytes` holds a `:` or a `\\`.
+/// Whether `bytes` holds a `:` or a `\\`, eight bytes per step.
 #[cfg(test)]
 fn needs_escape(bytes: &[u8]) -> bool {
-    first_special(bytes).is_some()
-}
-
-/// The index of the first `:` or `\\` in `bytes`, if any, eight bytes
-/// per step.
-fn first_special(bytes: &[u8]) -> Option<usize> {
     let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
     for chunk in &mut words {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
-        if has_special(u64::from_le_bytes(word)) {
-            break;
+        if crate::raw::text::has_special(u64::from_le_bytes(word)) {
+            return true;
         }
-        at += 8;
     }
-    bytes[at..]
-        .iter()
-        .position(|&b| b == b':' || b == b'\\')
-        .map(|i| at + i)
+    words.remainder().iter().any(|&b| b == b':' || b == b'\\')
 }
 
 /// Appends `segment`, escaped. Render runs on every operation and segments
-/// rarely need escaping, so the clean prefix is found eight bytes per step
-/// and copied whole (one `memcpy`); only the rest, from the first `:` or
-/// `\\` on, goes through the escaping loop.
+/// rarely need escaping, so the common case scans and copies in one pass,
+/// eight bytes per step (`raw::text`, which holds the copy's `unsafe`), and
+/// falls back to the escaping loop only when it meets a `:` or a `\\`.
 fn push_escaped(out: &mut String, segment: &str) {
-    let Some(at) = first_special(segment.as_bytes()) else {
-        out.push_str(segment);
+    if crate::raw::text::push_if_clean(out, segment) {
         return;
-    };
-    // `at` is the index of an ASCII byte, so a char boundary.
-    let (clean, rest) = segment.split_at(at);
-    out.reserve(segment.len() + 1);
-    out.push_str(clean);
-    for ch in rest.chars() {
+    }
+    for ch in segment.chars() {
         if matches!(ch, ':' | '\\') {
             out.push('\\');
         }

@@ -7,6 +7,7 @@
 //! | [`pending`] | a namespace's intrusive write buffer |
 //! | [`hashindex`] | the point set: the hash index's table of member counts |
 //! | [`retire`] | batches of unlinked objects handed to the epoch |
+//! | [`text`] | the namespace render's one-pass copy of a clean segment |
 //!
 //! Above it the engine is safe code: it sees typed handles (`Arc`s,
 //! `&Version`, [`slot::Displaced`], [`slot::Graveyard`]), never an address,
@@ -58,6 +59,8 @@
 //! * **R9 (bits only)**: `crossbeam_epoch::unprotected()` is used only to
 //!   load or change a pointer's bits (is the slot dead, which tag), never
 //!   to dereference what it points at.
+//! * **R10 (whole UTF-8 copies)**: bytes written into a `String`'s spare
+//!   capacity become part of it only as a whole copy of a `&str`.
 
 // Under loom the engine uses a mutexed map (see `index.rs`); the set is
 // still built, for its own loom models.
@@ -66,6 +69,7 @@ pub(crate) mod hashindex;
 pub(crate) mod pending;
 pub(crate) mod retire;
 pub(crate) mod slot;
+pub(crate) mod text;
 
 /// Proof, for [`slot::Slot::release_killed`], that the point set unlinked
 /// `member` after seeing it gone, and that the grace period of a deferral

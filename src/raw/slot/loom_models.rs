@@ -43,6 +43,11 @@ struct Counted {
     _leak: loom::alloc::Track<()>,
 }
 
+// SAFETY: R8: values are shared as the store shares them. The probe is
+// loom's checked cell, touched only through `with`/`with_mut`: a read
+// racing the drop's write is exactly what the models fail on.
+unsafe impl Sync for Counted {}
+
 std::thread_local! {
     /// Ids of the values dropped in the current model execution (ids are
     /// unique within one).
