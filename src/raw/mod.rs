@@ -31,11 +31,12 @@
 //!   and that thread alone hands it to retirement, once.
 //! * **R3 (dead is final, killed before unlinked)**: a dead slot never
 //!   holds a version again (only tag bits change), and the point set
-//!   unlinks a member only once it has seen it gone ([`hashindex`]); an
-//!   entry is gone once its slot is dead. So the grace period of the
-//!   point set's release of an entry covers every reader of the version
-//!   its kill displaced, and the release ([`hashindex::Unlinked`]) may drop
-//!   it.
+//!   hands a member it unlinked the proof of its release ([`Unlinked`])
+//!   only if it saw the member gone before the unlink ([`hashindex`]); an
+//!   entry is gone once its slot is dead, and its release drops only the
+//!   slot that lies in its own bytes. So the grace period of that release
+//!   covers every reader of the version the kill displaced, and the
+//!   release may drop it ([`slot::Slot::release_killed`]).
 //! * **R4 (one owner of the inline cell)**: a slot's inline cell holds an
 //!   initialised version exactly while the slot's pointer marks it
 //!   (`INLINE` or `KILLED`), or while the one writer whose CAS claimed it
