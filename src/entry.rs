@@ -11,8 +11,8 @@ use compact_str::CompactString;
 use crate::expiry::Arming;
 use crate::index::Member;
 use crate::namespace::NsNode;
-use crate::pending::{Chained, Link};
-use crate::slot::Slot;
+use crate::raw::pending::{Chained, Link};
+use crate::raw::slot::Slot;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 pub(crate) struct Entry<V: Send + Sync + 'static> {
@@ -35,7 +35,7 @@ pub(crate) struct Entry<V: Send + Sync + 'static> {
     /// for a tick): 8 bytes per row.
     pub(crate) timer: Arming,
     /// The entry's link in its namespace's write buffer (it is buffered
-    /// once, when inserted; see [`crate::pending`]). In an entry, not a node
+    /// once, when inserted; see [`crate::raw::pending`]). In an entry, not a node
     /// of its own: one allocation less per new row. With the slot's inline
     /// first version and the timer word, an entry of `String` values is
     /// 112 bytes (128 with the `Arc`'s counts: glibc's 144-byte chunk;
@@ -132,28 +132,6 @@ impl<V: Send + Sync + 'static> Entry<V> {
     }
 }
 
-/// An owning handle to `entry`, as a type-erased pointer, for [`release_inline`]:
-/// what the slot's `hold` argument makes when an overwrite displaces
-/// the entry's inline first version.
-pub(crate) fn hold<V: Send + Sync + 'static>(entry: &Arc<Entry<V>>) -> *mut () {
-    Arc::into_raw(Arc::clone(entry)).cast_mut().cast()
-}
-
-/// Drops the inline first version of the entry that `handle` (from
-/// [`hold`]) owns, then the handle; the release of a [`crate::slot::Graveyard`].
-///
-/// # Safety
-/// `handle` must come from [`hold`], be released once, and only after the
-/// grace period of a deferral made after the entry's inline version was
-/// displaced (which [`crate::retire::Batch`] provides).
-pub(crate) unsafe fn release_inline<V: Send + Sync + 'static>(handle: *mut ()) {
-    // SAFETY: per the contract, an owning handle made by `hold`.
-    let entry = unsafe { Arc::from_raw(handle.cast_const().cast::<Entry<V>>()) };
-    // SAFETY: per the contract, displaced and past its grace period; the
-    // handle keeps the slot alive until here.
-    unsafe { entry.slot.drop_inline() };
-}
-
 impl<V: Send + Sync + 'static> Member for Entry<V> {
     fn sort_key(&self) -> &str {
         &self.key
@@ -175,14 +153,12 @@ impl<V: Send + Sync + 'static> Member for Entry<V> {
         self.tag.load(Ordering::Relaxed) & !FLAGS
     }
 
-    /// The index unlinks an entry only after it was killed (protocol rule
-    /// 2 in [`crate::engine`]), so the grace period of its release covers
-    /// every reader of the version the kill displaced: if that was the
-    /// inline one, drop it now, on the entry's cache line the release
-    /// touches anyway (no handle and no deferral of its own).
-    fn unlinked(&self) {
-        // SAFETY: per the above; `release_killed` does nothing unless the
-        // kill displaced the inline version, and the index releases once.
-        unsafe { self.slot.release_killed() };
+    /// The index unlinks an entry only once it is gone (its slot dead, R3
+    /// in [`crate::raw`]), so the grace period of its release covers every
+    /// reader of the version the kill displaced: if that was the inline
+    /// one, drop it now, on the entry's cache line the release touches
+    /// anyway (no handle and no deferral of its own).
+    fn unlinked(&self, proof: &crate::raw::Unlinked<'_, Self>) {
+        self.slot.release_killed(proof);
     }
 }

@@ -4,7 +4,7 @@
 //!   namespace's keys; the store's namespaces). crossbeam-skiplist.
 //! * [`PointSet`]: members found by `(scope, key)` in O(1), for point
 //!   operations. A lock-free open-addressing hash set of our own
-//!   (`crate::hashindex`).
+//!   (`crate::raw::hashindex`).
 //!
 //! Both hold `Arc`s to the same members, and both follow one rule: a member
 //! that is *gone* (a dead entry, a retired namespace) may be replaced or
@@ -35,7 +35,7 @@ pub(crate) trait Member: Send + Sync + 'static {
     /// Called once the point index has unlinked the member and the grace
     /// period of a deferral made after the unlink is over, just before the
     /// index gives back its count of it.
-    fn unlinked(&self) {}
+    fn unlinked(&self, _proof: &crate::raw::Unlinked<'_, Self>) {}
 }
 
 /// The point-index hash of `(scope, key)`: foldhash with a per-process
@@ -63,7 +63,7 @@ mod imp {
     ///
     /// The node holds the member, not a copy of its key: a copy would save a
     /// pointer hop per node a search visits, but cost 16 bytes per entry,
-    /// and the write buffer in front of the skiplist (`crate::pending`)
+    /// and the write buffer in front of the skiplist (`crate::raw::pending`)
     /// already spares short-lived rows the search.
     struct ByKey<T: Member>(Arc<T>);
 
@@ -303,7 +303,7 @@ mod imp {
 }
 
 #[cfg(not(skipstore_loom))]
-pub(crate) use crate::hashindex::{PointSet, Released};
+pub(crate) use crate::raw::hashindex::{PointSet, Released};
 pub(crate) use imp::OrderedSet;
 #[cfg(skipstore_loom)]
 pub(crate) use imp::{PointSet, Released};

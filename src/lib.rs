@@ -19,12 +19,11 @@
 //! |---|---|
 //! | the engine: writes, reads and the protocol between the indexes | `engine` |
 //! | range scans and pagination; expiry, eviction, subtree delete; listener notices and counters | `engine::{scan, expire, hooks}` |
-//! | an entry and its epoch-managed value slot | `entry`, `slot` |
+//! | an entry | `entry` |
+//! | the raw layer: every `unsafe` block (the slot, the write buffer, the hash index's point set, retirement) | `raw::{slot, pending, hashindex, retire, text}` |
 //! | per-namespace ordered keys, namespace retirement | `namespace` |
-//! | the write buffer in front of a namespace's ordered keys | `pending` |
-//! | ordered skiplists and the hash index, behind the loom seam | `index` |
-//! | the hash index itself (open addressing, lock-free reads) | `hashindex` |
-//! | the hierarchical timing wheel | [`wheel`] |
+//! //! | ordered skiplists and the hash index, behind the loom seam | `index` |
+//! //! | the hierarchical timing wheel | [`wheel`] |
 //! | handing timers to the wheel and advancing it | `expiry` |
 //! | the optional background sweeper | `sweeper` |
 //! | time sources | [`Clock`] |
@@ -39,6 +38,8 @@
 //! guarantees and `BENCHMARKS.md` for measurements against the baseline.
 
 #![warn(missing_docs)]
+// Every `unsafe` block lives in `raw` (see its invariants).
+#![deny(unsafe_code)]
 
 // The loom build runs crossbeam-epoch in its own loom mode (its atomics and
 // its collector are loom's); that mode needs crossbeam's cfg beside ours.
@@ -53,21 +54,18 @@ mod counter;
 mod engine;
 mod entry;
 mod expiry;
-// Under loom the engine uses a mutexed map (see `index.rs`); the set is
-// still built, for its own loom models.
-#[cfg_attr(skipstore_loom, allow(dead_code))]
-mod hashindex;
 mod index;
 mod namespace;
-mod pending;
+// The one layer allowed `unsafe` code. Under loom the engine uses a mutexed
+// map (see `index.rs`); the hash index is still built, for its own models.
+#[allow(unsafe_code)]
+mod raw;
 // The Redis store holds no lock-free protocol for loom to model: std's `Arc`
 // and atomics are what it means, under loom too.
 #[cfg(feature = "redis")]
 #[allow(clippy::disallowed_types)]
 pub mod redis;
 mod render;
-mod retire;
-mod slot;
 mod stats;
 mod store;
 #[cfg(not(skipstore_loom))]

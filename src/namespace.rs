@@ -20,7 +20,7 @@ use entelix_memory::Namespace;
 
 use crate::entry::Entry;
 use crate::index::{Member, OrderedSet, point_hash};
-use crate::pending::Pending;
+use crate::raw::pending::Pending;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 const RETIRED: usize = 1 << (usize::BITS - 1);
@@ -40,7 +40,7 @@ pub(crate) struct NsNode<V: Send + Sync + 'static> {
     pub(crate) rendered: Box<str>,
     pub(crate) namespace: Namespace,
     pub(crate) keys: OrderedSet<Entry<V>>,
-    /// New entries not yet moved into `keys` (see [`crate::pending`]).
+    /// New entries not yet moved into `keys` (see [`crate::raw::pending`]).
     pub(crate) pending: Pending<Entry<V>>,
     /// `point_hash("", rendered)`.
     pub(crate) hash: u64,

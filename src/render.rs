@@ -16,18 +16,6 @@ thread_local! {
     static BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// Nonzero iff some byte of `word` is a `:` or a `\\` (the classic
-/// zero-byte test on `word ^ b...b`, for both bytes).
-fn has_special(word: u64) -> bool {
-    const LOW: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has = |b: u8| {
-        let x = word ^ (LOW * u64::from(b));
-        x.wrapping_sub(LOW) & !x & HIGH != 0
-    };
-    has(b':') | has(b'\\')
-}
-
 /// Whether `bytes` holds a `:` or a `\\`, eight bytes per step.
 #[cfg(test)]
 fn needs_escape(bytes: &[u8]) -> bool {
@@ -35,7 +23,7 @@ fn needs_escape(bytes: &[u8]) -> bool {
     for chunk in &mut words {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
-        if has_special(u64::from_le_bytes(word)) {
+        if crate::raw::text::has_special(u64::from_le_bytes(word)) {
             return true;
         }
     }
@@ -44,45 +32,11 @@ fn needs_escape(bytes: &[u8]) -> bool {
 
 /// Appends `segment`, escaped. Render runs on every operation and segments
 /// rarely need escaping, so the common case scans and copies in one pass,
-/// eight bytes per step, and falls back to the escaping loop only when it
-/// meets a `:` or a `\\`.
+/// eight bytes per step (`raw::text`, which holds the copy's `unsafe`), and
+/// falls back to the escaping loop only when it meets a `:` or a `\\`.
 fn push_escaped(out: &mut String, segment: &str) {
-    let bytes = segment.as_bytes();
-    let start = out.len();
-    out.reserve(bytes.len());
-    // SAFETY: only whole copies of `segment` (valid UTF-8) are appended to
-    // the vector's contents; an aborted copy is truncated away before the
-    // string is used again, and `set_len` covers exactly the bytes written.
-    unsafe {
-        let buf = out.as_mut_vec();
-        let dst = buf.as_mut_ptr().add(start);
-        let mut words = bytes.chunks_exact(8);
-        let mut at = 0;
-        let mut clean = true;
-        for chunk in &mut words {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            if has_special(u64::from_le_bytes(word)) {
-                clean = false;
-                break;
-            }
-            dst.add(at).cast::<[u8; 8]>().write_unaligned(word);
-            at += 8;
-        }
-        if clean {
-            for &b in words.remainder() {
-                if b == b':' || b == b'\\' {
-                    clean = false;
-                    break;
-                }
-                dst.add(at).write(b);
-                at += 1;
-            }
-        }
-        if clean {
-            buf.set_len(start + bytes.len());
-            return;
-        }
+    if crate::raw::text::push_if_clean(out, segment) {
+        return;
     }
     for ch in segment.chars() {
         if matches!(ch, ':' | '\\') {

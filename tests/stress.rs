@@ -624,3 +624,46 @@ fn ttl_churn_with_a_moving_clock() {
     });
     assert!(!deadlines.into_inner().unwrap().is_empty());
 }
+
+/// Inserts of one new key race (all threads write it at once, into a fresh
+/// namespace each round), so all but one lose and retry as overwrites of
+/// the winner with a copy of their version. Every write must land: each
+/// returns its own version number, and the row ends with the value of the
+/// write that returned the version it ends with.
+#[test]
+fn racing_inserts_of_one_new_key_each_land_once() {
+    const ROUNDS: u64 = if cfg!(miri) { 4 } else { 400 };
+    let store = SkipStore::<u64>::new();
+    let start = Barrier::new(THREADS);
+    let versions: Vec<Mutex<Vec<(u64, u64)>>> =
+        (0..ROUNDS).map(|_| Mutex::new(Vec::new())).collect();
+    std::thread::scope(|s| {
+        for t in 0..THREADS as u64 {
+            let (store, start, versions) = (&store, &start, &versions);
+            s.spawn(move || {
+                for round in 0..ROUNDS {
+                    let space = ns(&format!("race-{round}"));
+                    start.wait();
+                    let value = t * 1_000_000 + round;
+                    let v = store.put_versioned(&space, "k", value, None);
+                    versions[round as usize]
+                        .lock()
+                        .unwrap()
+                        .push((v.as_u64(), value));
+                }
+            });
+        }
+    });
+    for (round, written) in versions.iter().enumerate() {
+        let written = written.lock().unwrap();
+        let numbers: BTreeSet<u64> = written.iter().map(|&(v, _)| v).collect();
+        assert_eq!(numbers.len(), THREADS, "round {round}: {written:?}");
+        assert!(!numbers.contains(&0), "round {round}: a write was refused");
+        let (value, last) = store
+            .get_versioned(&ns(&format!("race-{round}")), "k")
+            .unwrap();
+        let want = written.iter().find(|&&(v, _)| v == last.as_u64());
+        assert_eq!(want.map(|&(_, x)| x), Some(value), "round {round}");
+        assert_eq!(numbers.last(), Some(&last.as_u64()), "round {round}");
+    }
+}

@@ -9,8 +9,8 @@ use super::{Cause, Engine, Notices, Timer, thread_cadence};
 use crate::entry::Entry;
 use crate::expiry::{Fired, Firing, SWEEP_EVERY, ceil_tick};
 use crate::namespace::NsNode;
+use crate::raw::slot::NEVER;
 use crate::render::render_prefix;
-use crate::slot::NEVER;
 use crate::sync::{Arc, Ordering, fence};
 
 /// Rows a write evicts at least, when it finds the store over its bound.
@@ -62,7 +62,7 @@ where
             return Fired::Stale; // superseded by an earlier timer, or dead
         }
         let mut later = None;
-        let claim = |v: &crate::slot::Version<V>| {
+        let claim = |v: &crate::raw::slot::Version<V>| {
             if v.claim_expired(now) {
                 return true;
             }

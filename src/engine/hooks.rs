@@ -18,7 +18,7 @@ use entelix_memory::Namespace;
 use crate::counter::{STRIPES, stripe};
 use crate::entry::Entry;
 use crate::index::Released;
-use crate::slot::{Graveyard, Keepsakes};
+use crate::raw::slot::{Graveyard, Keepsakes};
 use crate::sync::Arc as SyncArc;
 
 /// Why an entry left the store, as told to a removal listener.
@@ -69,7 +69,7 @@ pub(crate) struct Notices<V: Send + Sync + 'static> {
     removals: Vec<(SyncArc<Entry<V>>, Cause, usize)>,
     /// The removed versions, readable until delivery.
     pub(crate) keepsakes: Keepsakes<V>,
-    pub(crate) graveyard: Graveyard<V>,
+    pub(crate) graveyard: Graveyard<V, Entry<V>>,
     /// The point index's counts of the entries it removed.
     pub(crate) released: Released<Entry<V>>,
 }
@@ -79,7 +79,7 @@ impl<V: Send + Sync + 'static> Notices<V> {
         Self {
             removals: Vec::new(),
             keepsakes: Keepsakes::new(),
-            graveyard: Graveyard::new(crate::entry::release_inline::<V>),
+            graveyard: Graveyard::new(),
             released: Released::new(),
         }
     }

@@ -68,12 +68,12 @@ use entelix_memory::Namespace;
 
 use crate::clock::{SharedClock, saturating_nanos};
 use crate::counter::{StripedCounter, thread_cadence};
-use crate::entry::{Entry, Publication, hold};
+use crate::entry::{Entry, Publication};
 use crate::expiry::{Arm, Expiry, ceil_tick};
 use crate::index::{Member, OrderedSet, PointSet, point_hash};
 use crate::namespace::{NsNode, Pinned};
+use crate::raw::slot::{Displaced, Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
 use crate::render::with_rendered;
-use crate::slot::{Displaced, Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
 use crate::sync::{Arc, Mutex, Ordering, fence, pin_operation};
 
 mod expire;
@@ -331,7 +331,7 @@ where
             entry
                 .slot
                 .replace_if(next, allowed, keep_old, &mut notices.graveyard, || {
-                    hold(&entry)
+                    Arc::clone(&entry)
                 });
         self.unpin(node);
         match outcome {
@@ -388,7 +388,7 @@ where
                 {
                     self.entries.remove_same(&occupant);
                 }
-                Err(self.void(&entry))
+                Err(self.void(&entry, notices))
             }
         };
         if buffered >= DRAIN_AT {
@@ -406,18 +406,29 @@ where
     }
 
     /// Gives up a buffered entry whose insert lost: marks it void (the
-    /// next drain drops it), takes its version back and releases its pin.
-    fn void(&self, entry: &Arc<Entry<V>>) -> Option<Version<V>> {
+    /// next drain drops it), kills its slot, releases its pin, and returns
+    /// a copy of its version for the retry.
+    ///
+    /// A copy, not the version itself: by rule 1 nobody reads a void
+    /// entry's slot, but that is the engine's protocol, which the raw
+    /// layer cannot check, so the version goes the way every displaced
+    /// one goes (R1 in [`crate::raw`]) and the retry writes a clone. The
+    /// value is cloned (user code) after the pin is released, from a
+    /// keepsake; this costs a clone only when two inserts of one key race.
+    fn void(&self, entry: &Arc<Entry<V>>, notices: &mut Notices<V>) -> Option<Version<V>> {
         entry.set_void();
-        // SAFETY: the entry was never in `entries` (the insert lost) and
-        // never published, so by rule 1 nobody read its version or will:
-        // readers of a buffer read a fresh entry's slot only after finding
-        // it in `entries`, and drains only ask whether it is dead.
-        let back = unsafe { entry.slot.take_unread() };
-        debug_assert!(back.is_some(), "a lost insert's version is its own");
+        let keepsakes = &mut notices.keepsakes;
+        let mut kept = None;
+        entry.slot.kill_if(
+            |_| true,
+            |lost| kept = Some(keepsakes.keep(lost)),
+            &mut notices.graveyard,
+        );
+        debug_assert!(kept.is_some(), "a lost insert's version is its own");
         // The retirer, if this retires the node, drains the void entry.
         self.unpin(&entry.ns);
-        back
+        kept.and_then(|at| notices.keepsakes.get(at))
+            .map(Version::duplicate)
     }
 
     /// Whether a buffered entry counts for readers (its slot may be read):

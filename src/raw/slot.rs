@@ -44,7 +44,10 @@
 //! a cell is marked free only after a grace period, which a thread that
 //! loaded the old marker (and is still pinned) holds back.
 
-use crate::sync::{AtomicU64, Ordering};
+use std::ptr::NonNull;
+
+use super::retire::Batch;
+use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// Expiry stamp meaning "never expires".
 pub(crate) const NEVER: u64 = u64::MAX;
@@ -199,6 +202,18 @@ impl<V> Version<V> {
     }
 }
 
+impl<V: Clone> Version<V> {
+    /// A copy of this version (its value cloned) for a write to retry.
+    pub(crate) fn duplicate(&self) -> Self {
+        Self {
+            value: self.value.clone(),
+            expires_at: AtomicU64::new(self.expires_at()),
+            version: self.version,
+            slide: self.slide.clone(),
+        }
+    }
+}
+
 /// A version that this thread's [`Slot::kill_if`] or [`Slot::replace_if`]
 /// has just displaced, as their `f` sees it (while the slot's epoch pin is
 /// held). [`Keepsakes::keep`] keeps it readable for longer.
@@ -253,8 +268,9 @@ impl<V> Keepsakes<V> {
 
     /// The version kept at `index`.
     pub(crate) fn get(&self, index: usize) -> Option<&Version<V>> {
-        // SAFETY: kept by `keep`, whose pin (held by `self`) keeps every
-        // version displaced under it from being freed (see the type docs).
+        // SAFETY: R1: kept by `keep`, whose pin (held by `self`) continues
+        // the slot's pin from before the displacing CAS, so the deferred
+        // free of every version kept waits for it (see the type docs).
         self.kept.get(index).map(|v| unsafe { v.as_ref() })
     }
 }
@@ -279,39 +295,113 @@ pub(crate) enum Replaced<V, R> {
 }
 
 /// Versions displaced (killed or replaced) during one operation, retired
-/// together (see [`crate::retire`]).
+/// together (see [`crate::raw::retire`]).
 ///
 /// A boxed version is freed. An inline one that an overwrite displaced
-/// (see the module docs) is retired through an owning handle to its slot's
-/// owner, which the overwrite took (its `hold` argument); after the grace
-/// period, `release_inline` drops the inline version through that handle
-/// and then the handle.
-pub(crate) struct Graveyard<V> {
-    boxed: crate::retire::Batch,
-    inline: crate::retire::Batch,
-    _versions: std::marker::PhantomData<Box<Version<V>>>,
+/// (see the module docs) is retired with an owning handle to its slot's
+/// owner `O` (an `Arc<O>` the overwrite's `hold` argument made, whose
+/// allocation holds the slot: checked when the handle is made); after the
+/// grace period its release drops the inline version in place through that
+/// handle, then drops the handle.
+pub(crate) struct Graveyard<V: Send + Sync + 'static, O: Send + Sync + 'static> {
+    boxed: Batch<RetiredBox<V>>,
+    inline: Batch<InlineRelease<V, O>>,
 }
 
-impl<V> Graveyard<V> {
-    /// An empty graveyard. `release_inline` must accept exactly the handles
-    /// that the `hold` closures given to [`Slot::replace_if`] with this
-    /// graveyard make, and must call [`Slot::drop_inline`] on the slot each
-    /// one reaches, once.
-    pub(crate) const fn new(release_inline: unsafe fn(*mut ())) -> Self {
+impl<V: Send + Sync + 'static, O: Send + Sync + 'static> Graveyard<V, O> {
+    /// An empty graveyard.
+    pub(crate) const fn new() -> Self {
         Self {
-            boxed: crate::retire::Batch::new(free_version::<V>),
-            inline: crate::retire::Batch::new(release_inline),
-            _versions: std::marker::PhantomData,
+            boxed: Batch::new(),
+            inline: Batch::new(),
         }
     }
 }
 
-/// # Safety
-/// `version` must be a `Box<Version<V>>` nobody else frees.
-unsafe fn free_version<V>(version: *mut ()) {
-    // SAFETY: per the contract.
-    let version = unsafe { Box::from_raw(version.cast::<Version<V>>()) };
-    contain(|| drop(version));
+/// A boxed version a slot CAS unlinked: freed when this drops.
+struct RetiredBox<V>(NonNull<Version<V>>);
+
+// SAFETY: R8: it moves a `Version<V>` (and so its value) to the thread
+// that frees it.
+unsafe impl<V: Send + Sync> Send for RetiredBox<V> {}
+
+impl<V> RetiredBox<V> {
+    /// # Safety
+    /// `version` is a boxed version this thread's CAS unlinked from a slot
+    /// (R2), handed here once; it is dropped only after R1's grace period
+    /// (the handle goes straight into a [`Batch`]).
+    unsafe fn new(version: NonNull<Version<V>>) -> Self {
+        Self(version)
+    }
+}
+
+impl<V> Drop for RetiredBox<V> {
+    fn drop(&mut self) {
+        // SAFETY: R2: owned here once (see `new`); R1: past the grace
+        // period of a deferral made after the unlinking CAS.
+        let version = unsafe { Box::from_raw(self.0.as_ptr()) };
+        contain(|| drop(version));
+    }
+}
+
+/// A displaced inline version and an owning handle to the slot's owner:
+/// when this drops, the version is dropped in place and the cell marked
+/// free, then the handle goes.
+struct InlineRelease<V, O> {
+    /// Inside `owner`'s allocation (checked by `new`), so the handle keeps
+    /// it alive.
+    slot: NonNull<Slot<V>>,
+    _owner: Arc<O>,
+}
+
+// SAFETY: R8: it moves the owner's count and the displaced version's
+// value to the thread that releases them.
+unsafe impl<V: Send + Sync, O: Send + Sync> Send for InlineRelease<V, O> {}
+
+impl<V, O> InlineRelease<V, O> {
+    /// The release of `slot`'s inline version, held through `owner`, which
+    /// must hold the slot in its allocation.
+    ///
+    /// # Safety
+    /// This thread's CAS displaced `slot`'s inline version (R2, once per
+    /// displacement), and the handle is dropped only after R1's grace
+    /// period (it goes straight into a [`Batch`]).
+    unsafe fn new(slot: &Slot<V>, owner: Arc<O>) -> Self {
+        let Some(offset) = offset_within(&*owner, slot) else {
+            // A handle that does not own the slot could let the slot go
+            // before its release: refuse it (an engine bug, not input).
+            panic!("an inline release's handle must own its slot");
+        };
+        // Derived from the owner's pointer, so it carries the provenance
+        // of the allocation the handle keeps alive.
+        let base = NonNull::from(&*owner).cast::<u8>();
+        // SAFETY: in bounds: `offset_within` checked that the slot lies in
+        // the owner's bytes.
+        let slot = unsafe { base.add(offset) }.cast::<Slot<V>>();
+        Self {
+            slot,
+            _owner: owner,
+        }
+    }
+}
+
+impl<V, O> Drop for InlineRelease<V, O> {
+    fn drop(&mut self) {
+        // SAFETY: the slot lies in `owner`'s allocation, which `owner`
+        // keeps alive until after this; R1, R2, R4: displaced once by
+        // the CAS that made this handle, and past the grace period of a
+        // deferral made after it.
+        unsafe { self.slot.as_ref().drop_inline() };
+    }
+}
+
+/// Where `inner` lies in `outer`'s bytes, if it lies wholly inside them.
+pub(super) fn offset_within<O, I>(outer: &O, inner: &I) -> Option<usize> {
+    let base = std::ptr::from_ref(outer).addr();
+    std::ptr::from_ref(inner)
+        .addr()
+        .checked_sub(base)
+        .filter(|&at| at + size_of::<I>() <= size_of::<O>())
 }
 
 /// Runs `drop_values` (which drops stored values: user code) and swallows

@@ -134,26 +134,55 @@ mod reclaim {
 use reclaim::{Garbage, pin};
 
 /// Counts of members removed from a set, given back together (see
-/// [`crate::retire`]).
+/// [`crate::raw::retire`]).
 #[cfg(not(skipstore_loom))]
-pub(crate) struct Released<T> {
-    counts: crate::retire::Batch,
-    _members: std::marker::PhantomData<Arc<T>>,
+pub(crate) struct Released<T: Member> {
+    counts: crate::raw::retire::Batch<Count<T>>,
 }
 
 #[cfg(not(skipstore_loom))]
 impl<T: Member> Released<T> {
     pub(crate) const fn new() -> Self {
         Self {
-            counts: crate::retire::Batch::new(release_count::<T>),
-            _members: std::marker::PhantomData,
+            counts: crate::raw::retire::Batch::new(),
         }
     }
 
-    fn push(&mut self, member: *const T) {
-        // SAFETY: callers hand over a set's count of a member it unlinked,
-        // once; `release_count` gives such a count back.
-        unsafe { self.counts.push(member.cast_mut().cast()) };
+    fn push(&mut self, member: *const T, gone: bool) {
+        // SAFETY: R2, R6: callers hand over the set's count of a member
+        // that their tombstone CAS unlinked, once, with whether it was gone
+        // before (R3); R1: the batch defers giving it back.
+        self.counts.push(unsafe { Count::new(member, gone) });
+    }
+}
+
+/// A set's count of a member it unlinked: given back when this drops,
+/// after telling the member ([`Member::unlinked`]) if it was gone before
+/// the unlink (R3: the set's own tests unlink live members, whose release
+/// proves nothing).
+struct Count<T: Member> {
+    member: Arc<T>,
+    gone: bool,
+}
+
+impl<T: Member> Count<T> {
+    /// # Safety
+    /// `member` is the set's strong count of a member that this thread's
+    /// tombstone CAS unlinked (R2, R6), `gone` whether `member.is_gone()`
+    /// held before that CAS (R3), and the handle is dropped only after
+    /// R1's grace period.
+    unsafe fn new(member: *const T, gone: bool) -> Self {
+        // SAFETY: R6: the set's count, handed over once per the contract.
+        let member = unsafe { Arc::from_raw(member) };
+        Self { member, gone }
+    }
+}
+
+impl<T: Member> Drop for Count<T> {
+    fn drop(&mut self) {
+        if self.gone {
+            self.member.unlinked(&crate::raw::Unlinked(&*self.member));
+        }
     }
 }
 
@@ -161,12 +190,10 @@ impl<T: Member> Released<T> {
 /// member, see [`Member::unlinked`]).
 ///
 /// # Safety
-/// `member` must be a strong count of an `Arc<T>` nobody else gives back,
-/// unlinked from a set, past the grace period of a deferral made after.
-unsafe fn release_count<T: Member>(member: *mut ()) {
-    // SAFETY: per the contract.
-    let member = unsafe { Arc::from_raw(member.cast_const().cast::<T>()) };
-    member.unlinked();
+/// As [`Count::new`], and past R1's grace period already.
+unsafe fn release_count<T: Member>(member: *const T, gone: bool) {
+    // SAFETY: R1, R2, R3, R6, as the contract passes them on.
+    drop(unsafe { Count::new(member, gone) });
 }
 
 /// Low pointer bit: the slot is frozen (a resize is copying the table).
@@ -293,7 +320,7 @@ fn is_key<T: Member>(member: &T, hash: u64, scope: &str, key: &str) -> bool {
 
 /// The point hash of a member we hold a count of.
 fn hash_of<T: Member>(raw: *mut T) -> u64 {
-    // SAFETY: callers hold a strong count of `raw`.
+    // SAFETY: R6: callers hold a strong count of `raw`.
     unsafe { &*raw }.point_hash()
 }
 
@@ -303,8 +330,9 @@ fn hash_of<T: Member>(raw: *mut T) -> u64 {
 /// `p` must come from a table slot read while pinned, and the caller must
 /// still be pinned.
 unsafe fn lend<T>(p: *mut T) -> std::mem::ManuallyDrop<Arc<T>> {
-    // SAFETY: the table's strong count keeps the member alive until the
-    // epoch releases it; `ManuallyDrop` keeps us from giving it back.
+    // SAFETY: R6 and R1: the table's strong count keeps the member alive
+    // until the epoch releases it after the caller unpins; `ManuallyDrop`
+    // keeps us from giving it back.
     std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(p) })
 }
 
@@ -359,7 +387,8 @@ impl<T: Member> PointSet<T> {
     /// # Safety
     /// The caller must be pinned for as long as it uses the result.
     unsafe fn current(shard: &Shard<T>) -> Option<&Table<T>> {
-        // SAFETY: tables are retired through the epoch after being replaced.
+        // SAFETY: R1: tables are retired through the epoch after being
+        // replaced, and the caller is pinned.
         unsafe { shard.table.load(Ordering::Acquire).as_ref() }
     }
 
@@ -375,7 +404,7 @@ impl<T: Member> PointSet<T> {
     ) -> Option<R> {
         let _guard = pin();
         let spread = Spread::of(hash);
-        // SAFETY: pinned until the end of this function.
+        // SAFETY: R1: pinned until the end of this function.
         let table = unsafe { Self::current(self.shard(spread)) }?;
         for i in table.probe(spread) {
             // Readers read through frozen slots: they still name their
@@ -385,7 +414,7 @@ impl<T: Member> PointSet<T> {
                 Seen::Tomb => continue,
                 Seen::Member(p) => p,
             };
-            // SAFETY: read from a slot while pinned.
+            // SAFETY: R1, R6: read from a slot while pinned.
             let member = unsafe { lend(p) };
             if is_key(&**member, hash, scope, key) {
                 return Some(f(&member));
@@ -402,7 +431,7 @@ impl<T: Member> PointSet<T> {
         let shard = self.shard(spread);
         let _guard = pin();
         loop {
-            // SAFETY: pinned (`_guard`).
+            // SAFETY: R1: pinned (`_guard`).
             let Some(table) = (unsafe { Self::current(shard) }) else {
                 self.resize(shard, ptr::null());
                 continue;
@@ -416,9 +445,10 @@ impl<T: Member> PointSet<T> {
                     return Ok(());
                 }
                 Inserted::Occupied(p) => {
-                    // SAFETY: `raw` was never published: take our count back.
+                    // SAFETY: R6: `raw` was never published: the count
+                    // `into_raw` took is still ours alone; take it back.
                     drop(unsafe { Arc::from_raw(raw) });
-                    // SAFETY: read from a slot while pinned.
+                    // SAFETY: R1, R6: read from a slot while pinned.
                     let occupant = Arc::clone(&*unsafe { lend(p) });
                     return Err(Some(occupant));
                 }
@@ -429,7 +459,7 @@ impl<T: Member> PointSet<T> {
     }
 
     fn insert_into(table: &Table<T>, spread: Spread, raw: *mut T) -> Inserted<T> {
-        // SAFETY: we hold a strong count of `raw`.
+        // SAFETY: R6: we hold a strong count of `raw` (not yet published).
         let mine = unsafe { &*raw };
         let hash = mine.point_hash();
         // Slots of other keys are skipped; if the table is frozen, a null
@@ -455,7 +485,7 @@ impl<T: Member> PointSet<T> {
                 (Seen::Empty, false) => unreachable!("slots never return to null"),
                 (Seen::Tomb, false) => {}
                 (Seen::Member(other), false) => {
-                    // SAFETY: the caller is pinned; read from a slot.
+                    // SAFETY: R1, R6: read from a slot; the caller is pinned.
                     if is_key(unsafe { &*other }, hash, mine.scope(), mine.sort_key()) {
                         return Inserted::Occupied(other);
                     }
@@ -467,13 +497,17 @@ impl<T: Member> PointSet<T> {
 
     /// Removes `member` itself, if it is still the one held.
     pub(crate) fn remove_same(&self, member: &Arc<T>) {
+        // Before the unlink (R3): a kill seen here precedes the deferral.
+        let gone = member.is_gone();
         if self.unlink(member) {
-            let raw = Arc::as_ptr(member).cast_mut().cast::<()>();
-            // SAFETY: unlinked, so no reader that pins from now on can reach
-            // it through this set; readers pinned earlier are waited for.
-            // The count given back is the table's own.
+            let raw = Arc::as_ptr(member);
+            // SAFETY: R2, R6: our tombstone CAS unlinked it, so the count
+            // given back is the table's own, once; R1: no reader that pins
+            // from now on can reach it through this set, and readers
+            // pinned earlier are waited for.
             unsafe {
-                self.garbage.defer(&pin(), move || release_count::<T>(raw));
+                self.garbage
+                    .defer(&pin(), move || release_count::<T>(raw, gone));
             }
         }
     }
@@ -483,8 +517,10 @@ impl<T: Member> PointSet<T> {
     /// (one epoch deferral per batch instead of one per removal).
     #[cfg(not(skipstore_loom))]
     pub(crate) fn remove_same_into(&self, member: &Arc<T>, released: &mut Released<T>) {
+        // Before the unlink, as in `remove_same` (R3).
+        let gone = member.is_gone();
         if self.unlink(member) {
-            released.push(Arc::as_ptr(member));
+            released.push(Arc::as_ptr(member), gone);
         }
     }
 
@@ -496,7 +532,7 @@ impl<T: Member> PointSet<T> {
         let shard = self.shard(spread);
         let _guard = pin();
         loop {
-            // SAFETY: pinned (`_guard`).
+            // SAFETY: R1: pinned (`_guard`).
             let Some(table) = (unsafe { Self::current(shard) }) else {
                 return false;
             };
@@ -551,8 +587,8 @@ impl<T: Member> PointSet<T> {
         if !ptr::eq(old_ptr, old) {
             return; // Someone else resized it meanwhile.
         }
-        // SAFETY: current (so not retired) and we hold the shard's mutex,
-        // so nobody retires it before we do.
+        // SAFETY: R1, R2: current (so not retired), and we hold the
+        // shard's mutex, so nobody but us replaces and retires it.
         let members = unsafe { old.as_ref() }.map_or_else(Vec::new, freeze);
         // At most half full after the copy, so the next resize is at least
         // a quarter of the table's slots of writes away; a shard of
@@ -575,9 +611,10 @@ impl<T: Member> PointSet<T> {
         if old_ptr.is_null() {
             return;
         }
-        // SAFETY: the old table is unreachable for readers that pin from now
-        // on; it holds no counts any more (they moved), so dropping it frees
-        // only its arrays.
+        // SAFETY: R1, R2: the old table is unreachable for readers that pin
+        // from now on, and only we (holding the shard's mutex) retire it;
+        // R6: it holds no counts any more (they moved), so dropping it
+        // frees only its arrays.
         unsafe {
             self.garbage
                 .defer(&pin(), move || drop(Box::from_raw(old_ptr)));
@@ -593,13 +630,13 @@ impl<T: Member> PointSet<T> {
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<T>)) {
         let _guard = pin();
         for shard in &self.shards[..] {
-            // SAFETY: pinned until the end of this function.
+            // SAFETY: R1: pinned until the end of this function.
             let Some(table) = (unsafe { Self::current(shard) }) else {
                 continue;
             };
             for slot in &table.slots[..] {
                 if let (Seen::Member(p), _) = decode(slot.load(Ordering::Acquire)) {
-                    // SAFETY: read from a slot while pinned.
+                    // SAFETY: R1, R6: read from a slot while pinned.
                     f(&*unsafe { lend(p) });
                 }
             }
@@ -613,7 +650,7 @@ impl<T: Member> PointSet<T> {
         let _guard = pin();
         self.shards
             .iter()
-            // SAFETY: pinned until the end of this function.
+            // SAFETY: R1: pinned until the end of this function.
             .filter_map(|s| unsafe { Self::current(s) }.map(Table::len))
             .sum()
     }
@@ -646,9 +683,9 @@ impl<T: Member> Drop for PointSet<T> {
             if table.is_null() {
                 continue;
             }
-            // SAFETY: `&mut self`: nobody else can reach the table; it owns
-            // one count of each member it names (tombstones gave theirs
-            // back).
+            // SAFETY: R5: `&mut self`: nobody else can reach the table; R6:
+            // it owns one count of each member it names (tombstones gave
+            // theirs back).
             unsafe {
                 let table = Box::from_raw(table);
                 for slot in &table.slots[..] {
@@ -661,10 +698,11 @@ impl<T: Member> Drop for PointSet<T> {
     }
 }
 
-// SAFETY: the raw pointers are `Arc<T>` counts and tables owned by the set;
-// sharing the set shares `Arc<T>`s, which needs `T: Send + Sync` (`Member`).
+// SAFETY: R8: the raw pointers are `Arc<T>` counts (R6) and tables owned
+// by the set; sharing the set shares `Arc<T>`s, which needs
+// `T: Send + Sync` (`Member`).
 unsafe impl<T: Member> Send for PointSet<T> {}
-// SAFETY: see `Send`.
+// SAFETY: R8, as for `Send`.
 unsafe impl<T: Member> Sync for PointSet<T> {}
 
 #[cfg(test)]

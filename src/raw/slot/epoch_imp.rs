@@ -6,8 +6,12 @@
 use std::mem::MaybeUninit;
 use std::ops::Deref;
 
-use super::{Displaced, Graveyard, Killed, Ordering, Replaced, Version, contain, next_version};
-use crate::sync::UnsafeCell;
+use super::{
+    Displaced, Graveyard, InlineRelease, Killed, Ordering, Replaced, RetiredBox, Version, contain,
+    next_version, offset_within,
+};
+use crate::raw::Unlinked;
+use crate::sync::{Arc, UnsafeCell};
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 
 /// Tag: the slot's version is the inline one (the pointer is null).
@@ -31,14 +35,13 @@ pub(crate) struct Slot<V> {
     inline: UnsafeCell<MaybeUninit<Version<V>>>,
 }
 
-// SAFETY: a slot hands out `&Version<V>` to several threads and moves
+// SAFETY: R8: a slot hands out `&Version<V>` to several threads and moves
 // versions (and so values) between threads, exactly as a shared
 // `Box<Version<V>>` behind an atomic would: sound for `V: Send + Sync`.
-// The inline cell is written only by its one owner: the creator, the
-// writer that claimed it, or the release that drops it, each while no
-// reader can reach its contents (see the module docs).
+// R4: the inline cell is written only by its one owner of the moment,
+// while no reader can reach its contents.
 unsafe impl<V: Send + Sync> Send for Slot<V> {}
-// SAFETY: see `Send`.
+// SAFETY: R8 and R4, as for `Send`.
 unsafe impl<V: Send + Sync> Sync for Slot<V> {}
 
 /// The version a pointer loaded under a guard names, as one slot operation
@@ -92,11 +95,11 @@ impl<V> Slot<V> {
             let cell = reading.with(|cell| cell);
             #[cfg(not(skipstore_loom))]
             let cell = self.inline.with(|cell| cell);
-            // SAFETY: while `current` marks the inline version it holds
-            // one, and once displaced it is dropped only after the grace
-            // period of a deferral made after the displacing CAS, so
-            // every thread that saw the marker (pinned by `_guard`) is
-            // done with it first.
+            // SAFETY: R4: while `current` marks the inline version the
+            // cell holds one; R1: once displaced it is dropped only after
+            // the grace period of a deferral made after the displacing
+            // CAS, so every thread that saw the marker (pinned by
+            // `_guard`, which bounds the reference) is done with it first.
             let seen = unsafe { (*cell).assume_init_ref() };
             Some(Seen {
                 seen,
@@ -104,7 +107,7 @@ impl<V> Slot<V> {
                 _reading: Some(reading),
             })
         } else {
-            // SAFETY: boxed versions are freed only through the epoch
+            // SAFETY: R1: boxed versions are freed only through the epoch
             // after being unlinked; `cur` was loaded under `_guard`.
             let seen = unsafe { cur.as_ref() }?;
             Some(Seen {
@@ -116,17 +119,21 @@ impl<V> Slot<V> {
     }
 
     /// Hands a version just replaced by this thread's CAS to `grave`.
-    fn bury(
+    fn bury<O: Send + Sync + 'static>(
         &self,
         cur: Shared<'_, Version<V>>,
-        grave: &mut Graveyard<V>,
-        hold: impl FnOnce() -> *mut (),
-    ) {
+        grave: &mut Graveyard<V, O>,
+        hold: impl FnOnce() -> Arc<O>,
+    ) where
+        V: Send + Sync + 'static,
+    {
         if cur.tag() & INLINE != 0 {
-            // SAFETY: the CAS displaced the inline version, and only the
-            // displacing CAS buries it; `hold` keeps the slot alive and
-            // `release_inline` (the graveyard's contract) drops it.
-            unsafe { grave.inline.push(hold()) };
+            // SAFETY: R2: this thread's CAS displaced the inline version,
+            // and only the displacing CAS buries it; R1: the graveyard
+            // defers the release.
+            grave
+                .inline
+                .push(unsafe { InlineRelease::new(self, hold()) });
         } else {
             Self::bury_boxed(cur, grave);
         }
@@ -134,9 +141,19 @@ impl<V> Slot<V> {
 
     /// Hands a boxed version just unlinked by this thread's CAS to
     /// `grave`.
-    fn bury_boxed(cur: Shared<'_, Version<V>>, grave: &mut Graveyard<V>) {
-        // SAFETY: the CAS unlinked this box and hands it here once.
-        unsafe { grave.boxed.push(cur.as_raw().cast_mut().cast()) };
+    fn bury_boxed<O: Send + Sync + 'static>(
+        cur: Shared<'_, Version<V>>,
+        grave: &mut Graveyard<V, O>,
+    ) where
+        V: Send + Sync + 'static,
+    {
+        let Some(boxed) = std::ptr::NonNull::new(cur.as_raw().cast_mut()) else {
+            debug_assert!(false, "a boxed version is non-null");
+            return;
+        };
+        // SAFETY: R2: this thread's CAS unlinked the box and hands it here
+        // once; R1: the graveyard defers the free.
+        grave.boxed.push(unsafe { RetiredBox::new(boxed) });
     }
 
     /// Runs `f` on the current version (`None` when dead).
@@ -147,41 +164,11 @@ impl<V> Slot<V> {
     }
 
     pub(crate) fn is_dead(&self) -> bool {
-        // SAFETY: only the pointer's bits are looked at.
+        // SAFETY: R9: only the pointer's bits are looked at.
         let cur = self
             .current
             .load(Ordering::Acquire, unsafe { epoch::unprotected() });
         cur.is_null() && cur.tag() & INLINE == 0
-    }
-
-    /// Takes the current version out of a slot whose version no other
-    /// thread has read, reads or will read, leaving the slot dead (and
-    /// owning nothing): how an insert that lost its race gets its write
-    /// back (see `Publication::Void` in [`crate::entry`]).
-    ///
-    /// # Safety
-    /// No other thread may have read or replaced the slot's version, nor
-    /// read it from now on; other threads may only load its pointer's
-    /// bits ([`is_dead`](Self::is_dead)) and drop the slot.
-    pub(crate) unsafe fn take_unread(&self) -> Option<Version<V>> {
-        // SAFETY: only bits are swapped here; per the contract what the
-        // old pointer owns is ours alone, and the slot is left owning
-        // nothing (null, no tag: its drop frees nothing).
-        unsafe {
-            let cur = self
-                .current
-                .swap(Shared::null(), Ordering::AcqRel, epoch::unprotected());
-            if cur.tag() & INLINE != 0 {
-                Some(self.inline.with_mut(|cell| (*cell).assume_init_read()))
-            } else if cur.is_null() {
-                if cur.tag() & KILLED != 0 {
-                    self.inline.with_mut(|cell| (*cell).assume_init_drop());
-                }
-                None
-            } else {
-                Some(*cur.into_owned().into_box())
-            }
-        }
     }
 
     /// Drops the inline version in place and marks the cell free.
@@ -191,10 +178,11 @@ impl<V> Slot<V> {
     /// still be reading it (the grace period of a deferral made after
     /// the displacing CAS).
     pub(crate) unsafe fn drop_inline(&self) {
-        // SAFETY: per the contract, it holds the displaced version and
-        // nobody else reads or claims it (it is not marked free yet). The
-        // access is taken outside `contain`: under loom, a check that
-        // fails must not be swallowed.
+        // SAFETY: R4, R1 as the contract passes them on: the cell holds
+        // the displaced version, no reader is left, and nobody claims it
+        // (it is not marked free yet). The access is taken outside
+        // `contain`: under loom, a check that fails must not be
+        // swallowed.
         self.inline
             .with_mut(|cell| contain(|| unsafe { (*cell).assume_init_drop() }));
         self.mark_free();
@@ -204,7 +192,7 @@ impl<V> Slot<V> {
     /// that claims the cell (an acquiring CAS) sees it empty. On a dead slot
     /// the mark is harmless (dead is final).
     fn mark_free(&self) {
-        // SAFETY: only the tag bits change; nothing is dereferenced.
+        // SAFETY: R9: only the tag bits change.
         self.current
             .fetch_or(FREE, Ordering::AcqRel, unsafe { epoch::unprotected() });
     }
@@ -212,7 +200,7 @@ impl<V> Slot<V> {
     /// The pointer's tag bits (for tests).
     #[cfg(test)]
     pub(super) fn tag(&self) -> usize {
-        // SAFETY: only the tag is looked at.
+        // SAFETY: R9: only the tag is looked at.
         let cur = self
             .current
             .load(Ordering::SeqCst, unsafe { epoch::unprotected() });
@@ -220,14 +208,14 @@ impl<V> Slot<V> {
     }
 
     /// Drops the inline version that the slot's kill displaced, if it
-    /// did.
-    ///
-    /// # Safety
-    /// After the slot was killed, once no thread that was pinned at the
-    /// kill can still be reading (the grace period of a deferral made
-    /// after it: the point index's release of the entry provides it).
-    pub(crate) unsafe fn release_killed(&self) {
-        // SAFETY: tag bits only.
+    /// did: the point set's release of the slot's owner (`proof`, R3).
+    /// Does nothing unless the slot lies in the member `proof` names.
+    pub(crate) fn release_killed<T>(&self, proof: &Unlinked<'_, T>) {
+        if offset_within(proof.member(), self).is_none() {
+            debug_assert!(false, "a release names the slot's own owner");
+            return;
+        }
+        // SAFETY: R9: tag bits only.
         let guard = unsafe { epoch::unprotected() };
         let cur = self.current.load(Ordering::Acquire, guard);
         if cur.tag() & KILLED != 0 {
@@ -235,9 +223,11 @@ impl<V> Slot<V> {
             // slot's own drop must not drop the cell a second time. A
             // dead slot's pointer changes no more, but for this.
             self.current.store(Shared::null(), Ordering::Release);
-            // SAFETY: the kill displaced the inline version (the mark
-            // said so, and it is set once and cleared only here), and
-            // readers are gone per the contract.
+            // SAFETY: R4: the kill displaced the inline version (the mark
+            // said so, and it is set once and cleared only here); R3 and
+            // R1: `proof` says the point set unlinked the slot's owner
+            // after its kill, and the grace period of a deferral made
+            // after that is over, so no reader is left.
             self.inline
                 .with_mut(|cell| contain(|| unsafe { (*cell).assume_init_drop() }));
         }
@@ -249,7 +239,7 @@ impl<V> Slot<V> {
             Next::Unplaced(version) => version,
             Next::Boxed(owned) => *owned.into_box(),
             Next::Inline => {
-                // SAFETY: this write claimed the cell and wrote it, and
+                // SAFETY: R4: this write claimed the cell and wrote it, and
                 // never published it; it moves out before giving the
                 // cell back.
                 let version = unsafe { self.inline.with_mut(|cell| (*cell).assume_init_read()) };
@@ -264,14 +254,17 @@ impl<V> Slot<V> {
     /// first), else boxed. On success returns `f` applied to the replaced
     /// version, which goes to `grave` (`hold` makes an owning handle to
     /// the slot's owner, in case it is the inline one).
-    pub(crate) fn replace_if<R>(
+    pub(crate) fn replace_if<R, O: Send + Sync + 'static>(
         &self,
         next: Version<V>,
         mut pred: impl FnMut(&Version<V>) -> bool,
         f: impl FnOnce(Displaced<'_, V>) -> R,
-        grave: &mut Graveyard<V>,
-        hold: impl FnOnce() -> *mut (),
-    ) -> Replaced<V, R> {
+        grave: &mut Graveyard<V, O>,
+        hold: impl FnOnce() -> Arc<O>,
+    ) -> Replaced<V, R>
+    where
+        V: Send + Sync + 'static,
+    {
         let guard = epoch::pin();
         let mut next = Next::Unplaced(next);
         let mut cur = self.current.load(Ordering::Acquire, &guard);
@@ -304,7 +297,7 @@ impl<V> Slot<V> {
                             // test would see two owners of one cell.
                             #[cfg(all(test, not(skipstore_loom)))]
                             std::thread::yield_now();
-                            // SAFETY: claimed; empty (the release dropped
+                            // SAFETY: R4: claimed; empty (the release dropped
                             // its last version before marking it free).
                             self.inline.with_mut(|cell| unsafe { (*cell).write(v) });
                             next = Next::Inline;
@@ -328,7 +321,7 @@ impl<V> Slot<V> {
                     Shared::from(raw).with_tag(cur.tag() & FREE)
                 }
                 Next::Inline => {
-                    // SAFETY: claimed and written by this write, not yet
+                    // SAFETY: R4: claimed and written by this write, not yet
                     // published.
                     self.inline
                         .with_mut(|cell| unsafe { (*cell).assume_init_mut() }.version = number);
@@ -371,12 +364,15 @@ impl<V> Slot<V> {
     /// Moves the slot from live to dead if `pred` holds for the current
     /// version; `f` sees the version that was killed. A boxed one goes
     /// to `grave`; an inline one stays until [`Slot::release_killed`].
-    pub(crate) fn kill_if(
+    pub(crate) fn kill_if<O: Send + Sync + 'static>(
         &self,
         mut pred: impl FnMut(&Version<V>) -> bool,
         f: impl FnOnce(Displaced<'_, V>),
-        grave: &mut Graveyard<V>,
-    ) -> Killed {
+        grave: &mut Graveyard<V, O>,
+    ) -> Killed
+    where
+        V: Send + Sync + 'static,
+    {
         let guard = epoch::pin();
         let mut cur = self.current.load(Ordering::Acquire, &guard);
         loop {
@@ -414,13 +410,14 @@ impl<V> Slot<V> {
 
 impl<V> Drop for Slot<V> {
     fn drop(&mut self) {
-        // SAFETY: `&mut self` means no other thread can reach this slot
-        // (see the module's ground rules), so no pin is needed. The cell
-        // holds a version only while marked current or killed: one an
-        // overwrite displaced was dropped by its release, which held the
-        // slot's owner and so ran before this, one the kill displaced is
-        // dropped here unless `release_killed` did, and a write that
+        // SAFETY: R5: `&mut self` means no other thread can reach this
+        // slot, so no pin is needed. R4: the cell holds a version only
+        // while marked current or killed: one an overwrite displaced was
+        // dropped by its release, which held the slot's owner and so ran
+        // before this, one the kill displaced is dropped here unless
+        // `release_killed` did (and cleared the mark), and a write that
         // claimed the cell either installed its version or took it back.
+        // R2: a boxed current version is the slot's alone.
         let drop_version = || unsafe {
             let cur = self.current.load(Ordering::Relaxed, epoch::unprotected());
             if cur.tag() & (INLINE | KILLED) != 0 {

@@ -1,4 +1,5 @@
-//! Retiring unlinked objects in batches through crossbeam-epoch.
+//! Retiring unlinked objects in batches through crossbeam-epoch: the one
+//! place the raw layer defers a release (R1 in [`crate::raw`]).
 //!
 //! A sweep or a drain unlinks many objects in one operation (killed
 //! versions, the point index's counts of removed entries). Deferring each
@@ -16,40 +17,34 @@
 /// free lists.
 const BATCH: usize = 64;
 
-/// Unlinked objects (as type-erased pointers, which keep their provenance:
-/// Miri checks every free against the allocation it came from) and how to
-/// free one.
-pub(crate) struct Batch {
-    /// The first object, kept apart (null: none), so that an operation that
-    /// unlinks one object (a delete, an overwrite) retires it with one
-    /// deferral that allocates nothing: crossbeam-epoch stores a closure of
-    /// up to three words inline.
-    first: *mut (),
-    more: Vec<*mut ()>,
-    free: unsafe fn(*mut ()),
+/// Unlinked objects, each a typed handle whose `Drop` releases it (frees a
+/// version, drops an inline one in place, gives back a count). Dropping a
+/// handle later is as sound as dropping it at once, so pushing is safe
+/// code: what makes a release sound (R1, R2 in [`crate::raw`]) is checked
+/// where the raw layer makes the handle, which is the only place that can.
+pub(crate) struct Batch<T: Send + 'static> {
+    /// The first object, kept apart, so that an operation that unlinks one
+    /// object (a delete, an overwrite) retires it with one deferral that
+    /// allocates nothing: crossbeam-epoch stores a closure of up to three
+    /// words inline, and the handles are one or two.
+    first: Option<T>,
+    more: Vec<T>,
 }
 
-impl Batch {
-    /// An empty batch whose objects `free` frees (it must accept exactly
-    /// the pointers later pushed).
-    pub(crate) const fn new(free: unsafe fn(*mut ())) -> Self {
+impl<T: Send + 'static> Batch<T> {
+    /// An empty batch.
+    pub(crate) const fn new() -> Self {
         Self {
-            first: std::ptr::null_mut(),
+            first: None,
             more: Vec::new(),
-            free,
         }
     }
 
-    /// Takes an unlinked object.
-    ///
-    /// # Safety
-    /// `object` must be unreachable for threads that pin from now on, owned
-    /// by the caller (handed here once), non-null, and of the kind `free`
-    /// frees.
-    pub(crate) unsafe fn push(&mut self, object: *mut ()) {
-        debug_assert!(!object.is_null(), "objects are non-null");
-        if self.first.is_null() {
-            self.first = object;
+    /// Takes an unlinked object; it is released (dropped) once the grace
+    /// period of a deferral made from now on is over.
+    pub(crate) fn push(&mut self, object: T) {
+        if self.first.is_none() {
+            self.first = Some(object);
             return;
         }
         if self.more.capacity() == 0 {
@@ -62,35 +57,24 @@ impl Batch {
     }
 
     fn retire(&mut self) {
-        let (first, free) = (
-            std::mem::replace(&mut self.first, std::ptr::null_mut()),
-            self.free,
-        );
-        if first.is_null() {
+        let Some(first) = self.first.take() else {
             return;
-        }
+        };
         let guard = crossbeam_epoch::pin();
         if self.more.is_empty() {
-            // SAFETY: per `push`'s contract: unlinked before it was pushed,
-            // owned here once, of the kind `free` frees; readers that
-            // reached it are pinned, and the deferral waits for them.
-            unsafe { guard.defer_unchecked(move || free(first)) };
+            guard.defer(move || drop(first));
             return;
         }
         let more = std::mem::take(&mut self.more);
-        let release = move || {
-            for object in std::iter::once(first).chain(more) {
-                // SAFETY: per `push`'s contract, each is owned here once and
-                // of the kind `free` frees.
-                unsafe { free(object) };
-            }
-        };
-        // SAFETY: as above, for every object in the batch.
-        unsafe { guard.defer_unchecked(release) };
+        // In push order: the first, then the rest.
+        guard.defer(move || {
+            drop(first);
+            drop(more);
+        });
     }
 }
 
-impl Drop for Batch {
+impl<T: Send + 'static> Drop for Batch<T> {
     fn drop(&mut self) {
         self.retire();
     }
@@ -109,13 +93,14 @@ mod tests {
     static FREED: AtomicUsize = AtomicUsize::new(0);
     static SUM: AtomicUsize = AtomicUsize::new(0);
 
-    /// # Safety
-    /// `object` must be a `Box<usize>` nobody else frees.
-    unsafe fn free(object: *mut ()) {
-        // SAFETY: per the contract.
-        let id = unsafe { Box::from_raw(object.cast::<usize>()) };
-        SUM.fetch_add(*id, Ordering::SeqCst);
-        FREED.fetch_add(1, Ordering::SeqCst);
+    /// An object that counts its release.
+    struct Object(usize);
+
+    impl Drop for Object {
+        fn drop(&mut self) {
+            SUM.fetch_add(self.0, Ordering::SeqCst);
+            FREED.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// Flushes until `done` holds. Tests run in parallel, and a thread of
@@ -142,10 +127,9 @@ mod tests {
         // None, the inline first one alone, a partial vector, exactly one
         // full batch, and several batches retired while pushing.
         for n in [0, 1, 2, BATCH - 1, BATCH, 3 * BATCH + 5] {
-            let mut batch = Batch::new(free);
+            let mut batch = Batch::new();
             for id in 1..=n {
-                // SAFETY: a fresh box, handed over once, freed by `free`.
-                unsafe { batch.push(Box::into_raw(Box::new(id)).cast()) };
+                batch.push(Object(id));
             }
             drop(batch);
             freed += n;

@@ -30,6 +30,7 @@ use loom::thread;
 
 use super::imp::FREE;
 use super::{Graveyard, Killed, NEVER, Replaced, Slot, Version};
+use crate::raw::Unlinked;
 
 /// A value that counts itself (per model run) and whose reads and drop
 /// loom orders.
@@ -41,6 +42,11 @@ struct Counted {
     /// Reported by loom if the value is never dropped.
     _leak: loom::alloc::Track<()>,
 }
+
+// SAFETY: R8: values are shared as the store shares them. The probe is
+// loom's checked cell, touched only through `with`/`with_mut`: a read
+// racing the drop's write is exactly what the models fail on.
+unsafe impl Sync for Counted {}
 
 std::thread_local! {
     /// Ids of the values dropped in the current model execution (ids are
@@ -82,23 +88,7 @@ impl Drop for Counted {
 
 type Owner = Arc<Slot<Counted>>;
 
-/// The slot's owner as a type-erased handle, as `Entry` makes one for an
-/// overwrite that may displace the inline version.
-fn hold(slot: &Owner) -> *mut () {
-    Arc::into_raw(Arc::clone(slot)).cast_mut().cast()
-}
-
-/// The graveyard's release of a displaced inline version (as
-/// `entry::release_inline`).
-///
-/// # Safety
-/// `handle` comes from [`hold`], released once, after the grace period.
-unsafe fn release(handle: *mut ()) {
-    // SAFETY: per the contract.
-    let slot = unsafe { Arc::from_raw(handle.cast_const().cast::<Slot<Counted>>()) };
-    // SAFETY: per the contract.
-    unsafe { slot.drop_inline() };
-}
+type Grave = Graveyard<Counted, Slot<Counted>>;
 
 /// Lets the epoch run what it can: each flush hands this thread's deferred
 /// drops to the collector, tries to advance the epoch and runs what is
@@ -135,13 +125,13 @@ fn begin() -> std::sync::Arc<AtomicIsize> {
 }
 
 fn write(slot: &Owner, id: u64, live: &std::sync::Arc<AtomicIsize>) -> bool {
-    let mut grave = Graveyard::new(release);
+    let mut grave = Grave::new();
     match slot.replace_if(
         Counted::new(id, live),
         |_| true,
         |_| (),
         &mut grave,
-        || hold(slot),
+        || Arc::clone(slot),
     ) {
         Replaced::Done(..) => true,
         Replaced::Dead(v) => {
@@ -209,7 +199,7 @@ fn a_kill_racing_a_claim() {
         let killer = {
             let slot = Arc::clone(&slot);
             thread::spawn(move || {
-                let mut grave = Graveyard::new(release);
+                let mut grave = Grave::new();
                 matches!(slot.kill_if(|_| true, |_| (), &mut grave), Killed::Now)
             })
         };
@@ -222,8 +212,9 @@ fn a_kill_racing_a_claim() {
         assert!(slot.is_dead());
         // A kill that displaced a claimed inline version leaves it to
         // `release_killed` (here) or the slot's drop.
-        // SAFETY: killed, and every reader is gone (the threads joined).
-        unsafe { slot.release_killed() };
+        // Every reader is gone (the threads joined): what the point
+        // set's release proves (R3).
+        slot.release_killed(&Unlinked(&*slot));
     });
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use super::{Graveyard, Killed, Replaced, Slot, Version};
+use crate::raw::Unlinked;
 
 /// A value that counts itself and poisons its canary when dropped, so a
 /// read of a dropped value (in a cell that stays allocated) shows.
@@ -48,21 +49,16 @@ impl Drop for Tracked {
     }
 }
 
-/// An owner as the engine's entries are: the slot in an `Arc`, handles
-/// made with `Arc::into_raw`.
+/// An owner as the engine's entries are: the slot in an `Arc`, which an
+/// overwrite's release of the inline version holds.
 type Owner = Arc<Slot<Tracked>>;
 
-fn hold(owner: &Owner) -> *mut () {
-    Arc::into_raw(Arc::clone(owner)).cast_mut().cast()
-}
+type Grave = Graveyard<Tracked, Slot<Tracked>>;
 
-/// # Safety
-/// As `crate::entry::release_inline`.
-unsafe fn release(handle: *mut ()) {
-    // SAFETY: per the contract.
-    let owner = unsafe { Arc::from_raw(handle.cast_const().cast::<Slot<Tracked>>()) };
-    // SAFETY: per the contract.
-    unsafe { owner.drop_inline() };
+/// What the point set's release of a killed slot's owner proves (R3):
+/// here the tests know that nobody is reading.
+fn released(slot: &Slot<Tracked>) -> Unlinked<'_, Slot<Tracked>> {
+    Unlinked(slot)
 }
 
 fn version(id: u64, live: &Arc<AtomicI64>) -> Version<Tracked> {
@@ -78,13 +74,13 @@ fn is_free(slot: &Slot<Tracked>) -> bool {
 }
 
 fn replace(owner: &Owner, id: u64, live: &Arc<AtomicI64>) -> u64 {
-    let mut grave = Graveyard::new(release);
+    let mut grave = Grave::new();
     match owner.replace_if(
         version(id, live),
         |_| true,
         |old| old.value.check(),
         &mut grave,
-        || hold(owner),
+        || Arc::clone(owner),
     ) {
         Replaced::Done(_, old) => old,
         _ => panic!("a live slot refused a plain replace"),
@@ -126,7 +122,7 @@ fn the_inline_cell_is_reclaimed_and_reused() {
     assert_eq!(replace(&owner, 4, &live), 3);
     reclaim_until(|| is_free(&owner) && live.load(Ordering::SeqCst) == 1);
     // And a kill of a slot whose cell is free leaves nothing behind.
-    let mut grave = Graveyard::new(release);
+    let mut grave = Grave::new();
     let killed = owner.kill_if(|_| true, |v| assert_eq!(v.value.check(), 4), &mut grave);
     assert!(matches!(killed, Killed::Now));
     drop(grave);
@@ -139,13 +135,13 @@ fn a_write_that_claims_the_cell_and_is_refused_gives_it_back() {
     let owner: Owner = Arc::new(Slot::new(version(1, &live)));
     replace(&owner, 2, &live);
     reclaim_until(|| is_free(&owner));
-    let mut grave = Graveyard::new(release);
+    let mut grave = Grave::new();
     let out = owner.replace_if(
         version(3, &live),
         |_| false,
         |_| (),
         &mut grave,
-        || hold(&owner),
+        || Arc::clone(&owner),
     );
     assert!(matches!(out, Replaced::Declined));
     assert!(is_free(&owner), "a declined write gives the cell back");
@@ -179,14 +175,14 @@ fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
                 start.wait();
                 let mut i = 0;
                 while !killed.load(Ordering::SeqCst) {
-                    let mut grave = Graveyard::new(release);
+                    let mut grave = Grave::new();
                     let id = (w + 1) * 1_000_000_000 + i;
                     let out = owner.replace_if(
                         version(id, live),
                         |_| true,
                         |old| old.value.check(),
                         &mut grave,
-                        || hold(owner),
+                        || Arc::clone(owner),
                     );
                     match out {
                         Replaced::Done(..) => {
@@ -226,7 +222,7 @@ fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
             while inline_seen.load(Ordering::SeqCst) < REUSES && Instant::now() < give_up {
                 std::thread::yield_now();
             }
-            let mut grave = Graveyard::new(release);
+            let mut grave = Grave::new();
             owner.kill_if(
                 |_| true,
                 |v| {
@@ -244,8 +240,7 @@ fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
         "the writers never reused the inline cell"
     );
     // Every reader is gone: what the point index's release would do.
-    // SAFETY: killed, and nobody can be reading.
-    unsafe { owner.release_killed() };
+    owner.release_killed(&released(&owner));
     reclaim_until(|| live.load(Ordering::SeqCst) == 0 && Arc::strong_count(&owner) == 1);
 }
 
@@ -264,9 +259,8 @@ fn a_panicking_drop_in_the_kill_release_is_contained_and_not_repeated() {
             }
         }
     }
-    unsafe fn nothing(_: *mut ()) {}
     let slot = Slot::new(Version::new(Boom, super::NEVER, None));
-    let mut grave = Graveyard::new(nothing);
+    let mut grave = Graveyard::<Boom, Slot<Boom>>::new();
     assert!(matches!(
         slot.kill_if(|_| true, |_| (), &mut grave),
         Killed::Now
@@ -275,8 +269,7 @@ fn a_panicking_drop_in_the_kill_release_is_contained_and_not_repeated() {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: killed, and nobody else can be reading.
-        unsafe { slot.release_killed() };
+        slot.release_killed(&Unlinked(&slot));
     }));
     std::panic::set_hook(hook);
     assert!(released.is_ok(), "the value's panic got out");
@@ -287,7 +280,7 @@ fn a_panicking_drop_in_the_kill_release_is_contained_and_not_repeated() {
 #[test]
 fn a_killed_inline_version_is_dropped_by_its_release_or_with_the_slot() {
     let live = Arc::new(AtomicI64::new(0));
-    let mut grave = Graveyard::new(release);
+    let mut grave = Grave::new();
     let released = Slot::new(version(1, &live));
     let kept = Slot::new(version(2, &live));
     for slot in [&released, &kept] {
@@ -303,11 +296,10 @@ fn a_killed_inline_version_is_dropped_by_its_release_or_with_the_slot() {
     }
     drop(grave);
     assert_eq!(live.load(Ordering::SeqCst), 2, "a kill alone drops nothing");
-    // SAFETY: killed, and nobody else can be reading.
-    unsafe { released.release_killed() };
+    released.release_killed(&Unlinked(&released));
     assert_eq!(live.load(Ordering::SeqCst), 1);
-    // SAFETY: as above; a second call finds nothing to drop.
-    unsafe { released.release_killed() };
+    // A second call finds nothing to drop.
+    released.release_killed(&Unlinked(&released));
     assert_eq!(live.load(Ordering::SeqCst), 1);
     drop(kept);
     assert_eq!(
@@ -319,21 +311,26 @@ fn a_killed_inline_version_is_dropped_by_its_release_or_with_the_slot() {
     assert_eq!(live.load(Ordering::SeqCst), 0);
 }
 
-/// A lost insert takes its first version back out of a slot still shared
-/// through an `Arc` (the buffer holds one): the value comes back whole,
-/// the slot reads dead, and dropping it frees nothing more.
+/// The check that lets a release trust its handle: a field lies within
+/// its struct, another value does not, nor does a value that straddles
+/// the struct's end.
 #[test]
-fn take_unread_gives_the_first_version_back_and_leaves_the_slot_dead() {
-    let live = Arc::new(AtomicI64::new(0));
-    let owner: Owner = Arc::new(Slot::new(version(7, &live)));
-    let shared = Arc::clone(&owner);
-    // SAFETY: nobody else reads the slot (the clone only drops it).
-    let back = unsafe { owner.take_unread() }.expect("a live slot's version");
-    assert_eq!(back.value.check(), 7);
-    assert!(owner.is_dead());
-    assert_eq!(live.load(Ordering::SeqCst), 1);
-    drop((owner, shared));
-    assert_eq!(live.load(Ordering::SeqCst), 1, "the slot freed the version");
-    drop(back);
-    assert_eq!(live.load(Ordering::SeqCst), 0);
+fn offset_within_accepts_only_what_lies_wholly_inside() {
+    struct Outer {
+        _head: u64,
+        inner: [u8; 8],
+    }
+    let outer = Outer {
+        _head: 0,
+        inner: [0; 8],
+    };
+    let other = [0u8; 8];
+    assert_eq!(
+        super::offset_within(&outer, &outer.inner),
+        Some(std::mem::offset_of!(Outer, inner))
+    );
+    assert_eq!(super::offset_within(&outer, &outer), Some(0));
+    assert_eq!(super::offset_within(&outer, &other), None);
+    // The whole struct seen from its last field: it starts before it.
+    assert_eq!(super::offset_within(&outer.inner, &outer), None);
 }

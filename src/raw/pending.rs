@@ -36,7 +36,9 @@ use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering};
 
 /// An item that carries its own link in a [`Pending`] chain (so buffering
 /// it allocates nothing). An item is buffered at most once in its life.
-pub(crate) trait Chained: Sized {
+/// Items are `Send + Sync`: the chain hands `&Arc<T>` to every thread that
+/// walks it and gives its counts back on whichever thread collects (R8).
+pub(crate) trait Chained: Send + Sync + Sized {
     /// The link to the item below this one; written only by the thread that
     /// pushes the item (before publishing it) and by the drainer.
     fn chain(&self) -> &Link<Self>;
@@ -103,8 +105,9 @@ mod imp {
     /// `item` must be on the chain, or unlinked but not yet released, and
     /// the caller pinned in the epoch that would release it.
     unsafe fn lend<T>(item: *mut T) -> ManuallyDrop<Arc<T>> {
-        // SAFETY: per the contract, the chain's strong count keeps the
-        // allocation alive; `ManuallyDrop` keeps us from giving it back.
+        // SAFETY: R6 and R1, as the contract passes them on: the chain's
+        // strong count keeps the allocation alive while the caller is
+        // pinned; `ManuallyDrop` keeps us from giving it back.
         ManuallyDrop::new(unsafe { Arc::from_raw(item) })
     }
 
@@ -125,7 +128,7 @@ mod imp {
             let count = (self.len.fetch_add(1, Ordering::SeqCst) + 1)
                 .saturating_sub(self.kept.load(Ordering::Relaxed));
             let raw = Arc::into_raw(item).cast_mut();
-            // SAFETY: we hold the strong count just taken from `item`.
+            // SAFETY: R6: we hold the strong count just taken from `item`.
             let link = unsafe { &(*raw).chain().0 };
             let mut head = self.head.load(Ordering::Acquire);
             loop {
@@ -153,9 +156,10 @@ mod imp {
             let _guard = epoch::pin();
             let mut cur = self.head.load(Ordering::Acquire);
             while !cur.is_null() {
-                // SAFETY: items are released only after being unlinked,
-                // through the epoch we are pinned in, so every item reachable
-                // from the head while pinned stays valid until we unpin.
+                // SAFETY: R1, R6: items are released only after being
+                // unlinked, through the epoch we are pinned in, so every
+                // item reachable from the head while pinned stays valid
+                // until we unpin.
                 let item = unsafe { lend(cur) };
                 f(&item);
                 cur = item.chain().0.load(Ordering::Acquire);
@@ -199,8 +203,9 @@ mod imp {
             // Whether items were removed since the last kept one.
             let mut gap = false;
             while !cur.is_null() {
-                // SAFETY: as in `for_each`; moreover only this (the single)
-                // drainer unlinks, so the snapshot chain stays linked meanwhile.
+                // SAFETY: R1, R6 as in `for_each`; R7: only this (the
+                // single) drainer unlinks, so the snapshot chain stays
+                // linked meanwhile.
                 let item = unsafe { lend(cur) };
                 let next = item.chain().0.load(Ordering::Acquire);
                 if keep(&item) {
@@ -232,14 +237,16 @@ mod imp {
             if !removed.is_empty() {
                 let release = move || {
                     for raw in removed {
-                        // SAFETY: the chain's strong count of an item it no
-                        // longer holds, given back once.
+                        // SAFETY: R6, R2: the chain's strong count of an
+                        // item this drain unlinked, given back once.
                         drop(unsafe { Arc::from_raw(raw) });
                     }
                 };
-                // SAFETY: every item in `removed` is unreachable from the head
-                // since `relink` (and the link stores above); readers still on
-                // one are pinned, and the deferred call waits for them.
+                // SAFETY: R1: every item in `removed` is unreachable from
+                // the head since `relink` (and the link stores above);
+                // readers still on one are pinned, and the deferred call
+                // waits for them. R8: the closure moves counts of
+                // `Send + Sync` items (`Chained`) to the collecting thread.
                 unsafe { guard.defer_unchecked(release) };
             }
             drop(draining);
@@ -260,8 +267,8 @@ mod imp {
             // it. Pushers never change a published link, so it is stable.
             let mut cur = self.head.load(Ordering::Acquire);
             while !cur.is_null() {
-                // SAFETY: items above the snapshot are on the chain, and the
-                // drainer (us) is pinned by its caller.
+                // SAFETY: R1, R6: items above the snapshot are on the
+                // chain, and the drainer (us) is pinned by its caller.
                 let link = unsafe { &(*cur).chain().0 };
                 let next = link.load(Ordering::Acquire);
                 if next == at {
@@ -280,8 +287,9 @@ mod imp {
             // `&mut self` the two are the same.
             let mut cur = self.head.load(Ordering::Relaxed);
             while !cur.is_null() {
-                // SAFETY: `&mut self`: no reader or writer can reach the
-                // chain; each item on it holds one strong count we give back.
+                // SAFETY: R5: `&mut self`: no reader or writer can reach
+                // the chain; R6: each item on it holds one strong count we
+                // give back.
                 let item = unsafe { Arc::from_raw(cur) };
                 cur = item.chain().0.load(Ordering::Relaxed);
             }

@@ -1,0 +1,85 @@
+//! The raw layer: every `unsafe` block of the crate, and every decision to
+//! free memory that another thread may still be reading.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`slot`] | an entry's current version (inline first version, tagged pointer) |
+//! | [`pending`] | a namespace's intrusive write buffer |
+//! | [`hashindex`] | the point set: the hash index's table of member counts |
+//! | [`retire`] | batches of unlinked objects handed to the epoch |
+//! | [`text`] | the namespace render's one-pass copy of a clean segment |
+//!
+//! Above it the engine is safe code: it sees typed handles (`Arc`s,
+//! `&Version`, [`slot::Displaced`], [`slot::Graveyard`]), never an address,
+//! and what it may do with them cannot free anything early. The crate root
+//! denies `unsafe_code` everywhere but here.
+//!
+//! # Invariants
+//!
+//! Stated once; every `// SAFETY:` comment in this layer names the ones it
+//! relies on.
+//!
+//! * **R1 (grace)**: memory that a pinned reader may reach (a boxed
+//!   version, a displaced inline version, a buffered item's or a point
+//!   set member's strong count, a replaced hash table) is freed only by a
+//!   crossbeam-epoch deferral made *after* it became unreachable for
+//!   threads that pin from then on. Readers dereference such memory only
+//!   while pinned, for no longer than the pin: the pin is a `Guard` whose
+//!   lifetime bounds every reference handed out under it.
+//! * **R2 (one unlinker)**: whatever unlinks an object (a slot CAS, a
+//!   drain, a tombstone CAS, a table swap) succeeds in exactly one thread,
+//!   and that thread alone hands it to retirement, once.
+//! * **R3 (dead is final, killed before unlinked)**: a dead slot never
+//!   holds a version again (only tag bits change), and the point set
+//!   hands a member it unlinked the proof of its release ([`Unlinked`])
+//!   only if it saw the member gone before the unlink ([`hashindex`]); an
+//!   entry is gone once its slot is dead, and its release drops only the
+//!   slot that lies in its own bytes. So the grace period of that release
+//!   covers every reader of the version the kill displaced, and the
+//!   release may drop it ([`slot::Slot::release_killed`]).
+//! * **R4 (one owner of the inline cell)**: a slot's inline cell holds an
+//!   initialised version exactly while the slot's pointer marks it
+//!   (`INLINE` or `KILLED`), or while the one writer whose CAS claimed it
+//!   (cleared `FREE`) places a version there. It is written only by its
+//!   owner of the moment: the slot's creator, the claiming writer, or the
+//!   release that drops a displaced version after R1's grace period and
+//!   only then marks it `FREE` (Release; the claim is an acquiring CAS).
+//! * **R5 (exclusive drop)**: `&mut self` (a `Drop`) means no other thread
+//!   can reach the structure: it frees what it still owns without a pin.
+//! * **R6 (counted members)**: the write buffer and the point set own one
+//!   strong count of each item they hold, taken with `Arc::into_raw` when
+//!   the item is published and given back once: after R1's grace period
+//!   once unlinked (R2), or under R5. A borrowed view (`lend`) never gives
+//!   one back.
+//! * **R7 (single drainer)**: only the holder of a buffer's drain flag
+//!   writes the link of a published item; a pusher writes only the link of
+//!   its own item, before publishing it.
+//! * **R8 (shared across threads)**: a container that hands out `&T` to
+//!   several threads and moves `T` between them is `Send`/`Sync` exactly
+//!   when `T: Send + Sync`.
+//! * **R9 (bits only)**: `crossbeam_epoch::unprotected()` is used only to
+//!   load or change a pointer's bits (is the slot dead, which tag), never
+//!   to dereference what it points at.
+//! * **R10 (whole UTF-8 copies)**: bytes written into a `String`'s spare
+//!   capacity become part of it only as a whole copy of a `&str`.
+
+// Under loom the engine uses a mutexed map (see `index.rs`); the set is
+// still built, for its own loom models.
+#[cfg_attr(skipstore_loom, allow(dead_code))]
+pub(crate) mod hashindex;
+pub(crate) mod pending;
+pub(crate) mod retire;
+pub(crate) mod slot;
+pub(crate) mod text;
+
+/// Proof, for [`slot::Slot::release_killed`], that the point set unlinked
+/// `member` after seeing it gone, and that the grace period of a deferral
+/// made after the unlink is over (R3). Only the raw layer makes one.
+pub(crate) struct Unlinked<'a, T: ?Sized>(&'a T);
+
+impl<'a, T: ?Sized> Unlinked<'a, T> {
+    /// The member the point set released.
+    pub(crate) fn member(&self) -> &'a T {
+        self.0
+    }
+}
