@@ -22,7 +22,7 @@
 //! | an entry and its epoch-managed value slot | `entry`, `slot` |
 //! | per-namespace ordered keys, namespace retirement | `namespace` |
 //! | the write buffer in front of a namespace's ordered keys | `pending` |
-//! | ordered skiplists and the hash index, behind the loom seam | `index` |
+//! | ordered skiplists and the hash index, behind one seam | `index` |
 //! | the hash index itself (open addressing, lock-free reads) | `hashindex` |
 //! | the hierarchical timing wheel | [`wheel`] |
 //! | handing timers to the wheel and advancing it | `expiry` |
@@ -53,9 +53,6 @@ mod counter;
 mod engine;
 mod entry;
 mod expiry;
-// Under loom the engine uses a mutexed map (see `index.rs`); the set is
-// still built, for its own loom models.
-#[cfg_attr(skipstore_loom, allow(dead_code))]
 mod hashindex;
 mod index;
 mod namespace;
