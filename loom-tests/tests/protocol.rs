@@ -73,12 +73,16 @@ fn get_racing_overwrite() {
 }
 
 /// Two writers of one key with different TTLs: whichever wrote last decides
-/// the expiry; the other's timer never removes the survivor early.
+/// the expiry; the other's timer never removes the survivor early. The row
+/// exists before they race (two inserts of a new key race in
+/// `a_returned_put_is_listed_while_a_racing_insert_runs`; both at once did
+/// not finish in five minutes at two preemptions).
 #[test]
 fn two_writers_with_different_ttls() {
     model(|| {
         let (s, clock) = store();
         let a = ns("a");
+        put(&s, &a, "k", 0, None);
         let short = {
             let (s, a) = (s.clone(), a.clone());
             thread::spawn(move || put(&s, &a, "k", 1, Some(5 * MS)))
@@ -305,29 +309,68 @@ fn drain_keeping_racing_delete() {
     });
 }
 
-/// Two writers insert the same new key into a new namespace: whichever
-/// `put` returns first, the key is readable, listed and its namespace
-/// listed by listings that start after it returned, whatever the other
-/// writer is doing meanwhile (the entry is buffered before it is
-/// published; the namespace is ordered before anyone writes into it). The
+/// Both races at once, a listing and a delete racing the keeping drain, at
+/// one preemption (with three threads, three preemptions did not finish in
+/// ten minutes; the two-thread models above take each race at three).
+#[test]
+fn drain_keeping_racing_list_and_delete() {
+    model_bounded(1, || {
+        let (s, a) = store_to_drain();
+        let deleter = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || delete(&s, &a, "k1"))
+        };
+        let writer = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || put(&s, &a, "k2", 2, Some(3 * MS)))
+        };
+        let listed = list(&s, &a);
+        assert!(listed.contains(&"k0".to_owned()), "lost k0: {listed:?}");
+        let mut sorted = listed.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, listed, "unsorted or duplicated");
+        deleter.join().unwrap();
+        writer.join().unwrap();
+        assert_settled(&s, &a, "k1", None);
+        assert_settled(&s, &a, "k0", Some(0));
+        assert_settled(&s, &a, "k2", Some(2));
+        assert_eq!(s.total_entries(), 2);
+    });
+}
+
+/// Two writers insert the same new key into a namespace: whichever `put`
+/// returns first, the key is readable, listed and its namespace listed by
+/// listings that start after it returned, whatever the other writer is
+/// doing meanwhile (the entry is buffered before it is published). The
 /// loser's buffered entry never shows.
 #[test]
 fn a_returned_put_is_listed_while_a_racing_insert_runs() {
-    model(|| {
+    // The namespace exists before the race (another key in it), and two
+    // preemptions: with both inserts also creating the namespace, every
+    // write probing the shipping hash index twice, this did not finish in
+    // five minutes even at one preemption. A new namespace racing its
+    // first writes is `namespace_retirement_racing_insert`'s.
+    model_bounded(2, || {
         let (s, _clock) = store();
         let a = ns("a");
+        put(&s, &a, "j", 0, None);
         let other = {
             let (s, a) = (s.clone(), a.clone());
             thread::spawn(move || put(&s, &a, "k", 1, None))
         };
         put(&s, &a, "k", 2, None);
         assert!(get(&s, &a, "k").is_some());
-        assert_eq!(list(&s, &a), ["k".to_owned()], "put returned, not listed");
+        assert_eq!(
+            list(&s, &a),
+            ["j".to_owned(), "k".to_owned()],
+            "put returned, not listed"
+        );
         assert_eq!(list_namespaces(&s), [a.clone()], "namespace not listed");
         other.join().unwrap();
         let now = get(&s, &a, "k");
         assert!(now.is_some());
         assert_settled(&s, &a, "k", now);
-        assert_eq!(s.total_entries(), 1);
+        assert_eq!(s.total_entries(), 2);
     });
 }
