@@ -32,6 +32,10 @@
 use crate::sync::{AtomicU64, Mutex, Ordering, lock, try_lock};
 use crate::wheel::{LEVELS, PruneCursor, TICK_NANOS, Wheel};
 
+// The sizes below are smaller under tests and loom, so that a few operations
+// reach every path (a drain, a sweep step, a prune); only the numbers change,
+// the code is the same.
+
 /// Writes per thread between amortised sweep steps.
 #[cfg(not(any(test, skipstore_loom)))]
 pub(crate) const SWEEP_EVERY: u32 = 64;
@@ -169,10 +173,14 @@ impl Arming {
 }
 
 /// The lock-free handoff from writers to the wheel.
-#[cfg(not(skipstore_loom))]
+///
+/// The same queue under loom: crossbeam-queue has no loom mode, its atomics
+/// are `core`'s, so loom runs each push and pop as one step (it never
+/// preempts a push between claiming a slot and filling it, so the queue's
+/// wait for an in-flight push never comes up) and explores the store's
+/// protocol around the queue, not the queue itself.
 struct Inbox<T>(crossbeam_queue::SegQueue<T>);
 
-#[cfg(not(skipstore_loom))]
 impl<T> Inbox<T> {
     fn new() -> Self {
         Self(crossbeam_queue::SegQueue::new())
@@ -185,27 +193,6 @@ impl<T> Inbox<T> {
     }
     fn len(&self) -> usize {
         self.0.len()
-    }
-}
-
-/// Under loom the inbox is a mutexed `Vec` (SegQueue spins on other threads'
-/// in-flight pushes, which loom cannot schedule around).
-#[cfg(skipstore_loom)]
-struct Inbox<T>(Mutex<Vec<T>>);
-
-#[cfg(skipstore_loom)]
-impl<T> Inbox<T> {
-    fn new() -> Self {
-        Self(Mutex::new(Vec::new()))
-    }
-    fn push(&self, t: T) {
-        lock(&self.0).push(t);
-    }
-    fn pop(&self) -> Option<T> {
-        lock(&self.0).pop()
-    }
-    fn len(&self) -> usize {
-        lock(&self.0).len()
     }
 }
 

@@ -11,9 +11,18 @@
 //! removed, a present one never is. Removal is always "remove this very
 //! member", never "remove whatever is under this key".
 //!
-//! loom cannot see inside crossbeam or the hash set, so under the `skipstore_loom`
-//! cfg both are a `Mutex` around a std map: linearizable per operation, which
-//! is all the engine's protocol assumes of them.
+//! Under loom (`--cfg skipstore_loom --cfg crossbeam_loom`) the hash set
+//! ships unchanged: its atomics are `crate::sync`'s and its frees go through
+//! crossbeam-epoch's loom mode, so loom explores both. The ordered set is
+//! the one twin left: a `Mutex` around a `BTreeMap`, linearizable per
+//! operation, which is all the engine's protocol assumes of it.
+//! crossbeam-skiplist 0.1.3 cannot run in crossbeam's loom mode: it
+//! allocates each node raw and zero-fills its tower of
+//! `crossbeam_epoch::Atomic`s (`Node::alloc`, `write_bytes(0, height)`),
+//! which are loom objects in that mode and must be constructed
+//! (`Atomic::null()` is not `const` there); with the real skiplist every
+//! store model stopped at once on a loom causality violation inside
+//! `SkipList::search_position`, or crashed.
 
 use std::ops::{Bound, ControlFlow};
 
@@ -168,7 +177,7 @@ mod imp {
 
 #[cfg(skipstore_loom)]
 mod imp {
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::BTreeMap;
 
     use super::{Arc, Bound, ControlFlow, Member};
     use crate::sync::{Mutex, lock};
@@ -232,78 +241,7 @@ mod imp {
             drop(drained);
         }
     }
-
-    pub(crate) struct PointSet<T: Member> {
-        map: Mutex<HashMap<(String, String), Arc<T>>>,
-    }
-
-    /// Under loom removals give their counts back at once.
-    pub(crate) struct Released<T>(std::marker::PhantomData<T>);
-
-    impl<T> Released<T> {
-        pub(crate) const fn new() -> Self {
-            Self(std::marker::PhantomData)
-        }
-    }
-
-    impl<T: Member> PointSet<T> {
-        pub(crate) fn new() -> Self {
-            Self {
-                map: Mutex::new(HashMap::new()),
-            }
-        }
-
-        pub(crate) fn with<R>(
-            &self,
-            _hash: u64,
-            scope: &str,
-            key: &str,
-            f: impl FnOnce(&Arc<T>) -> R,
-        ) -> Option<R> {
-            let found = lock(&self.map)
-                .get(&(scope.to_owned(), key.to_owned()))
-                .cloned();
-            found.map(|m| f(&m))
-        }
-
-        pub(crate) fn try_insert(&self, member: Arc<T>) -> Result<(), Option<Arc<T>>> {
-            let mut map = lock(&self.map);
-            let k = (member.scope().to_owned(), member.sort_key().to_owned());
-            if let Some(old) = map.get(&k) {
-                return Err(Some(Arc::clone(old)));
-            }
-            map.insert(k, member);
-            Ok(())
-        }
-
-        pub(crate) fn remove_same(&self, member: &Arc<T>) {
-            let mut map = lock(&self.map);
-            let k = (member.scope().to_owned(), member.sort_key().to_owned());
-            if map.get(&k).is_some_and(|m| Arc::ptr_eq(m, member)) {
-                map.remove(&k);
-            }
-        }
-
-        /// As `remove_same` (the batch is the real index's concern).
-        pub(crate) fn remove_same_into(&self, member: &Arc<T>, _released: &mut Released<T>) {
-            self.remove_same(member);
-        }
-
-        pub(crate) fn len(&self) -> usize {
-            lock(&self.map).len()
-        }
-
-        pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<T>)) {
-            let snapshot: Vec<Arc<T>> = lock(&self.map).values().cloned().collect();
-            for m in &snapshot {
-                f(m);
-            }
-        }
-    }
 }
 
-#[cfg(not(skipstore_loom))]
 pub(crate) use crate::raw::hashindex::{PointSet, Released};
 pub(crate) use imp::OrderedSet;
-#[cfg(skipstore_loom)]
-pub(crate) use imp::{PointSet, Released};

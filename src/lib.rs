@@ -22,8 +22,8 @@
 //! | an entry | `entry` |
 //! | the raw layer: every `unsafe` block (the slot, the write buffer, the hash index's point set, retirement) | `raw::{slot, pending, hashindex, retire, text}` |
 //! | per-namespace ordered keys, namespace retirement | `namespace` |
-//! //! | ordered skiplists and the hash index, behind the loom seam | `index` |
-//! //! | the hierarchical timing wheel | [`wheel`] |
+//! | ordered skiplists and the hash index, behind one seam | `index` |
+//! | the hierarchical timing wheel | [`wheel`] |
 //! | handing timers to the wheel and advancing it | `expiry` |
 //! | the optional background sweeper | `sweeper` |
 //! | time sources | [`Clock`] |
@@ -56,8 +56,7 @@ mod entry;
 mod expiry;
 mod index;
 mod namespace;
-// The one layer allowed `unsafe` code. Under loom the engine uses a mutexed
-// map (see `index.rs`); the hash index is still built, for its own models.
+// The one layer allowed `unsafe` code.
 #[allow(unsafe_code)]
 mod raw;
 // The Redis store holds no lock-free protocol for loom to model: std's `Arc`

@@ -7,11 +7,18 @@
 //! Under those cfgs crossbeam-epoch runs in its own loom mode (its atomics
 //! and its collector are loom's), so the entry slot and the namespaces'
 //! write buffers run as they ship, and every deferred free is part of the
-//! model. crossbeam-skiplist, the hash index and the timer inbox are still
-//! swapped for mutexed std maps and a mutexed `Vec` (see `src/index.rs`
-//! and `src/expiry.rs` in the main crate), so loom explores the atomics the
-//! store's own protocol relies on: entry slot states, the write buffer,
-//! namespace pins and retirement, and the fences between the two indexes.
+//! model. The hash index ships unchanged too. crossbeam-skiplist and
+//! crossbeam-queue (the timer inbox) also ship unchanged, but their own
+//! atomics are `core`'s (neither has a loom mode), so loom runs each of
+//! their operations as one step between its epoch pins (see `src/index.rs`
+//! and `src/expiry.rs` in the main crate). So loom explores the atomics the
+//! store's own protocol relies on: entry slot states, the write buffer, the
+//! hash index, namespace pins and retirement, the fences between the indexes
+//! and every deferred free.
+//!
+//! Each model states its bounds through [`model`] or [`model_bounded`];
+//! `LOOM_MAX_PREEMPTIONS` and `LOOM_MAX_BRANCHES`, when set, override them
+//! (for a deeper exploratory run).
 #![cfg_attr(not(skipstore_loom), allow(unused))]
 
 use std::future::Future;
@@ -20,6 +27,39 @@ use std::time::Duration;
 use entelix_core::{ExecutionContext, TenantId};
 use entelix_memory::{Namespace, PutOptions, Store};
 use skipstore::{ManualClock, SkipStore};
+
+/// The preemption bound a model explores unless it names its own.
+pub const PREEMPTIONS: usize = 3;
+
+/// Branches (scheduling decisions) one execution may take. A store
+/// operation pins crossbeam-epoch (loom atomics) and probes the hash index,
+/// so one execution of a store model takes more than loom's default 1,000.
+pub const BRANCHES: usize = 20_000;
+
+/// Runs `f` under every interleaving within [`PREEMPTIONS`] preemptions.
+pub fn model<F>(f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    model_bounded(PREEMPTIONS, f);
+}
+
+/// Runs `f` under every interleaving within `preemptions` preemptions and
+/// [`BRANCHES`] branches per execution (either overridden by its
+/// environment variable when that is set).
+pub fn model_bounded<F>(preemptions: usize, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    let mut builder = loom::model::Builder::new();
+    if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
+        builder.preemption_bound = Some(preemptions);
+    }
+    if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
+        builder.max_branches = BRANCHES;
+    }
+    builder.check(f);
+}
 
 /// A store on a manual clock, as every model uses.
 pub fn store() -> (SkipStore<u32>, ManualClock) {

@@ -1,6 +1,6 @@
 //! loom models of the store's protocol: each runs the crate's own code under
-//! every interleaving loom can reach within its preemption bound
-//! (`LOOM_MAX_PREEMPTIONS`, set by `.ci/run`).
+//! every interleaving loom can reach within its preemption bound (see
+//! `model` and `model_bounded` in this crate's `src/lib.rs`).
 #![cfg(skipstore_loom)]
 
 use std::time::Duration;
@@ -14,7 +14,7 @@ const MS: Duration = Duration::from_millis(1);
 /// (no TTL) must survive; the old timer must not remove it.
 #[test]
 fn overwrite_racing_expiry() {
-    loom::model(|| {
+    model(|| {
         let (s, clock) = store();
         let a = ns("a");
         put(&s, &a, "k", 1, Some(MS));
@@ -36,7 +36,7 @@ fn overwrite_racing_expiry() {
 /// afterwards nothing of it remains anywhere, the namespace included.
 #[test]
 fn delete_racing_expiry() {
-    loom::model(|| {
+    model(|| {
         let (s, clock) = store();
         let a = ns("a");
         put(&s, &a, "k", 1, Some(MS));
@@ -57,7 +57,7 @@ fn delete_racing_expiry() {
 /// A get racing an overwrite of a present key never sees it absent.
 #[test]
 fn get_racing_overwrite() {
-    loom::model(|| {
+    model(|| {
         let (s, _clock) = store();
         let a = ns("a");
         put(&s, &a, "k", 1, None);
@@ -73,12 +73,16 @@ fn get_racing_overwrite() {
 }
 
 /// Two writers of one key with different TTLs: whichever wrote last decides
-/// the expiry; the other's timer never removes the survivor early.
+/// the expiry; the other's timer never removes the survivor early. The row
+/// exists before they race (two inserts of a new key race in
+/// `a_returned_put_is_listed_while_a_racing_insert_runs`; both at once did
+/// not finish in five minutes at two preemptions).
 #[test]
 fn two_writers_with_different_ttls() {
-    loom::model(|| {
+    model(|| {
         let (s, clock) = store();
         let a = ns("a");
+        put(&s, &a, "k", 0, None);
         let short = {
             let (s, a) = (s.clone(), a.clone());
             thread::spawn(move || put(&s, &a, "k", 1, Some(5 * MS)))
@@ -104,7 +108,7 @@ fn two_writers_with_different_ttls() {
 /// way a timer fires by the new expiry, so the row is swept on time.
 #[test]
 fn earlier_expiry_racing_a_refile() {
-    loom::model(|| {
+    model(|| {
         let (s, clock) = store();
         let a = ns("a");
         put(&s, &a, "k", 1, Some(2 * MS)); // a timer at 2 ms
@@ -128,7 +132,7 @@ fn earlier_expiry_racing_a_refile() {
 /// a key to it: the new key is readable, listed, and its namespace listed.
 #[test]
 fn namespace_retirement_racing_insert() {
-    loom::model(|| {
+    model(|| {
         let (s, _clock) = store();
         let a = ns("a");
         put(&s, &a, "old", 1, None);
@@ -148,7 +152,7 @@ fn namespace_retirement_racing_insert() {
 /// orders, and every read path agrees on it (no ghost in the ordered index).
 #[test]
 fn insert_racing_delete() {
-    loom::model(|| {
+    model(|| {
         let (s, _clock) = store();
         let a = ns("a");
         let writer = {
@@ -169,7 +173,7 @@ fn insert_racing_delete() {
 /// a key present throughout is always listed, exactly once.
 #[test]
 fn list_racing_drain() {
-    loom::model(|| {
+    model(|| {
         let (s, _clock) = store();
         let a = ns("a");
         put(&s, &a, "k1", 1, None);
@@ -195,7 +199,7 @@ fn list_racing_drain() {
 /// entry survives the sweep) or the sweep wins (the read sees nothing).
 #[test]
 fn sliding_read_racing_expiry() {
-    loom::model(|| {
+    model(|| {
         let (s, clock) = store();
         let a = ns("a");
         s.put_sliding(&a, "k", 1, 10 * MS, None);
@@ -222,7 +226,7 @@ fn sliding_read_racing_expiry() {
 /// expiration counted), and the row that triggered the drain stays.
 #[test]
 fn drain_expiry_racing_sweep() {
-    loom::model(|| {
+    model(|| {
         let (s, clock) = store();
         let a = ns("a");
         clock.advance(MS);
@@ -244,18 +248,74 @@ fn drain_expiry_racing_sweep() {
     });
 }
 
-/// A drain that leaves a soon-to-expire row in the buffer, racing a listing
-/// and a delete of that row: the listing sees the other (long-lived) row
-/// exactly once; the deleted row ends up nowhere, and nothing leaks.
+/// A store whose buffer holds a soon-to-expire row `k1` and a long-lived
+/// `k0`; the next new key's put drains it, keeping `k1` buffered and
+/// ordering `k0`.
+fn store_to_drain() -> (skipstore::SkipStore<u32>, entelix_memory::Namespace) {
+    let (s, clock) = store();
+    let a = ns("a");
+    clock.advance(MS);
+    put(&s, &a, "k1", 1, Some(3 * MS));
+    put(&s, &a, "k0", 0, None);
+    (s, a)
+}
+
+/// A drain that keeps a soon-to-expire row buffered and orders the other,
+/// racing a listing: the listing sees the ordered (long-lived) row exactly
+/// once, wherever the drain is in moving it. (Two models rather than one
+/// with three threads: that one did not finish in ten minutes at three
+/// preemptions.)
+#[test]
+fn drain_keeping_racing_list() {
+    model(|| {
+        let (s, a) = store_to_drain();
+        let writer = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || put(&s, &a, "k2", 2, Some(3 * MS)))
+        };
+        let listed = list(&s, &a);
+        assert!(listed.contains(&"k0".to_owned()), "lost k0: {listed:?}");
+        assert!(listed.contains(&"k1".to_owned()), "lost k1: {listed:?}");
+        let mut sorted = listed.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, listed, "unsorted or duplicated");
+        writer.join().unwrap();
+        assert_settled(&s, &a, "k1", Some(1));
+        assert_settled(&s, &a, "k0", Some(0));
+        assert_settled(&s, &a, "k2", Some(2));
+        assert_eq!(s.total_entries(), 3);
+    });
+}
+
+/// A drain that keeps a soon-to-expire row buffered, racing a delete of
+/// that row: the deleted row ends up nowhere (not listed, not counted, its
+/// count given back: loom fails a leaked `Arc`), whether the drain saw it
+/// live, dead, or not yet.
+#[test]
+fn drain_keeping_racing_delete() {
+    model(|| {
+        let (s, a) = store_to_drain();
+        let deleter = {
+            let (s, a) = (s.clone(), a.clone());
+            thread::spawn(move || delete(&s, &a, "k1"))
+        };
+        put(&s, &a, "k2", 2, Some(3 * MS));
+        deleter.join().unwrap();
+        assert_settled(&s, &a, "k1", None);
+        assert_settled(&s, &a, "k0", Some(0));
+        assert_settled(&s, &a, "k2", Some(2));
+        assert_eq!(s.total_entries(), 2);
+    });
+}
+
+/// Both races at once, a listing and a delete racing the keeping drain, at
+/// one preemption (with three threads, three preemptions did not finish in
+/// ten minutes; the two-thread models above take each race at three).
 #[test]
 fn drain_keeping_racing_list_and_delete() {
-    loom::model(|| {
-        let (s, clock) = store();
-        let a = ns("a");
-        clock.advance(MS);
-        put(&s, &a, "k1", 1, Some(3 * MS));
-        put(&s, &a, "k0", 0, None);
-        // k1 expires soon, so the drain keeps it buffered; k0 is ordered.
+    model_bounded(1, || {
+        let (s, a) = store_to_drain();
         let deleter = {
             let (s, a) = (s.clone(), a.clone());
             thread::spawn(move || delete(&s, &a, "k1"))
@@ -279,29 +339,38 @@ fn drain_keeping_racing_list_and_delete() {
     });
 }
 
-/// Two writers insert the same new key into a new namespace: whichever
-/// `put` returns first, the key is readable, listed and its namespace
-/// listed by listings that start after it returned, whatever the other
-/// writer is doing meanwhile (the entry is buffered before it is
-/// published; the namespace is ordered before anyone writes into it). The
+/// Two writers insert the same new key into a namespace: whichever `put`
+/// returns first, the key is readable, listed and its namespace listed by
+/// listings that start after it returned, whatever the other writer is
+/// doing meanwhile (the entry is buffered before it is published). The
 /// loser's buffered entry never shows.
 #[test]
 fn a_returned_put_is_listed_while_a_racing_insert_runs() {
-    loom::model(|| {
+    // The namespace exists before the race (another key in it), and two
+    // preemptions: with both inserts also creating the namespace, every
+    // write probing the shipping hash index twice, this did not finish in
+    // five minutes even at one preemption. A new namespace racing its
+    // first writes is `namespace_retirement_racing_insert`'s.
+    model_bounded(2, || {
         let (s, _clock) = store();
         let a = ns("a");
+        put(&s, &a, "j", 0, None);
         let other = {
             let (s, a) = (s.clone(), a.clone());
             thread::spawn(move || put(&s, &a, "k", 1, None))
         };
         put(&s, &a, "k", 2, None);
         assert!(get(&s, &a, "k").is_some());
-        assert_eq!(list(&s, &a), ["k".to_owned()], "put returned, not listed");
+        assert_eq!(
+            list(&s, &a),
+            ["j".to_owned(), "k".to_owned()],
+            "put returned, not listed"
+        );
         assert_eq!(list_namespaces(&s), [a.clone()], "namespace not listed");
         other.join().unwrap();
         let now = get(&s, &a, "k");
         assert!(now.is_some());
         assert_settled(&s, &a, "k", now);
-        assert_eq!(s.total_entries(), 1);
+        assert_eq!(s.total_entries(), 2);
     });
 }

@@ -85,6 +85,10 @@ use hooks::Cause;
 pub(crate) use hooks::{Hooks, Listener, Notices, listener_of};
 pub use hooks::{Removal, RemovalCause};
 
+// The sizes below are smaller under tests and loom, so that a few operations
+// reach every path (a drain, a sweep step, a prune); only the numbers change,
+// the code is the same.
+
 /// Pending entries per namespace that trigger a drain into its ordered keys.
 #[cfg(not(any(test, skipstore_loom)))]
 const DRAIN_AT: usize = 32;

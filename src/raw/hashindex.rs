@@ -65,9 +65,9 @@ use crate::counter::StripedCounter;
 use crate::index::Member;
 use crate::sync::{Arc, AtomicPtr, AtomicU8, AtomicUsize, Mutex, Ordering};
 
-/// Reclamation: crossbeam-epoch, or (under loom, which cannot see it) a
-/// garbage list the set runs when it drops.
-#[cfg(not(skipstore_loom))]
+/// Reclamation through crossbeam-epoch. Under loom it is crossbeam-epoch's
+/// own loom mode (`--cfg crossbeam_loom`), so the models see every deferred
+/// free run at the end of a grace period, as it ships.
 mod reclaim {
     pub(super) use crossbeam_epoch::{Guard, pin};
 
@@ -89,58 +89,14 @@ mod reclaim {
     }
 }
 
-#[cfg(skipstore_loom)]
-mod reclaim {
-    use crate::sync::Mutex;
-
-    pub(super) struct Guard;
-
-    pub(super) fn pin() -> Guard {
-        Guard
-    }
-
-    /// Deferred frees, run when the set drops (sound and simple: nothing
-    /// is freed while any thread could read it).
-    pub(super) struct Garbage(Mutex<Vec<Box<dyn FnOnce() + Send>>>);
-
-    impl Garbage {
-        pub(super) fn new() -> Self {
-            Self(Mutex::new(Vec::new()))
-        }
-
-        pub(super) unsafe fn defer(&self, _guard: &Guard, f: impl FnOnce() + 'static) {
-            /// The closures free `Send + Sync` members and tables.
-            struct AssertSend<F>(F);
-            // SAFETY: see above.
-            unsafe impl<F> Send for AssertSend<F> {}
-            let f = AssertSend(f);
-            crate::sync::lock(&self.0).push(Box::new(move || {
-                let f = f;
-                (f.0)();
-            }));
-        }
-    }
-
-    impl Drop for Garbage {
-        fn drop(&mut self) {
-            let list = std::mem::take(&mut *crate::sync::lock(&self.0));
-            for f in list {
-                f();
-            }
-        }
-    }
-}
-
 use reclaim::{Garbage, pin};
 
 /// Counts of members removed from a set, given back together (see
 /// [`crate::raw::retire`]).
-#[cfg(not(skipstore_loom))]
 pub(crate) struct Released<T: Member> {
     counts: crate::raw::retire::Batch<Count<T>>,
 }
 
-#[cfg(not(skipstore_loom))]
 impl<T: Member> Released<T> {
     pub(crate) const fn new() -> Self {
         Self {
@@ -515,7 +471,6 @@ impl<T: Member> PointSet<T> {
     /// As [`remove_same`](Self::remove_same), but the set's count of the
     /// member goes to `released`, which gives such counts back in batches
     /// (one epoch deferral per batch instead of one per removal).
-    #[cfg(not(skipstore_loom))]
     pub(crate) fn remove_same_into(&self, member: &Arc<T>, released: &mut Released<T>) {
         // Before the unlink, as in `remove_same` (R3).
         let gone = member.is_gone();

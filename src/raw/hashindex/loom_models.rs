@@ -1,7 +1,8 @@
 //! loom models of the set's own protocol: unique keys under racing inserts
 //! (also across a resize), and writes racing a resize (freeze, copy,
-//! publish). Under loom the set has one shard. Run with
-//! `RUSTFLAGS="--cfg skipstore_loom" cargo test --release --lib hashindex::loom`.
+//! publish). Under loom the set has one shard, and its releases go through
+//! crossbeam-epoch's loom mode as they ship. Run with
+//! `RUSTFLAGS="--cfg skipstore_loom --cfg crossbeam_loom" LOOM_MAX_PREEMPTIONS=3 cargo test --release -p skipstore --lib hashindex::loom`.
 
 #![allow(clippy::unwrap_used)]
 
