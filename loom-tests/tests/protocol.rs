@@ -248,15 +248,28 @@ fn drain_expiry_racing_sweep() {
     });
 }
 
-/// A store whose buffer holds a soon-to-expire row `k1` and a long-lived
-/// `k0`; the next new key's put drains it, keeping `k1` buffered and
-/// ordering `k0`.
+/// A store whose next new key's put drains its namespace's write buffer,
+/// keeping the soon-to-expire rows (`k1`, and the new `k2`) buffered and
+/// moving the long-lived `k0` into the ordered keys, while the race runs.
+///
+/// Under loom a drain comes every second new row counted since the last
+/// drain, not counting the rows it kept. So: `k1` (expiring) and `j`
+/// (long-lived) make the first drain, which orders `j` and keeps `k1`;
+/// `k0` is then buffered without a drain; the clock moves on so that the
+/// next drain's horizon covers `k1` and `k2` (it keeps rows expiring within
+/// eight times the interval since the last drain). The racing put of `k2`
+/// is the second new row: its drain moves `k0`, a row that was listed
+/// before the race, from the buffer to the ordered keys. (An earlier setup
+/// drained in the setup itself and left the race nothing to move: listing
+/// the ordered keys before the buffer, which loses a moving row, passed.)
 fn store_to_drain() -> (skipstore::SkipStore<u32>, entelix_memory::Namespace) {
     let (s, clock) = store();
     let a = ns("a");
     clock.advance(MS);
     put(&s, &a, "k1", 1, Some(3 * MS));
+    put(&s, &a, "j", 9, None);
     put(&s, &a, "k0", 0, None);
+    clock.advance(MS);
     (s, a)
 }
 
@@ -274,8 +287,9 @@ fn drain_keeping_racing_list() {
             thread::spawn(move || put(&s, &a, "k2", 2, Some(3 * MS)))
         };
         let listed = list(&s, &a);
-        assert!(listed.contains(&"k0".to_owned()), "lost k0: {listed:?}");
-        assert!(listed.contains(&"k1".to_owned()), "lost k1: {listed:?}");
+        for key in ["j", "k0", "k1"] {
+            assert!(listed.contains(&key.to_owned()), "lost {key}: {listed:?}");
+        }
         let mut sorted = listed.clone();
         sorted.sort();
         sorted.dedup();
@@ -284,7 +298,8 @@ fn drain_keeping_racing_list() {
         assert_settled(&s, &a, "k1", Some(1));
         assert_settled(&s, &a, "k0", Some(0));
         assert_settled(&s, &a, "k2", Some(2));
-        assert_eq!(s.total_entries(), 3);
+        assert_settled(&s, &a, "j", Some(9));
+        assert_eq!(s.total_entries(), 4);
     });
 }
 
@@ -305,7 +320,8 @@ fn drain_keeping_racing_delete() {
         assert_settled(&s, &a, "k1", None);
         assert_settled(&s, &a, "k0", Some(0));
         assert_settled(&s, &a, "k2", Some(2));
-        assert_eq!(s.total_entries(), 2);
+        assert_settled(&s, &a, "j", Some(9));
+        assert_eq!(s.total_entries(), 3);
     });
 }
 
@@ -325,7 +341,9 @@ fn drain_keeping_racing_list_and_delete() {
             thread::spawn(move || put(&s, &a, "k2", 2, Some(3 * MS)))
         };
         let listed = list(&s, &a);
-        assert!(listed.contains(&"k0".to_owned()), "lost k0: {listed:?}");
+        for key in ["j", "k0"] {
+            assert!(listed.contains(&key.to_owned()), "lost {key}: {listed:?}");
+        }
         let mut sorted = listed.clone();
         sorted.sort();
         sorted.dedup();
@@ -335,7 +353,8 @@ fn drain_keeping_racing_list_and_delete() {
         assert_settled(&s, &a, "k1", None);
         assert_settled(&s, &a, "k0", Some(0));
         assert_settled(&s, &a, "k2", Some(2));
-        assert_eq!(s.total_entries(), 2);
+        assert_settled(&s, &a, "j", Some(9));
+        assert_eq!(s.total_entries(), 3);
     });
 }
 
