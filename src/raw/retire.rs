@@ -80,13 +80,33 @@ impl<T: Send + 'static> Drop for Batch<T> {
     }
 }
 
+/// Flushes until `done` holds (the unit tests of retirement and of the
+/// slot wait on the epoch with it). Tests run in parallel, and a thread of
+/// another test that is descheduled while pinned holds the epoch back,
+/// so this sleeps now and then (about 0.4 s over all tries) instead of
+/// spinning through its tries in a few milliseconds: without the
+/// sleeps, it failed once under load.
+#[cfg(test)]
+pub(super) fn reclaim_until(mut done: impl FnMut() -> bool) {
+    for i in 0..100_000 {
+        if done() {
+            return;
+        }
+        crossbeam_epoch::pin().flush();
+        if i % 256 == 255 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    assert!(done(), "the epoch never reclaimed");
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::disallowed_types)] // test bookkeeping, not the protocol
 
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::{BATCH, Batch};
+    use super::{BATCH, Batch, reclaim_until};
 
     /// Objects freed so far; each object is its own index, so a double
     /// free or a lost one shows in the sum as well as the count.
@@ -101,24 +121,6 @@ mod tests {
             SUM.fetch_add(self.0, Ordering::SeqCst);
             FREED.fetch_add(1, Ordering::SeqCst);
         }
-    }
-
-    /// Flushes until `done` holds. Tests run in parallel, and a thread of
-    /// another test that is descheduled while pinned holds the epoch back,
-    /// so this sleeps now and then (about 0.4 s over all tries) instead of
-    /// spinning through its tries in a few milliseconds: without the
-    /// sleeps, it failed once under load.
-    fn reclaim_until(mut done: impl FnMut() -> bool) {
-        for i in 0..100_000 {
-            if done() {
-                return;
-            }
-            crossbeam_epoch::pin().flush();
-            if i % 256 == 255 {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-        }
-        assert!(done(), "the epoch never reclaimed");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use super::{Graveyard, Killed, Replaced, Slot, Version};
 use crate::raw::Unlinked;
+use crate::raw::retire::reclaim_until;
 
 /// A value that counts itself and poisons its canary when dropped, so a
 /// read of a dropped value (in a cell that stays allocated) shows.
@@ -85,19 +86,6 @@ fn replace(owner: &Owner, id: u64, live: &Arc<AtomicI64>) -> u64 {
         Replaced::Done(_, old) => old,
         _ => panic!("a live slot refused a plain replace"),
     }
-}
-
-fn reclaim_until(mut done: impl FnMut() -> bool) {
-    for i in 0..100_000 {
-        if done() {
-            return;
-        }
-        crossbeam_epoch::pin().flush();
-        if i % 256 == 255 {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-    }
-    assert!(done(), "the epoch never reclaimed");
 }
 
 #[test]
