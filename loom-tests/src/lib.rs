@@ -107,6 +107,18 @@ pub fn evict(s: &SkipStore<u32>) -> usize {
     run(s.evict_expired(&ExecutionContext::new())).expect("evict")
 }
 
+/// Checks a listing taken while other threads ran: it holds every key of
+/// `must` (rows that were listable before the race), sorted, each once.
+pub fn assert_listed(listed: &[String], must: &[&str]) {
+    for key in must {
+        assert!(listed.iter().any(|k| k == key), "lost {key}: {listed:?}");
+    }
+    assert!(
+        listed.windows(2).all(|w| w[0] < w[1]),
+        "unsorted or duplicated: {listed:?}"
+    );
+}
+
 /// Checks that every read path agrees about `(ns, key)` after the threads
 /// joined: `get`, `list`, `list_namespaces` and the row count.
 pub fn assert_settled(s: &SkipStore<u32>, ns: &Namespace, key: &str, expect: Option<u32>) {
