@@ -624,22 +624,19 @@ where
         // live, so nothing to notice.
         let mut none = Notices::new();
         self.drain(node, &mut none);
-        if self.idle.sum() > IDLE_MAX {
-            self.reclaim_near(node, &mut none);
+        let over = self.idle.sum().saturating_sub(IDLE_MAX);
+        if over > 0 {
+            self.reclaim_near(node, over, &mut none);
         }
         self.hooks.deliver(none);
     }
 
-    /// Retires idle nodes until there are at most [`IDLE_MAX`]: those
+    /// Retires `want` idle nodes (the count past [`IDLE_MAX`]): those
     /// among the [`RECLAIM_VISITS`] nodes after `emptied` in rendered order
     /// (so a node left idle by a namespace that is never written again goes
     /// eventually), and `emptied` itself if that found none. Lock-free: the
     /// walk is a skiplist scan, each retirement a CAS.
-    fn reclaim_near(&self, emptied: &Arc<NsNode<V>>, notices: &mut Notices<V>) {
-        let mut want = self.idle.sum().saturating_sub(IDLE_MAX);
-        if want == 0 {
-            return; // another thread retired some meanwhile
-        }
+    fn reclaim_near(&self, emptied: &Arc<NsNode<V>>, mut want: usize, notices: &mut Notices<V>) {
         let mut found = Vec::new();
         if RECLAIM_VISITS > 0 {
             let mut visits = 0;
