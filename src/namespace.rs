@@ -20,6 +20,7 @@ use entelix_memory::Namespace;
 
 use crate::entry::Entry;
 use crate::index::{Member, OrderedSet, point_hash};
+use crate::raw::Guard;
 use crate::raw::pending::Pending;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -131,16 +132,22 @@ impl<V: Send + Sync + 'static> NsNode<V> {
     /// True if some entry is live at `now`; buffered entries count only if
     /// `reachable` says so (see `Engine::is_reachable`). Stops at the first
     /// one.
-    pub(crate) fn has_live(&self, now: u64, reachable: impl Fn(&Arc<Entry<V>>) -> bool) -> bool {
+    pub(crate) fn has_live(
+        &self,
+        now: u64,
+        guard: &Guard,
+        reachable: impl Fn(&Arc<Entry<V>>) -> bool,
+    ) -> bool {
+        let is_live = |e: &Entry<V>| e.slot.load(guard).is_some_and(|v| v.is_live(|| now));
         let mut live = false;
-        self.pending.for_each(|e| {
-            live = live || (reachable(e) && e.slot.read(|v| v.is_some_and(|v| v.is_live(|| now))));
+        self.pending.for_each(guard, |e| {
+            live = live || (reachable(e) && is_live(e));
         });
         if live {
             return true;
         }
         self.keys.scan(Bound::Unbounded, |e| {
-            live = e.slot.read(|v| v.is_some_and(|v| v.is_live(|| now)));
+            live = is_live(e);
             if live {
                 ControlFlow::Break(())
             } else {

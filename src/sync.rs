@@ -91,19 +91,3 @@ pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
         Err(std::sync::TryLockError::WouldBlock) => None,
     }
 }
-
-/// Pins the current thread's epoch for one store operation.
-///
-/// Every lock-free step below (slot loads, index probes, buffer pushes)
-/// pins on its own; under an outer pin those nested pins only bump a
-/// counter, where a first pin publishes the thread's epoch behind a full
-/// fence. An operation pins once here and its steps ride on it. Hold it
-/// only around the store's own work, never around user code (a listener),
-/// which could then keep memory from being reclaimed.
-///
-/// Under loom this is crossbeam-epoch's own loom mode (`--cfg
-/// crossbeam_loom`): its default collector is then a loom lazy static, one
-/// per model execution, so a model sees every pin and every deferred free.
-pub(crate) fn pin_operation() -> crossbeam_epoch::Guard {
-    crossbeam_epoch::pin()
-}

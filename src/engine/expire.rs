@@ -10,6 +10,7 @@ use crate::entry::Entry;
 use crate::expiry::{Fired, Firing, SWEEP_EVERY, ceil_tick};
 use crate::namespace::NsNode;
 use crate::raw::slot::NEVER;
+use crate::raw::{Guard, pin};
 use crate::render::render_prefix;
 use crate::sync::{Arc, Ordering, fence};
 
@@ -33,9 +34,10 @@ where
         now: u64,
         notices: &mut Notices<V>,
         done: &mut Vec<Timer<V>>,
+        guard: &Guard,
     ) -> Fired<Timer<V>> {
         let Timer { entry, ticket } = timer;
-        let fired = self.fire_live(&entry, ticket, now, notices);
+        let fired = self.fire_live(&entry, ticket, now, notices, guard);
         match fired {
             Fired::NotYet(tick, ticket) => Fired::NotYet(tick, Timer { entry, ticket }),
             Fired::Removed => {
@@ -57,6 +59,7 @@ where
         ticket: u64,
         now: u64,
         notices: &mut Notices<V>,
+        guard: &Guard,
     ) -> Fired<u64> {
         if !entry.timer.is_live(ticket) {
             return Fired::Stale; // superseded by an earlier timer, or dead
@@ -69,7 +72,7 @@ where
             later = Some(v.expires_at());
             false
         };
-        if self.kill(entry, claim, Cause::Expired, notices) {
+        if self.kill(entry, claim, Cause::Expired, notices, guard) {
             return Fired::Removed;
         }
         match later.filter(|&at| at != NEVER) {
@@ -82,7 +85,7 @@ where
                 // an earlier expiry before we replaced the ticket is seen
                 // here, and filed a timer of its own otherwise.
                 fence(Ordering::SeqCst);
-                self.arm(entry);
+                self.arm(entry, guard);
                 Fired::NotYet(tick, next)
             }
             None => {
@@ -120,9 +123,10 @@ where
 
     /// Evicts the entry of a timer taken off the wheel (the one due
     /// soonest), if the timer still counts.
-    fn evict_timed(&self, timer: Timer<V>, notices: &mut Notices<V>) {
+    fn evict_timed(&self, timer: Timer<V>, notices: &mut Notices<V>, guard: &Guard) {
         let Timer { entry, ticket } = timer;
-        if entry.timer.is_live(ticket) && !self.kill(&entry, |_| true, Cause::Evicted, notices) {
+        let mut evicted = || self.kill(&entry, |_| true, Cause::Evicted, notices, guard);
+        if entry.timer.is_live(ticket) && !evicted() {
             entry.timer.disarm(ticket);
         }
     }
@@ -131,7 +135,7 @@ where
     /// the entries closest to expiry, then (a clock over the ordered index)
     /// entries not read since the clock last passed them. Bounded work per
     /// call; under concurrent writers the bound is approximate.
-    pub(super) fn enforce_bound(&self, notices: &mut Notices<V>) {
+    pub(super) fn enforce_bound(&self, notices: &mut Notices<V>, guard: &Guard) {
         let Some(max) = self.hooks.max_entries else {
             return;
         };
@@ -149,11 +153,11 @@ where
                 continue;
             }
             if let Some(timer) = self.expiry.pop_soonest() {
-                self.evict_timed(timer, notices);
+                self.evict_timed(timer, notices, guard);
                 continue;
             }
             let wait = rows - max > EVICT_PER_WRITE;
-            if !self.clock_evict_one(wait, notices) && !wait {
+            if !self.clock_evict_one(wait, notices, guard) && !wait {
                 // The hand is busy (someone else is evicting) and we are
                 // only a little over: leave it to them.
                 return;
@@ -165,7 +169,7 @@ where
     /// of recently read entries and evicts the first entry without one (or,
     /// after [`CLOCK_PATIENCE`] entries, the next one regardless). Returns
     /// whether it evicted; `wait` says whether to wait for a busy hand.
-    fn clock_evict_one(&self, wait: bool, notices: &mut Notices<V>) -> bool {
+    fn clock_evict_one(&self, wait: bool, notices: &mut Notices<V>, guard: &Guard) -> bool {
         let hand = if wait {
             crate::sync::lock(&self.clock_hand)
         } else {
@@ -190,7 +194,7 @@ where
                     // dead. One load, not a drain and a scan.
                     return ControlFlow::Continue(());
                 }
-                self.drain(node, notices);
+                self.drain(node, notices, guard);
                 node.keys.scan(Bound::Unbounded, |entry| {
                     if entry.slot.is_dead() {
                         // Being removed by another thread.
@@ -206,8 +210,9 @@ where
                 if victim.is_none() {
                     // Another thread is draining this namespace's buffer:
                     // its rows are candidates too.
-                    node.pending.for_each(|entry| {
-                        if victim.is_none() && !entry.slot.is_dead() && self.is_reachable(entry) {
+                    node.pending.for_each(guard, |entry| {
+                        let reachable = || self.is_reachable(entry, guard);
+                        if victim.is_none() && !entry.slot.is_dead() && reachable() {
                             victim = Some(Arc::clone(entry));
                         }
                     });
@@ -225,7 +230,7 @@ where
             }
         }
         drop(cursor);
-        victim.is_some_and(|entry| self.kill(&entry, |_| true, Cause::Evicted, notices))
+        victim.is_some_and(|entry| self.kill(&entry, |_| true, Cause::Evicted, notices, guard))
     }
 
     /// Deletes every row of every namespace under `prefix`; returns how many.
@@ -234,9 +239,12 @@ where
         let mut notices = Notices::new();
         let mut removed = 0;
         for node in &nodes {
+            // One pin per namespace: a subtree of many rows does not hold
+            // the epoch back for the whole delete.
+            let guard = pin();
             let mut doomed = Vec::new();
-            node.pending.for_each(|entry| {
-                if self.is_reachable(entry) {
+            node.pending.for_each(&guard, |entry| {
+                if self.is_reachable(entry, &guard) {
                     doomed.push(Arc::clone(entry));
                 }
             });
@@ -245,7 +253,7 @@ where
                 ControlFlow::Continue(())
             });
             for entry in &doomed {
-                if self.kill(entry, |_| true, Cause::Deleted, &mut notices) {
+                if self.kill(entry, |_| true, Cause::Deleted, &mut notices, &guard) {
                     removed += 1;
                 }
             }
@@ -276,6 +284,10 @@ struct Sweep<'a, V: Clone + Send + Sync + 'static> {
     /// Timers let go of, dropped once the wheel's mutex is released: the
     /// last handle to a removed entry drops its value.
     done: Vec<Timer<V>>,
+    /// The pin the fired timers' removals run under: taken at the first
+    /// timer of a chunk and let go between chunks, before notices are
+    /// delivered (a listener never runs pinned).
+    guard: Option<Guard>,
 }
 
 impl<'a, V: Clone + Send + Sync + 'static> Sweep<'a, V> {
@@ -286,14 +298,15 @@ impl<'a, V: Clone + Send + Sync + 'static> Sweep<'a, V> {
             notices,
             deliver,
             done: Vec::new(),
+            guard: None,
         }
     }
 }
 
 impl<V: Clone + Send + Sync + 'static> Firing<Timer<V>> for Sweep<'_, V> {
     fn fire(&mut self, timer: Timer<V>) -> Fired<Timer<V>> {
-        self.engine
-            .fire(timer, self.now, self.notices, &mut self.done)
+        let guard = self.guard.get_or_insert_with(pin);
+        (self.engine).fire(timer, self.now, self.notices, &mut self.done, guard)
     }
 
     fn counts(&mut self, timer: &Timer<V>) -> bool {
@@ -305,6 +318,7 @@ impl<V: Clone + Send + Sync + 'static> Firing<Timer<V>> for Sweep<'_, V> {
     }
 
     fn between_chunks(&mut self) {
+        self.guard = None;
         self.done.clear();
         if self.deliver {
             let notices = std::mem::replace(self.notices, Notices::new());

@@ -9,6 +9,15 @@
 //! * `entries`: every entry by `(rendered namespace, key)`, for O(1) point
 //!   operations.
 //!
+//! # Memory
+//!
+//! The engine is safe code over the raw layer (`crate::raw`), which owns
+//! every `unsafe` block and every decision to free memory. An operation
+//! pins the epoch once (`raw::pin`) and passes the guard down to each raw
+//! step; every version or member a step hands out borrows that guard, so
+//! none can be used after the pin is let go. The guard is dropped before
+//! notices are delivered: a removal listener never runs pinned.
+//!
 //! # Protocol (the invariants loom-tests/ checks)
 //!
 //! 1. A put pins the namespace node (linked in `namespaces` before the pin
@@ -18,8 +27,8 @@
 //!    point of an insert). So a key `get` can read is already reachable by
 //!    `list`. A buffered entry is *fresh* until its insert knows the
 //!    outcome: *published*, or *void* when another entry of the key won
-//!    (the loser takes its version back to retry, so nobody may have read
-//!    it). Whoever walks a buffer reads a fresh entry's slot only after
+//!    (the loser kills its slot and retries with a copy of its version,
+//!    see `Engine::void`). Whoever walks a buffer reads a fresh entry's slot only after
 //!    finding that very entry in `entries` (`Engine::is_reachable`); a drain
 //!    keeps fresh entries and drops void ones. A drain later moves live
 //!    published entries into `keys`, except that it removes the expired
@@ -73,8 +82,9 @@ use crate::expiry::{Arm, Expiry, ceil_tick};
 use crate::index::{Member, OrderedSet, PointSet, point_hash};
 use crate::namespace::{NsNode, Pinned};
 use crate::raw::slot::{Displaced, Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
+use crate::raw::{Guard, pin};
 use crate::render::with_rendered;
-use crate::sync::{Arc, Mutex, Ordering, fence, pin_operation};
+use crate::sync::{Arc, Mutex, Ordering, fence};
 
 mod expire;
 mod hooks;
@@ -259,9 +269,32 @@ where
         let next = self.version_for(value, expiring);
         let mut notices = Notices::new();
         let written = {
-            let _pin = pin_operation();
+            let guard = pin();
+            let notices = &mut notices;
             with_rendered(ns, |rendered| {
-                self.write_rendered(rendered, ns, key, next, condition, &mut notices)
+                let hash = point_hash(rendered, key);
+                let mut next = next;
+                loop {
+                    let node = self.pin_namespace(rendered, ns, &guard);
+                    let attempt = match self.entries.get(hash, rendered, key, &guard) {
+                        Some(entry) => {
+                            let entry = Arc::clone(&entry);
+                            self.replace(&node, entry, next, condition, notices, &guard)
+                        }
+                        None if matches!(condition, Condition::IfVersion(_)) => {
+                            self.unpin(&node, notices, &guard);
+                            return Written::Refused(None);
+                        }
+                        None => self.insert(node, key, hash, next, notices, &guard),
+                    };
+                    match attempt {
+                        Ok(written) => return written,
+                        // Raced with a removal or another insert: the node
+                        // was unpinned; start over with the version handed
+                        // back.
+                        Err(back) => next = back,
+                    }
+                }
             })
         };
         if matches!(written, Written::Stored(_)) {
@@ -270,36 +303,6 @@ where
         self.hooks.deliver(notices);
         self.maybe_help_sweep();
         written
-    }
-
-    fn write_rendered(
-        &self,
-        rendered: &str,
-        ns: &Namespace,
-        key: &str,
-        mut next: Version<V>,
-        condition: Condition,
-        notices: &mut Notices<V>,
-    ) -> Written {
-        let hash = point_hash(rendered, key);
-        loop {
-            let node = self.pin_namespace(rendered, ns);
-            let found = self.entries.with(hash, rendered, key, Arc::clone);
-            let attempt = match found {
-                Some(entry) => self.replace(&node, entry, next, condition, notices),
-                None if matches!(condition, Condition::IfVersion(_)) => {
-                    self.unpin(&node);
-                    return Written::Refused(None);
-                }
-                None => self.insert(node, key, hash, next, notices),
-            };
-            match attempt {
-                Ok(written) => return written,
-                // Raced with a removal or another insert: the node was
-                // unpinned; start over with the version handed back.
-                Err(back) => next = back,
-            }
-        }
     }
 
     /// Writes over the entry found for the key (the node is pinned; this
@@ -311,6 +314,7 @@ where
         next: Version<V>,
         condition: Condition,
         notices: &mut Notices<V>,
+        guard: &Guard,
     ) -> Result<Written, Version<V>> {
         let now = std::cell::OnceCell::new();
         let now = || *now.get_or_init(|| self.now());
@@ -331,31 +335,28 @@ where
             };
             (wants.then(|| keepsakes.keep(old)), cause)
         };
+        let hold = || Arc::clone(&entry);
         let outcome =
-            entry
-                .slot
-                .replace_if(next, allowed, keep_old, &mut notices.graveyard, || {
-                    Arc::clone(&entry)
-                });
-        self.unpin(node);
+            (entry.slot).replace_if(next, allowed, keep_old, &mut notices.graveyard, hold, guard);
+        self.unpin(node, notices, guard);
         match outcome {
             Replaced::Done(version, (kept, cause)) => {
                 if let Some(kept) = kept {
                     notices.push(&entry, kept, cause);
                 }
                 self.hooks.stats.add_removal(cause);
-                self.arm(&entry);
+                self.arm(&entry, guard);
                 Ok(Written::Stored(version))
             }
             Replaced::Declined => {
-                let live = entry
-                    .slot
-                    .read(|cur| cur.filter(|v| v.is_live(now)).map(|v| v.version));
+                let live = (entry.slot.load(guard))
+                    .filter(|v| v.is_live(now))
+                    .map(|v| v.version);
                 Ok(Written::Refused(live))
             }
             Replaced::Dead(back) => {
                 // Dead but not yet unlinked: help, then retry.
-                self.entries.remove_same(&entry);
+                self.entries.remove_same(&entry, guard);
                 Err(back)
             }
         }
@@ -371,6 +372,7 @@ where
         hash: u64,
         mut next: Version<V>,
         notices: &mut Notices<V>,
+        guard: &Guard,
     ) -> Result<Written, Version<V>> {
         next.version = first_version();
         let version = next.version;
@@ -379,7 +381,7 @@ where
         // Buffered before it is published (rule 1), while we hold the pin
         // (rule 5).
         let buffered = entry.ns.pending.push(Arc::clone(&entry));
-        let written = match self.entries.try_insert(Arc::clone(&entry)) {
+        let written = match self.entries.try_insert(Arc::clone(&entry), guard) {
             Ok(()) => {
                 entry.set_published();
                 // The node's pin now belongs to the new row.
@@ -390,18 +392,18 @@ where
                 if let Some(occupant) = occupant
                     && occupant.slot.is_dead()
                 {
-                    self.entries.remove_same(&occupant);
+                    self.entries.remove_same(&occupant, guard);
                 }
-                Err(self.void(&entry, notices))
+                Err(self.void(&entry, notices, guard))
             }
         };
         if buffered >= DRAIN_AT {
-            self.drain(&entry.ns, notices);
+            self.drain(&entry.ns, notices, guard);
         }
         match written {
             Ok(written) => {
-                self.arm(&entry);
-                self.enforce_bound(notices);
+                self.arm(&entry, guard);
+                self.enforce_bound(notices, guard);
                 Ok(written)
             }
             Err(Some(back)) => Err(back),
@@ -419,7 +421,12 @@ where
     /// one goes (R1 in [`crate::raw`]) and the retry writes a clone. The
     /// value is cloned (user code) after the pin is released, from a
     /// keepsake; this costs a clone only when two inserts of one key race.
-    fn void(&self, entry: &Arc<Entry<V>>, notices: &mut Notices<V>) -> Option<Version<V>> {
+    fn void(
+        &self,
+        entry: &Arc<Entry<V>>,
+        notices: &mut Notices<V>,
+        guard: &Guard,
+    ) -> Option<Version<V>> {
         entry.set_void();
         let keepsakes = &mut notices.keepsakes;
         let mut kept = None;
@@ -427,26 +434,25 @@ where
             |_| true,
             |lost| kept = Some(keepsakes.keep(lost)),
             &mut notices.graveyard,
+            guard,
         );
         debug_assert!(kept.is_some(), "a lost insert's version is its own");
         // The retirer, if this retires the node, drains the void entry.
-        self.unpin(&entry.ns);
+        self.unpin(&entry.ns, notices, guard);
         kept.and_then(|at| notices.keepsakes.get(at))
             .map(Version::duplicate)
     }
 
     /// Whether a buffered entry counts for readers (its slot may be read):
     /// published, or fresh but already in `entries` (rule 1).
-    fn is_reachable(&self, entry: &Arc<Entry<V>>) -> bool {
+    fn is_reachable(&self, entry: &Arc<Entry<V>>, guard: &Guard) -> bool {
         match entry.publication() {
             Publication::Published => true,
             Publication::Void => false,
             Publication::Fresh => self
                 .entries
-                .with(entry.point_hash(), &entry.ns.rendered, &entry.key, |e| {
-                    Arc::ptr_eq(e, entry)
-                })
-                .unwrap_or(false),
+                .get(entry.point_hash(), &entry.ns.rendered, &entry.key, guard)
+                .is_some_and(|e| Arc::ptr_eq(&e, entry)),
         }
     }
 
@@ -454,15 +460,15 @@ where
     /// expired (as their timers would), leaves in the buffer (up to
     /// [`KEEP_MAX`]) those that expire soon, and moves the rest into the
     /// ordered keys. Returns at once if another thread is draining `node`.
-    fn drain(&self, node: &NsNode<V>, notices: &mut Notices<V>) {
+    fn drain(&self, node: &NsNode<V>, notices: &mut Notices<V>, guard: &Guard) {
         loop {
             let now = self.now();
             // Racy when drains overlap (only one of them runs): an estimate.
             let interval = now.saturating_sub(node.drained_at.swap(now, Ordering::Relaxed));
             let soon = now.saturating_add(interval.saturating_mul(KEEP_DRAINS));
             let mut kept = 0;
-            let drained = node.pending.drain_with(|entry| {
-                let keep = self.settle(node, entry, now, soon, kept < KEEP_MAX, notices);
+            let drained = node.pending.drain_with(guard, |entry| {
+                let keep = self.settle(node, entry, (now, soon), kept < KEEP_MAX, notices, guard);
                 kept += usize::from(keep);
                 keep
             });
@@ -490,10 +496,10 @@ where
         &self,
         node: &NsNode<V>,
         entry: &Arc<Entry<V>>,
-        now: u64,
-        soon: u64,
+        (now, soon): (u64, u64),
         may_keep: bool,
         notices: &mut Notices<V>,
+        guard: &Guard,
     ) -> bool {
         match entry.publication() {
             Publication::Published => {}
@@ -502,11 +508,11 @@ where
             // (it was in `entries`). Its slot is not ours to read.
             Publication::Fresh => return !entry.slot.is_dead(),
         }
-        let Some(expires_at) = entry.slot.read(|v| v.map(Version::expires_at)) else {
+        let Some(expires_at) = entry.slot.load(guard).map(|v| v.expires_at()) else {
             return false; // dead: drop it
         };
-        if expires_at <= now && self.kill(entry, |v| v.claim_expired(now), Cause::Expired, notices)
-        {
+        let claim = |v: &Version<V>| v.claim_expired(now);
+        if expires_at <= now && self.kill(entry, claim, Cause::Expired, notices, guard) {
             return false;
         }
         if may_keep && expires_at <= soon {
@@ -533,7 +539,7 @@ where
 
     /// Makes sure a timer fires at or before `entry`'s current expiry:
     /// files one unless the live timer already does (protocol rule 6).
-    fn arm(&self, entry: &Arc<Entry<V>>) {
+    fn arm(&self, entry: &Arc<Entry<V>>, guard: &Guard) {
         loop {
             // The version (installed just before) first, then the ticket,
             // then the expiry. Pairs with the fence after `refile` (see
@@ -542,7 +548,7 @@ where
             // the other.
             fence(Ordering::SeqCst);
             let seen = entry.timer.current();
-            let Some(expires_at) = entry.slot.read(|v| v.map(Version::expires_at)) else {
+            let Some(expires_at) = entry.slot.load(guard).map(|v| v.expires_at()) else {
                 return; // dead: its killer disarmed it
             };
             if expires_at == NEVER {
@@ -571,15 +577,16 @@ where
     }
 
     /// The namespace node for `rendered`, pinned; created if absent.
-    fn pin_namespace(&self, rendered: &str, ns: &Namespace) -> Arc<NsNode<V>> {
+    fn pin_namespace(&self, rendered: &str, ns: &Namespace, guard: &Guard) -> Arc<NsNode<V>> {
         let hash = point_hash("", rendered);
         loop {
-            if let Some(node) = self.ns_lookup.with(hash, "", rendered, Arc::clone) {
+            if let Some(node) = self.ns_lookup.get(hash, "", rendered, guard) {
+                let node = Arc::clone(&node);
                 match node.try_pin() {
                     Pinned::Busy => {}
                     Pinned::WasIdle => self.idle.add(-1),
                     Pinned::Retired => {
-                        self.unlink_namespace(&node);
+                        self.unlink_namespace(&node, guard);
                         continue;
                     }
                 }
@@ -587,13 +594,13 @@ where
                 return node;
             }
             let node = NsNode::new_pinned(rendered, ns);
-            match self.ns_lookup.try_insert(Arc::clone(&node)) {
+            match self.ns_lookup.try_insert(Arc::clone(&node), guard) {
                 Ok(()) => {
                     self.link_ordered(&node);
                     return node;
                 }
                 Err(Some(occupant)) if occupant.is_retired() => {
-                    self.unlink_namespace(&occupant);
+                    self.unlink_namespace(&occupant, guard);
                 }
                 Err(_) => {}
             }
@@ -614,21 +621,20 @@ where
     /// for its namespace's next write; if that makes more than
     /// [`IDLE_MAX`] idle nodes, this retires some (see
     /// [`reclaim_near`](Self::reclaim_near)).
-    fn unpin(&self, node: &Arc<NsNode<V>>) {
+    fn unpin(&self, node: &Arc<NsNode<V>>, notices: &mut Notices<V>, guard: &Guard) {
         if !node.unpin() {
             return;
         }
         self.idle.add(1);
         // Its pending buffer holds only dead entries now (unless a writer
-        // pinned it since); drop them, they point back at the node. Nothing
-        // live, so nothing to notice.
-        let mut none = Notices::new();
-        self.drain(node, &mut none);
+        // pinned it since, whose expired rows the drain removes into
+        // `notices`, delivered with the operation's own once its guard is
+        // dropped); drop them, they point back at the node.
+        self.drain(node, notices, guard);
         let over = self.idle.sum().saturating_sub(IDLE_MAX);
         if over > 0 {
-            self.reclaim_near(node, over, &mut none);
+            self.reclaim_near(node, over, notices, guard);
         }
-        self.hooks.deliver(none);
     }
 
     /// Retires `want` idle nodes (the count past [`IDLE_MAX`]): those
@@ -636,7 +642,13 @@ where
     /// (so a node left idle by a namespace that is never written again goes
     /// eventually), and `emptied` itself if that found none. Lock-free: the
     /// walk is a skiplist scan, each retirement a CAS.
-    fn reclaim_near(&self, emptied: &Arc<NsNode<V>>, mut want: usize, notices: &mut Notices<V>) {
+    fn reclaim_near(
+        &self,
+        emptied: &Arc<NsNode<V>>,
+        mut want: usize,
+        notices: &mut Notices<V>,
+        guard: &Guard,
+    ) {
         let mut found = Vec::new();
         if RECLAIM_VISITS > 0 {
             let mut visits = 0;
@@ -654,30 +666,30 @@ where
             });
         }
         for node in &found {
-            if self.retire_idle(node, notices) {
+            if self.retire_idle(node, notices, guard) {
                 want = want.saturating_sub(1);
             }
         }
         if want > 0 {
-            self.retire_idle(emptied, notices);
+            self.retire_idle(emptied, notices, guard);
         }
     }
 
     /// Retires `node` if it is idle, unlinks it and drops its buffer.
     /// Returns whether this call retired it.
-    fn retire_idle(&self, node: &Arc<NsNode<V>>, notices: &mut Notices<V>) -> bool {
+    fn retire_idle(&self, node: &Arc<NsNode<V>>, notices: &mut Notices<V>, guard: &Guard) -> bool {
         if !node.try_retire() {
             return false;
         }
         self.idle.add(-1);
-        self.unlink_namespace(node);
+        self.unlink_namespace(node, guard);
         // A retired node keeps no entry (protocol rule 5).
-        self.drain(node, notices);
+        self.drain(node, notices, guard);
         true
     }
 
-    fn unlink_namespace(&self, node: &Arc<NsNode<V>>) {
-        self.ns_lookup.remove_same(node);
+    fn unlink_namespace(&self, node: &Arc<NsNode<V>>, guard: &Guard) {
+        self.ns_lookup.remove_same(node, guard);
         self.namespaces.remove_same(node);
     }
 
@@ -690,6 +702,7 @@ where
         pred: impl FnMut(&Version<V>) -> bool,
         cause: Cause,
         notices: &mut Notices<V>,
+        guard: &Guard,
     ) -> bool {
         let wants = self.hooks.wants_notices();
         let keepsakes = &mut notices.keepsakes;
@@ -704,6 +717,7 @@ where
                 }
             },
             &mut notices.graveyard,
+            guard,
         );
         match killed {
             Killed::No => false,
@@ -713,14 +727,14 @@ where
                 }
                 // Its timer stops counting: a pruning pass may drop it now.
                 entry.timer.disarm_any();
-                self.entries.remove_same_into(entry, &mut notices.released);
+                (self.entries).remove_same_into(entry, &mut notices.released, guard);
                 // Pairs with the fence in `order`.
                 fence(Ordering::SeqCst);
                 if entry.in_keys() {
                     entry.ns.keys.remove_same(entry);
                 }
                 self.rows.add(-1);
-                self.unpin(&entry.ns);
+                self.unpin(&entry.ns, notices, guard);
                 self.hooks.stats.add_removal(cause);
                 true
             }
@@ -730,19 +744,20 @@ where
     pub(crate) fn delete(&self, ns: &Namespace, key: &str) -> bool {
         let mut notices = Notices::new();
         let removed = {
-            let _pin = pin_operation();
-            self.find(ns, key)
-                .is_some_and(|entry| self.kill(&entry, |_| true, Cause::Deleted, &mut notices))
+            let guard = pin();
+            self.find(ns, key, &guard).is_some_and(|entry| {
+                self.kill(&entry, |_| true, Cause::Deleted, &mut notices, &guard)
+            })
         };
         self.hooks.deliver(notices);
         self.maybe_help_sweep();
         removed
     }
 
-    fn find(&self, ns: &Namespace, key: &str) -> Option<Arc<Entry<V>>> {
+    fn find(&self, ns: &Namespace, key: &str, guard: &Guard) -> Option<Arc<Entry<V>>> {
         with_rendered(ns, |rendered| {
             let hash = point_hash(rendered, key);
-            self.entries.with(hash, rendered, key, Arc::clone)
+            (self.entries.get(hash, rendered, key, guard)).map(|e| Arc::clone(&e))
         })
     }
 
@@ -756,19 +771,16 @@ where
         key: &str,
         f: impl FnOnce(&Version<V>) -> R,
     ) -> Option<R> {
-        let _pin = pin_operation();
+        let guard = pin();
         let out = with_rendered(ns, |rendered| {
             let hash = point_hash(rendered, key);
-            self.entries.with(hash, rendered, key, |entry| {
-                if self.hooks.bounded() {
-                    entry.mark_accessed();
-                }
-                entry
-                    .slot
-                    .read(|cur| cur.filter(|v| v.touch(|| self.now())).map(f))
-            })
-        })
-        .flatten();
+            let entry = self.entries.get(hash, rendered, key, &guard)?;
+            if self.hooks.bounded() {
+                entry.mark_accessed();
+            }
+            let cur = entry.slot.load(&guard)?;
+            cur.touch(|| self.now()).then(|| f(&cur))
+        });
         self.hooks.stats.add_read(out.is_some());
         out
     }
@@ -822,9 +834,10 @@ impl<V: Send + Sync + 'static> Drop for Engine<V> {
     fn drop(&mut self) {
         // Entries point at their node and nodes hold their entries: break the
         // cycle so both are freed.
+        let guard = pin();
         self.namespaces.scan(Bound::Unbounded, |node| {
             node.keys.clear();
-            node.pending.drain_with(|_| false);
+            node.pending.drain_with(&guard, |_| false);
             ControlFlow::Continue(())
         });
         self.namespaces.clear();

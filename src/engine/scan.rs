@@ -8,6 +8,7 @@ use super::Engine;
 use crate::entry::Entry;
 use crate::index::point_hash;
 use crate::namespace::NsNode;
+use crate::raw::{Guard, pin};
 use crate::render::{render_prefix, with_rendered};
 use crate::sync::Arc;
 
@@ -17,18 +18,17 @@ where
 {
     /// Live keys of `ns` that start with `prefix`, in order.
     pub(crate) fn list(&self, ns: &Namespace, prefix: &str) -> Vec<String> {
-        let Some(node) = with_rendered(ns, |r| {
-            self.ns_lookup.with(point_hash("", r), "", r, Arc::clone)
-        }) else {
+        let guard = pin();
+        let Some(node) = self.namespace_node(ns, &guard) else {
             return Vec::new();
         };
         let now = self.now();
-        let live = |entry: &Entry<V>| entry.slot.read(|v| v.is_some_and(|v| v.is_live(|| now)));
+        let live = |entry: &Entry<V>| entry.slot.load(&guard).is_some_and(|v| v.is_live(|| now));
         // The pending buffer first, then the ordered keys: an entry leaves the
         // buffer only after it entered the keys, so none is missed.
         let mut buffered = Vec::new();
-        node.pending.for_each(|entry| {
-            if entry.key.starts_with(prefix) && self.is_reachable(entry) && live(entry) {
+        node.pending.for_each(&guard, |entry| {
+            if entry.key.starts_with(prefix) && self.is_reachable(entry, &guard) && live(entry) {
                 buffered.push(entry.key.to_string());
             }
         });
@@ -52,15 +52,24 @@ where
 
     /// Namespaces under `prefix` holding a live entry, in rendered order.
     pub(crate) fn list_namespaces(&self, prefix: &NamespacePrefix) -> Vec<Namespace> {
+        let guard = pin();
         let now = self.now();
         let mut out = Vec::new();
         self.for_each_under(&render_prefix(prefix), |node| {
-            if node.has_live(now, |e| self.is_reachable(e)) {
+            if node.has_live(now, &guard, |e| self.is_reachable(e, &guard)) {
                 out.push(node.namespace.clone());
             }
             ControlFlow::Continue(())
         });
         out
+    }
+
+    /// The namespace node of `ns`, if one is linked.
+    fn namespace_node(&self, ns: &Namespace, guard: &Guard) -> Option<Arc<NsNode<V>>> {
+        with_rendered(ns, |r| {
+            let node = self.ns_lookup.get(point_hash("", r), "", r, guard)?;
+            Some(Arc::clone(&node))
+        })
     }
 
     /// Visits the namespace node rendered `exact`, then every node of its
@@ -113,21 +122,20 @@ where
         after: Option<&str>,
         limit: usize,
     ) -> KeyPage {
-        let Some(node) = with_rendered(ns, |r| {
-            self.ns_lookup.with(point_hash("", r), "", r, Arc::clone)
-        }) else {
+        let guard = pin();
+        let Some(node) = self.namespace_node(ns, &guard) else {
             return KeyPage {
                 keys: Vec::new(),
                 more: false,
             };
         };
         let now = self.now();
-        let live = |entry: &Entry<V>| entry.slot.read(|v| v.is_some_and(|v| v.is_live(|| now)));
+        let live = |entry: &Entry<V>| entry.slot.load(&guard).is_some_and(|v| v.is_live(|| now));
         let wanted = |key: &str| key.starts_with(prefix) && after.is_none_or(|a| key > a);
         // Pending entries first (see `list`), sorted, then merged.
         let mut buffered = Vec::new();
-        node.pending.for_each(|entry| {
-            if wanted(&entry.key) && self.is_reachable(entry) && live(entry) {
+        node.pending.for_each(&guard, |entry| {
+            if wanted(&entry.key) && self.is_reachable(entry, &guard) && live(entry) {
                 buffered.push(entry.key.to_string());
             }
         });
@@ -173,6 +181,7 @@ where
         after: Option<&str>,
         limit: usize,
     ) -> NsPage {
+        let guard = pin();
         let exact = render_prefix(prefix);
         let below = format!("{exact}:");
         let mut walk = NsWalk {
@@ -191,7 +200,7 @@ where
         // or `exact0` sort in between and belong to no one here).
         if after.is_none()
             && let Some(node) = self.namespaces.get(&exact)
-            && self.visit(&mut walk, &node).is_break()
+            && self.visit(&mut walk, &node, &guard).is_break()
         {
             return walk.page;
         }
@@ -210,7 +219,7 @@ where
                 if !node.rendered.starts_with(below.as_str()) {
                     return ControlFlow::Break(());
                 }
-                match self.visit(&mut walk, node) {
+                match self.visit(&mut walk, node, &guard) {
                     ControlFlow::Continue(next) => {
                         jump = next;
                         if jump.is_some() {
@@ -233,13 +242,18 @@ where
     /// One namespace of a namespace walk: lists it (or its group). Breaks
     /// when the page is full; continues with `Some(group)` when the walk
     /// should jump past that group's subtree.
-    fn visit(&self, walk: &mut NsWalk, node: &NsNode<V>) -> ControlFlow<(), Option<String>> {
+    fn visit(
+        &self,
+        walk: &mut NsWalk,
+        node: &NsNode<V>,
+        guard: &Guard,
+    ) -> ControlFlow<(), Option<String>> {
         let r: &str = &node.rendered;
         let Some(depth) = walk
             .max_depth
             .filter(|d| node.namespace.scope().len() >= *d)
         else {
-            if node.has_live(walk.now, |e| self.is_reachable(e)) {
+            if node.has_live(walk.now, guard, |e| self.is_reachable(e, guard)) {
                 walk.push(node.namespace.clone(), r)?;
             }
             return ControlFlow::Continue(None);
@@ -250,7 +264,7 @@ where
             // Met before (listed, skipped, or before the cursor).
             return ControlFlow::Continue(Some(group_rendered));
         }
-        if self.group_has_live(&group_rendered, walk.now) {
+        if self.group_has_live(&group_rendered, walk.now, guard) {
             walk.push(group, r)?;
         }
         if r == group_rendered {
@@ -274,10 +288,10 @@ where
     }
 
     /// Whether the namespace rendered `group`, or one below it, is live.
-    fn group_has_live(&self, group: &str, now: u64) -> bool {
+    fn group_has_live(&self, group: &str, now: u64, guard: &Guard) -> bool {
         let mut live = false;
         self.for_each_under(group, |node| {
-            live = node.has_live(now, |e| self.is_reachable(e));
+            live = node.has_live(now, guard, |e| self.is_reachable(e, guard));
             if live {
                 ControlFlow::Break(())
             } else {

@@ -6,6 +6,7 @@ use super::Engine;
 use crate::entry::{Entry, Publication};
 use crate::index::{Member, point_hash};
 use crate::namespace::NsNode;
+use crate::raw::{Guard, pin};
 use crate::sync::Arc;
 
 impl<V> Engine<V>
@@ -18,6 +19,7 @@ where
     /// left draining, the linked empty (idle) nodes are the ones counted
     /// idle, the row count is exact, and the wheel is well formed. O(rows).
     pub(crate) fn validate(&self) -> Result<(), String> {
+        let guard = pin();
         let mut rows = 0usize;
         let mut idle = 0usize;
         let mut problem: Option<String> = None;
@@ -25,13 +27,13 @@ where
             problem.get_or_insert(p);
         };
         self.namespaces.scan(Bound::Unbounded, |node| {
-            let held = self.validate_node(node, &mut fail);
+            let held = self.validate_node(node, &mut fail, &guard);
             rows += held;
             idle += usize::from(held == 0);
             ControlFlow::Continue(())
         });
         let mut nodes = 0usize;
-        self.ns_lookup.for_each(|_| nodes += 1);
+        self.ns_lookup.for_each(&guard, |_| nodes += 1);
         let mut ordered = 0usize;
         self.namespaces.scan(Bound::Unbounded, |_| {
             ordered += 1;
@@ -41,7 +43,7 @@ where
             fail(format!("{nodes} namespaces looked up, {ordered} ordered"));
         }
         let mut indexed = 0usize;
-        self.entries.for_each(|_| indexed += 1);
+        self.entries.for_each(&guard, |_| indexed += 1);
         if indexed != rows {
             fail(format!("{indexed} entries indexed, {rows} in namespaces"));
         }
@@ -62,9 +64,14 @@ where
 
     /// Checks one linked namespace node and its entries (buffered and
     /// ordered); returns how many live rows it holds.
-    fn validate_node(&self, node: &Arc<NsNode<V>>, fail: &mut impl FnMut(String)) -> usize {
+    fn validate_node(
+        &self,
+        node: &Arc<NsNode<V>>,
+        fail: &mut impl FnMut(String),
+        guard: &Guard,
+    ) -> usize {
         let name = &node.rendered;
-        let linked = self.ns_lookup.with(node.hash, "", name, Arc::clone);
+        let linked = self.ns_lookup.get(node.hash, "", name, guard);
         if !linked.is_some_and(|n| Arc::ptr_eq(&n, node)) {
             fail(format!("namespace {name:?} ordered but not looked up"));
         }
@@ -80,9 +87,7 @@ where
             if entry.point_hash() != point_hash(name, &entry.key) {
                 fail(format!("entry {:?} carries a stale hash", entry.key));
             }
-            let indexed = self
-                .entries
-                .with(entry.point_hash(), name, &entry.key, Arc::clone);
+            let indexed = (self.entries).get(entry.point_hash(), name, &entry.key, guard);
             if !indexed.is_some_and(|e| Arc::ptr_eq(&e, entry)) {
                 fail(format!("entry {:?} of {name:?} not indexed", entry.key));
             }
@@ -91,7 +96,7 @@ where
             }
         };
         let mut rows = 0usize;
-        node.pending.for_each(|entry| {
+        node.pending.for_each(guard, |entry| {
             if entry.slot.is_dead() {
                 return; // dropped at the next drain (void ones too)
             }

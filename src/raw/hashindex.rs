@@ -65,31 +65,18 @@ use crate::counter::StripedCounter;
 use crate::index::Member;
 use crate::sync::{Arc, AtomicPtr, AtomicU8, AtomicUsize, Mutex, Ordering};
 
-/// Reclamation through crossbeam-epoch. Under loom it is crossbeam-epoch's
-/// own loom mode (`--cfg crossbeam_loom`), so the models see every deferred
-/// free run at the end of a grace period, as it ships.
-mod reclaim {
-    pub(super) use crossbeam_epoch::{Guard, pin};
+use crate::raw::{Guard, Lent};
 
-    pub(super) struct Garbage;
-
-    impl Garbage {
-        pub(super) const fn new() -> Self {
-            Self
-        }
-
-        /// Runs `f` once no thread pinned now can still be reading.
-        ///
-        /// # Safety
-        /// What `f` frees must be unreachable for threads that pin later.
-        pub(super) unsafe fn defer(&self, guard: &Guard, f: impl FnOnce() + 'static) {
-            // SAFETY: per this function's contract.
-            unsafe { guard.defer_unchecked(f) };
-        }
-    }
+/// Runs `f` once no thread pinned now can still be reading (through
+/// crossbeam-epoch; under loom its own loom mode, so the models see every
+/// deferred free run at the end of a grace period, as it ships).
+///
+/// # Safety
+/// What `f` frees must be unreachable for threads that pin later.
+unsafe fn defer(guard: &Guard, f: impl FnOnce() + 'static) {
+    // SAFETY: per this function's contract.
+    unsafe { guard.epoch().defer_unchecked(f) };
 }
-
-use reclaim::{Garbage, pin};
 
 /// Counts of members removed from a set, given back together (see
 /// [`crate::raw::retire`]).
@@ -280,18 +267,6 @@ fn hash_of<T: Member>(raw: *mut T) -> u64 {
     unsafe { &*raw }.point_hash()
 }
 
-/// A borrowed view of a member as the `Arc` the table owns.
-///
-/// # Safety
-/// `p` must come from a table slot read while pinned, and the caller must
-/// still be pinned.
-unsafe fn lend<T>(p: *mut T) -> std::mem::ManuallyDrop<Arc<T>> {
-    // SAFETY: R6 and R1: the table's strong count keeps the member alive
-    // until the epoch releases it after the caller unpins; `ManuallyDrop`
-    // keeps us from giving it back.
-    std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(p) })
-}
-
 enum Inserted<T> {
     /// Inserted; true if the table is now due for a resize.
     Done(bool),
@@ -316,7 +291,6 @@ struct Shard<T> {
 pub(crate) struct PointSet<T: Member> {
     shards: Box<[Shard<T>]>,
     members: StripedCounter,
-    garbage: Garbage,
 }
 
 impl<T: Member> PointSet<T> {
@@ -329,7 +303,6 @@ impl<T: Member> PointSet<T> {
                 })
                 .collect(),
             members: StripedCounter::new(),
-            garbage: Garbage::new(),
         }
     }
 
@@ -338,30 +311,26 @@ impl<T: Member> PointSet<T> {
         &self.shards[spread.shard]
     }
 
-    /// A shard's current table (`None` before its first insert).
-    ///
-    /// # Safety
-    /// The caller must be pinned for as long as it uses the result.
-    unsafe fn current(shard: &Shard<T>) -> Option<&Table<T>> {
+    /// A shard's current table (`None` before its first insert), valid
+    /// for as long as `_guard`.
+    fn current<'g>(shard: &'g Shard<T>, _guard: &'g Guard) -> Option<&'g Table<T>> {
         // SAFETY: R1: tables are retired through the epoch after being
-        // replaced, and the caller is pinned.
+        // replaced, and `_guard` (which bounds the reference) is pinned.
         unsafe { shard.table.load(Ordering::Acquire).as_ref() }
     }
 
-    /// Runs `f` on the member found under `(scope, key)`, whose point hash
-    /// is `hash`.
+    /// The member found under `(scope, key)`, whose point hash is `hash`,
+    /// borrowed for as long as `guard`.
     #[inline]
-    pub(crate) fn with<R>(
-        &self,
+    pub(crate) fn get<'g>(
+        &'g self,
         hash: u64,
         scope: &str,
         key: &str,
-        f: impl FnOnce(&Arc<T>) -> R,
-    ) -> Option<R> {
-        let _guard = pin();
+        guard: &'g Guard,
+    ) -> Option<Lent<'g, T>> {
         let spread = Spread::of(hash);
-        // SAFETY: R1: pinned until the end of this function.
-        let table = unsafe { Self::current(self.shard(spread)) }?;
+        let table = Self::current(self.shard(spread), guard)?;
         for i in table.probe(spread) {
             // Readers read through frozen slots: they still name their
             // members.
@@ -370,10 +339,11 @@ impl<T: Member> PointSet<T> {
                 Seen::Tomb => continue,
                 Seen::Member(p) => p,
             };
-            // SAFETY: R1, R6: read from a slot while pinned.
-            let member = unsafe { lend(p) };
+            // SAFETY: R1, R6: read from a slot of a table reached under
+            // `guard`.
+            let member = unsafe { Lent::new(p, guard) };
             if is_key(&**member, hash, scope, key) {
-                return Some(f(&member));
+                return Some(member);
             }
         }
         None
@@ -381,22 +351,20 @@ impl<T: Member> PointSet<T> {
 
     /// Inserts `member` unless its `(scope, key)` is taken; then returns
     /// the occupant.
-    pub(crate) fn try_insert(&self, member: Arc<T>) -> Result<(), Option<Arc<T>>> {
+    pub(crate) fn try_insert(&self, member: Arc<T>, guard: &Guard) -> Result<(), Option<Arc<T>>> {
         let raw = Arc::into_raw(member).cast_mut();
         let spread = Spread::of(hash_of(raw));
         let shard = self.shard(spread);
-        let _guard = pin();
         loop {
-            // SAFETY: R1: pinned (`_guard`).
-            let Some(table) = (unsafe { Self::current(shard) }) else {
-                self.resize(shard, ptr::null());
+            let Some(table) = Self::current(shard, guard) else {
+                self.resize(shard, ptr::null(), guard);
                 continue;
             };
             match Self::insert_into(table, spread, raw) {
                 Inserted::Done(crowded) => {
                     self.members.add(1);
                     if crowded {
-                        self.resize(shard, table);
+                        self.resize(shard, table, guard);
                     }
                     return Ok(());
                 }
@@ -404,12 +372,13 @@ impl<T: Member> PointSet<T> {
                     // SAFETY: R6: `raw` was never published: the count
                     // `into_raw` took is still ours alone; take it back.
                     drop(unsafe { Arc::from_raw(raw) });
-                    // SAFETY: R1, R6: read from a slot while pinned.
-                    let occupant = Arc::clone(&*unsafe { lend(p) });
-                    return Err(Some(occupant));
+                    // SAFETY: R1, R6: read from a slot of a table reached
+                    // under `guard`.
+                    let occupant = unsafe { Lent::new(p, guard) };
+                    return Err(Some(Arc::clone(&occupant)));
                 }
                 Inserted::Frozen => Self::wait_for_resize(shard),
-                Inserted::Full => self.resize(shard, table),
+                Inserted::Full => self.resize(shard, table, guard),
             }
         }
     }
@@ -452,43 +421,43 @@ impl<T: Member> PointSet<T> {
     }
 
     /// Removes `member` itself, if it is still the one held.
-    pub(crate) fn remove_same(&self, member: &Arc<T>) {
+    pub(crate) fn remove_same(&self, member: &Arc<T>, guard: &Guard) {
         // Before the unlink (R3): a kill seen here precedes the deferral.
         let gone = member.is_gone();
-        if self.unlink(member) {
+        if self.unlink(member, guard) {
             let raw = Arc::as_ptr(member);
             // SAFETY: R2, R6: our tombstone CAS unlinked it, so the count
             // given back is the table's own, once; R1: no reader that pins
             // from now on can reach it through this set, and readers
             // pinned earlier are waited for.
-            unsafe {
-                self.garbage
-                    .defer(&pin(), move || release_count::<T>(raw, gone));
-            }
+            unsafe { defer(guard, move || release_count::<T>(raw, gone)) };
         }
     }
 
     /// As [`remove_same`](Self::remove_same), but the set's count of the
     /// member goes to `released`, which gives such counts back in batches
     /// (one epoch deferral per batch instead of one per removal).
-    pub(crate) fn remove_same_into(&self, member: &Arc<T>, released: &mut Released<T>) {
+    pub(crate) fn remove_same_into(
+        &self,
+        member: &Arc<T>,
+        released: &mut Released<T>,
+        guard: &Guard,
+    ) {
         // Before the unlink, as in `remove_same` (R3).
         let gone = member.is_gone();
-        if self.unlink(member) {
+        if self.unlink(member, guard) {
             released.push(Arc::as_ptr(member), gone);
         }
     }
 
     /// Tombstones `member`'s slot; true if this call did (the caller then
     /// owns the set's count of it).
-    fn unlink(&self, member: &Arc<T>) -> bool {
+    fn unlink(&self, member: &Arc<T>, guard: &Guard) -> bool {
         let target = Arc::as_ptr(member).cast_mut();
         let spread = Spread::of(member.point_hash());
         let shard = self.shard(spread);
-        let _guard = pin();
         loop {
-            // SAFETY: R1: pinned (`_guard`).
-            let Some(table) = (unsafe { Self::current(shard) }) else {
+            let Some(table) = Self::current(shard, guard) else {
                 return false;
             };
             match Self::remove_from(table, spread, target) {
@@ -536,7 +505,7 @@ impl<T: Member> PointSet<T> {
 
     /// Replaces `shard`'s table `old` (if still current; null: the shard
     /// has none yet) by one sized for its members, without its tombstones.
-    fn resize(&self, shard: &Shard<T>, old: *const Table<T>) {
+    fn resize(&self, shard: &Shard<T>, old: *const Table<T>, guard: &Guard) {
         let _resizing = crate::sync::lock(&shard.resizing);
         let old_ptr = shard.table.load(Ordering::Acquire);
         if !ptr::eq(old_ptr, old) {
@@ -570,10 +539,7 @@ impl<T: Member> PointSet<T> {
         // from now on, and only we (holding the shard's mutex) retire it;
         // R6: it holds no counts any more (they moved), so dropping it
         // frees only its arrays.
-        unsafe {
-            self.garbage
-                .defer(&pin(), move || drop(Box::from_raw(old_ptr)));
-        }
+        unsafe { defer(guard, move || drop(Box::from_raw(old_ptr))) };
     }
 
     /// Members held (approximate while writers run).
@@ -582,17 +548,17 @@ impl<T: Member> PointSet<T> {
     }
 
     /// Visits every member (no order; weakly consistent).
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<T>)) {
-        let _guard = pin();
+    pub(crate) fn for_each(&self, guard: &Guard, mut f: impl FnMut(&Arc<T>)) {
         for shard in &self.shards[..] {
-            // SAFETY: R1: pinned until the end of this function.
-            let Some(table) = (unsafe { Self::current(shard) }) else {
+            let Some(table) = Self::current(shard, guard) else {
                 continue;
             };
             for slot in &table.slots[..] {
                 if let (Seen::Member(p), _) = decode(slot.load(Ordering::Acquire)) {
-                    // SAFETY: R1, R6: read from a slot while pinned.
-                    f(&*unsafe { lend(p) });
+                    // SAFETY: R1, R6: read from a slot of a table reached
+                    // under `guard`.
+                    let member = unsafe { Lent::new(p, guard) };
+                    f(&member);
                 }
             }
         }
@@ -600,13 +566,12 @@ impl<T: Member> PointSet<T> {
 
     /// Slots allocated over all shards (tests: memory follows the members
     /// held, not the history of removals).
-    #[cfg(test)]
+    #[cfg(all(test, not(skipstore_loom)))]
     fn slots(&self) -> usize {
-        let _guard = pin();
+        let guard = crate::raw::pin();
         self.shards
             .iter()
-            // SAFETY: R1: pinned until the end of this function.
-            .filter_map(|s| unsafe { Self::current(s) }.map(Table::len))
+            .filter_map(|s| Self::current(s, &guard).map(Table::len))
             .sum()
     }
 }

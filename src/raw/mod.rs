@@ -10,9 +10,28 @@
 //! | [`text`] | the namespace render's one-pass copy of a clean segment |
 //!
 //! Above it the engine is safe code: it sees typed handles (`Arc`s,
-//! `&Version`, [`slot::Displaced`], [`slot::Graveyard`]), never an address,
-//! and what it may do with them cannot free anything early. The crate root
-//! denies `unsafe_code` everywhere but here.
+//! [`Lent`] members, the versions [`slot::Slot::load`] and the slot's
+//! writes hand out ([`slot::Displaced`]),
+//! [`slot::Graveyard`]), never an address, and what it may do with them
+//! cannot free anything early. The crate root denies `unsafe_code`
+//! everywhere but here.
+//!
+//! # The guard
+//!
+//! Every raw operation that reads memory another thread may retire takes
+//! the caller's [`Guard`] (an epoch pin made by [`pin`]), as
+//! crossbeam-epoch's own data structures do, and every reference it hands
+//! out lives no longer than that guard: the borrow checker, not a comment,
+//! keeps the engine from using a version or a member after its pin. An
+//! operation pins once and passes the guard down; nothing in this layer
+//! pins on its own behalf but retirement (a [`retire::Batch`] that defers
+//! its objects when it drops) and the [`slot::Keepsakes`] that outlive the
+//! operation's guard by design.
+//!
+//! [`Guard`] is this layer's own type, made only by [`pin`], so it always
+//! pins crossbeam-epoch's default collector, the one every deferral here
+//! goes to: a guard of another `Collector` (which safe code could make)
+//! would protect nothing that this layer frees.
 //!
 //! # Invariants
 //!
@@ -49,8 +68,8 @@
 //! * **R6 (counted members)**: the write buffer and the point set own one
 //!   strong count of each item they hold, taken with `Arc::into_raw` when
 //!   the item is published and given back once: after R1's grace period
-//!   once unlinked (R2), or under R5. A borrowed view (`lend`) never gives
-//!   one back.
+//!   once unlinked (R2), or under R5. A borrowed view ([`Lent`]) never
+//!   gives one back.
 //! * **R7 (single drainer)**: only the holder of a buffer's drain flag
 //!   writes the link of a published item; a pusher writes only the link of
 //!   its own item, before publishing it.
@@ -63,14 +82,75 @@
 //! * **R10 (whole UTF-8 copies)**: bytes written into a `String`'s spare
 //!   capacity become part of it only as a whole copy of a `&str`.
 
-// Under loom the engine uses a mutexed map (see `index.rs`); the set is
-// still built, for its own loom models.
-#[cfg_attr(skipstore_loom, allow(dead_code))]
 pub(crate) mod hashindex;
 pub(crate) mod pending;
 pub(crate) mod retire;
 pub(crate) mod slot;
 pub(crate) mod text;
+
+use crate::sync::Arc;
+
+/// An epoch pin: the proof of protection that every raw read takes (R1).
+///
+/// Not `Send`: a pin belongs to its thread. Hold it only around the
+/// store's own work, never around user code that may block (a listener),
+/// which would keep memory from being reclaimed.
+pub(crate) struct Guard(crossbeam_epoch::Guard);
+
+impl Guard {
+    /// crossbeam-epoch's guard, for the loads and deferrals of this layer.
+    pub(in crate::raw) fn epoch(&self) -> &crossbeam_epoch::Guard {
+        &self.0
+    }
+}
+
+/// Pins the current thread in crossbeam-epoch's default collector (the
+/// reclamation seam: under loom, crossbeam-epoch's own loom mode, whose
+/// default collector is one loom lazy static per model execution, so a
+/// model sees every pin and every deferred free).
+///
+/// An operation pins once and hands the guard to each raw step. The first
+/// pin of a thread publishes its epoch behind a full fence; nested pins
+/// (an operation inside another) only bump a counter.
+#[inline]
+pub(crate) fn pin() -> Guard {
+    Guard(crossbeam_epoch::pin())
+}
+
+/// A member borrowed from the point set or the write buffer, as the `Arc`
+/// the structure owns, for as long as the guard it was found under (R1,
+/// R6): it never gives the structure's count back, and [`Arc::clone`] of
+/// it takes a count of the caller's own.
+pub(crate) struct Lent<'g, T> {
+    arc: std::mem::ManuallyDrop<Arc<T>>,
+    _pin: std::marker::PhantomData<&'g Guard>,
+}
+
+impl<'g, T> Lent<'g, T> {
+    /// # Safety
+    /// `p` is a member (an `Arc::into_raw` count) that a structure of this
+    /// layer owns and that was reachable from it under `guard` (R1, R6):
+    /// its count is given back only through a deferral that waits for
+    /// `guard`.
+    pub(in crate::raw) unsafe fn new(p: *const T, _guard: &'g Guard) -> Self {
+        Self {
+            // SAFETY: R6 and R1, as the contract passes them on: the
+            // structure's strong count keeps the allocation alive while
+            // `_guard` is held; `ManuallyDrop` keeps us from giving it back.
+            arc: std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(p) }),
+            _pin: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Lent<'_, T> {
+    type Target = Arc<T>;
+
+    #[inline(always)]
+    fn deref(&self) -> &Arc<T> {
+        &self.arc
+    }
+}
 
 /// Proof, for [`slot::Slot::release_killed`], that the point set unlinked
 /// `member` after seeing it gone, and that the grace period of a deferral

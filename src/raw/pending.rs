@@ -81,12 +81,11 @@ fn begin_drain(flag: &AtomicBool) -> Option<Draining<'_>> {
 }
 
 mod imp {
-    use std::mem::ManuallyDrop;
     use std::ptr;
 
     use super::{Arc, AtomicBool, AtomicUsize, Chained, Draining, Ordering, begin_drain};
+    use crate::raw::{Guard, Lent};
     use crate::sync::AtomicPtr;
-    use crossbeam_epoch as epoch;
 
     /// The chain owns one strong count of each item on it, taken by `push`
     /// (`Arc::into_raw`) and given back, through the epoch, once a drain has
@@ -97,18 +96,6 @@ mod imp {
         /// Items the last drain kept (written by the drainer only).
         kept: AtomicUsize,
         draining: AtomicBool,
-    }
-
-    /// A borrowed view of a chained item as the `Arc` the chain owns.
-    ///
-    /// # Safety
-    /// `item` must be on the chain, or unlinked but not yet released, and
-    /// the caller pinned in the epoch that would release it.
-    unsafe fn lend<T>(item: *mut T) -> ManuallyDrop<Arc<T>> {
-        // SAFETY: R6 and R1, as the contract passes them on: the chain's
-        // strong count keeps the allocation alive while the caller is
-        // pinned; `ManuallyDrop` keeps us from giving it back.
-        ManuallyDrop::new(unsafe { Arc::from_raw(item) })
     }
 
     impl<T: Chained> Pending<T> {
@@ -152,15 +139,14 @@ mod imp {
         }
 
         /// Visits the buffered items, newest first (weakly consistent).
-        pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<T>)) {
-            let _guard = epoch::pin();
+        pub(crate) fn for_each(&self, guard: &Guard, mut f: impl FnMut(&Arc<T>)) {
             let mut cur = self.head.load(Ordering::Acquire);
             while !cur.is_null() {
                 // SAFETY: R1, R6: items are released only after being
-                // unlinked, through the epoch we are pinned in, so every
-                // item reachable from the head while pinned stays valid
-                // until we unpin.
-                let item = unsafe { lend(cur) };
+                // unlinked, through the epoch `guard` pins, so every item
+                // reachable from the head under it stays valid while it is
+                // held.
+                let item = unsafe { Lent::new(cur, guard) };
                 f(&item);
                 cur = item.chain().0.load(Ordering::Acquire);
             }
@@ -186,15 +172,18 @@ mod imp {
         /// into the snapshot to the first kept item. A reader on a removed
         /// item still follows its old (unchanged) link, and every path down
         /// the chain still meets every kept item, so no reader misses one.
-        pub(crate) fn drain_with(&self, mut keep: impl FnMut(&Arc<T>) -> bool) -> bool {
+        pub(crate) fn drain_with(
+            &self,
+            guard: &Guard,
+            mut keep: impl FnMut(&Arc<T>) -> bool,
+        ) -> bool {
             let Some(draining) = self.try_begin_drain() else {
                 return false;
             };
-            let guard = epoch::pin();
             let snapshot = self.head.load(Ordering::Acquire);
             let mut cur = snapshot;
             let mut first_kept = ptr::null_mut();
-            let mut last_kept: Option<ManuallyDrop<Arc<T>>> = None;
+            let mut last_kept: Option<Lent<'_, T>> = None;
             let mut kept = 0;
             // Sized once from the buffer's count (approximate, so capped),
             // rather than grown by doubling on every drain.
@@ -206,7 +195,7 @@ mod imp {
                 // SAFETY: R1, R6 as in `for_each`; R7: only this (the
                 // single) drainer unlinks, so the snapshot chain stays
                 // linked meanwhile.
-                let item = unsafe { lend(cur) };
+                let item = unsafe { Lent::new(cur, guard) };
                 let next = item.chain().0.load(Ordering::Acquire);
                 if keep(&item) {
                     match &last_kept {
@@ -230,7 +219,7 @@ mod imp {
                 last.chain().0.store(ptr::null_mut(), Ordering::Release);
             }
             if first_kept != snapshot {
-                self.relink(snapshot, first_kept);
+                self.relink(snapshot, first_kept, guard);
             }
             self.len.fetch_sub(removed.len(), Ordering::SeqCst);
             self.kept.store(kept, Ordering::Relaxed);
@@ -247,7 +236,7 @@ mod imp {
                 // readers still on one are pinned, and the deferred call
                 // waits for them. R8: the closure moves counts of
                 // `Send + Sync` items (`Chained`) to the collecting thread.
-                unsafe { guard.defer_unchecked(release) };
+                unsafe { guard.epoch().defer_unchecked(release) };
             }
             drop(draining);
             true
@@ -255,7 +244,7 @@ mod imp {
 
         /// Points the link that leads to `at` (the head, or the link of an
         /// item pushed since) at `to` instead.
-        fn relink(&self, at: *mut T, to: *mut T) {
+        fn relink(&self, at: *mut T, to: *mut T, _guard: &Guard) {
             if self
                 .head
                 .compare_exchange(at, to, Ordering::AcqRel, Ordering::Acquire)
@@ -268,7 +257,7 @@ mod imp {
             let mut cur = self.head.load(Ordering::Acquire);
             while !cur.is_null() {
                 // SAFETY: R1, R6: items above the snapshot are on the
-                // chain, and the drainer (us) is pinned by its caller.
+                // chain, and the drainer (us) holds its caller's guard.
                 let link = unsafe { &(*cur).chain().0 };
                 let next = link.load(Ordering::Acquire);
                 if next == at {
@@ -307,6 +296,7 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::{Arc, Chained, Link, Pending};
+    use crate::raw::pin;
 
     struct Item {
         id: u64,
@@ -346,7 +336,7 @@ mod tests {
             p.push(item(id));
         }
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            p.drain_with(|x| {
+            p.drain_with(&pin(), |x| {
                 assert!(x.id != 3, "keep refused");
                 true
             })
@@ -354,16 +344,16 @@ mod tests {
         assert!(panicked.is_err());
         assert!(!p.is_draining());
         let mut left = Vec::new();
-        p.for_each(|x| left.push(x.id));
+        p.for_each(&pin(), |x| left.push(x.id));
         left.sort_unstable();
         assert_eq!(
             left,
             (0..8).collect::<Vec<_>>(),
             "an abandoned drain lost items"
         );
-        assert!(p.drain_with(|x| x.id % 2 == 0));
+        assert!(p.drain_with(&pin(), |x| x.id % 2 == 0));
         let mut left = Vec::new();
-        p.for_each(|x| left.push(x.id));
+        p.for_each(&pin(), |x| left.push(x.id));
         left.sort_unstable();
         assert_eq!(left, [0, 2, 4, 6]);
     }
@@ -397,7 +387,8 @@ mod tests {
                 let mut round = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     round += 1;
-                    assert!(p.drain_with(|x| x.id < STABLE || (x.id + round).is_multiple_of(3)));
+                    assert!(p.drain_with(&pin(), |x| x.id < STABLE
+                        || (x.id + round).is_multiple_of(3)));
                 }
             });
             /// Stops the other threads even if a check below fails.
@@ -410,20 +401,22 @@ mod tests {
             let _stop = StopOnDrop(stop);
             for _ in 0..READS {
                 let mut seen = HashSet::new();
-                p.for_each(|x| assert!(seen.insert(x.id), "item {} listed twice", x.id));
+                p.for_each(&pin(), |x| {
+                    assert!(seen.insert(x.id), "item {} listed twice", x.id)
+                });
                 for id in 0..STABLE {
                     assert!(seen.contains(&id), "kept item {id} missed");
                 }
             }
         });
-        assert!(p.drain_with(|x| x.id < STABLE));
+        assert!(p.drain_with(&pin(), |x| x.id < STABLE));
         let mut left = Vec::new();
-        p.for_each(|x| left.push(x.id));
+        p.for_each(&pin(), |x| left.push(x.id));
         left.sort_unstable();
         assert_eq!(left, (0..STABLE).collect::<Vec<_>>());
         // Counted since the last drain: the kept items are not.
         assert_eq!(p.push(item(STABLE)), 1);
-        assert!(p.drain_with(|_| false));
+        assert!(p.drain_with(&pin(), |_| false));
         assert!(p.is_empty());
     }
 }

@@ -215,8 +215,8 @@ impl<V: Clone> Version<V> {
 }
 
 /// A version that this thread's [`Slot::kill_if`] or [`Slot::replace_if`]
-/// has just displaced, as their `f` sees it (while the slot's epoch pin is
-/// held). [`Keepsakes::keep`] keeps it readable for longer.
+/// has just displaced, as their `f` sees it (while the guard the caller
+/// passed them is held). [`Keepsakes::keep`] keeps it readable for longer.
 pub(crate) struct Displaced<'a, V>(&'a Version<V>);
 
 impl<'a, V> Displaced<'a, V> {
@@ -239,13 +239,14 @@ impl<V> std::ops::Deref for Displaced<'_, V> {
 /// readable until the operation that displaced them has released every
 /// lock and flag: their values are cloned (user code) only then.
 ///
-/// Holds an epoch pin taken on the displacing thread while the slot's own
-/// pin was still held, so the pin is continuous from before the displacing
-/// CAS, and the deferred free of every kept version (boxed, or an inline
+/// Holds an epoch pin of its own, taken on the displacing thread while the
+/// guard passed to the displacing call was still held, so the pin is
+/// continuous from before the displacing CAS (and outlives the operation's
+/// guard, which is dropped before delivery), and the deferred free of every kept version (boxed, or an inline
 /// one dropped in place) waits for it. Not `Send`: the pin belongs to the
 /// thread.
 pub(crate) struct Keepsakes<V> {
-    pin: Option<crossbeam_epoch::Guard>,
+    pin: Option<super::Guard>,
     kept: Vec<std::ptr::NonNull<Version<V>>>,
 }
 
@@ -259,9 +260,9 @@ impl<V> Keepsakes<V> {
 
     /// Keeps `version` readable; returns its index for [`Keepsakes::get`].
     pub(crate) fn keep(&mut self, version: Displaced<'_, V>) -> usize {
-        // A nested pin on this thread: it extends the pin the slot holds
-        // while `version` is handed out.
-        self.pin.get_or_insert_with(crossbeam_epoch::pin);
+        // A nested pin on this thread: it extends the guard held while
+        // `version` is handed out.
+        self.pin.get_or_insert_with(super::pin);
         self.kept.push(std::ptr::NonNull::from(version.0));
         self.kept.len() - 1
     }
@@ -269,7 +270,7 @@ impl<V> Keepsakes<V> {
     /// The version kept at `index`.
     pub(crate) fn get(&self, index: usize) -> Option<&Version<V>> {
         // SAFETY: R1: kept by `keep`, whose pin (held by `self`) continues
-        // the slot's pin from before the displacing CAS, so the deferred
+        // the caller's guard from before the displacing CAS, so the deferred
         // free of every version kept waits for it (see the type docs).
         self.kept.get(index).map(|v| unsafe { v.as_ref() })
     }

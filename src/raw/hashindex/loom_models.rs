@@ -8,6 +8,7 @@
 
 use super::test_member::M;
 use super::{Arc, PointSet};
+use crate::raw::pin;
 
 /// Hashes are multiples of 64, so every insert checks for crowding.
 fn m(key: &'static str, n: u64) -> Arc<M> {
@@ -18,7 +19,8 @@ fn m(key: &'static str, n: u64) -> Arc<M> {
 }
 
 fn find(set: &PointSet<M>, probe: &M) -> Option<Arc<M>> {
-    set.with(probe.hash, "s", &probe.key, Arc::clone)
+    set.get(probe.hash, "s", &probe.key, &pin())
+        .map(|m| Arc::clone(&m))
 }
 
 #[test]
@@ -28,9 +30,9 @@ fn racing_inserts_of_one_key_admit_exactly_one() {
         let (a, b) = (m("k", 1), m("k", 1));
         let other = {
             let (set, b) = (Arc::clone(&set), Arc::clone(&b));
-            loom::thread::spawn(move || set.try_insert(b).is_ok())
+            loom::thread::spawn(move || set.try_insert(b, &pin()).is_ok())
         };
-        let mine = set.try_insert(Arc::clone(&a)).is_ok();
+        let mine = set.try_insert(Arc::clone(&a), &pin()).is_ok();
         let theirs = other.join().unwrap();
         assert!(mine != theirs, "exactly one insert wins");
         let held = find(&set, &a).unwrap();
@@ -51,16 +53,16 @@ fn writes_racing_a_resize_lose_nothing() {
         // table (three quarters) and resizes it.
         let set = Arc::new(PointSet::new());
         let (stable, gone) = (m("stable", 1), m("gone", 2));
-        set.try_insert(Arc::clone(&stable)).unwrap();
-        set.try_insert(Arc::clone(&gone)).unwrap();
+        set.try_insert(Arc::clone(&stable), &pin()).unwrap();
+        set.try_insert(Arc::clone(&gone), &pin()).unwrap();
         let remover = {
             let (set, gone) = (Arc::clone(&set), Arc::clone(&gone));
-            loom::thread::spawn(move || set.remove_same(&gone))
+            loom::thread::spawn(move || set.remove_same(&gone, &pin()))
         };
         let added = m("added", 3);
         let inserter = {
             let (set, added) = (Arc::clone(&set), Arc::clone(&added));
-            loom::thread::spawn(move || set.try_insert(added).is_ok())
+            loom::thread::spawn(move || set.try_insert(added, &pin()).is_ok())
         };
         let seen = find(&set, &stable).expect("a stable member went missing");
         assert!(Arc::ptr_eq(&seen, &stable));
@@ -81,14 +83,14 @@ fn racing_inserts_of_one_key_across_a_resize_admit_exactly_one() {
         // frozen table or the new one, and must find the winner either way.
         let set = Arc::new(PointSet::new());
         let (x, y) = (m("x", 1), m("y", 2));
-        set.try_insert(Arc::clone(&x)).unwrap();
-        set.try_insert(Arc::clone(&y)).unwrap();
+        set.try_insert(Arc::clone(&x), &pin()).unwrap();
+        set.try_insert(Arc::clone(&y), &pin()).unwrap();
         let (a, b) = (m("k", 3), m("k", 3));
         let other = {
             let (set, b) = (Arc::clone(&set), Arc::clone(&b));
-            loom::thread::spawn(move || set.try_insert(b).is_ok())
+            loom::thread::spawn(move || set.try_insert(b, &pin()).is_ok())
         };
-        let mine = set.try_insert(Arc::clone(&a)).is_ok();
+        let mine = set.try_insert(Arc::clone(&a), &pin()).is_ok();
         let theirs = other.join().unwrap();
         assert!(mine != theirs, "exactly one insert wins");
         let held = find(&set, &a).unwrap();

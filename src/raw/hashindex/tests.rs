@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use super::test_member::M;
 use super::{Arc, PointSet};
+use crate::raw::pin;
 
 /// `buckets` distinct hashes only, so probes meet collisions, equal
 /// tags and long runs.
@@ -24,7 +25,7 @@ const STABLE: u64 = if cfg!(miri) { 12 } else { 200 };
 const READ_ROUNDS: usize = if cfg!(miri) { 4 } else { 300 };
 
 fn find(set: &PointSet<M>, m: &M) -> Option<Arc<M>> {
-    set.with(m.hash, "s", &m.key, Arc::clone)
+    set.get(m.hash, "s", &m.key, &pin()).map(|m| Arc::clone(&m))
 }
 
 #[test]
@@ -42,7 +43,7 @@ fn matches_a_map_through_resizes_tombstones_and_collisions() {
             match x >> 60 {
                 0..=7 => {
                     let m = member(key, buckets);
-                    let got = set.try_insert(Arc::clone(&m));
+                    let got = set.try_insert(Arc::clone(&m), &pin());
                     match model.get(&key) {
                         Some(old) => {
                             let occupant = got.unwrap_err().unwrap();
@@ -56,10 +57,10 @@ fn matches_a_map_through_resizes_tombstones_and_collisions() {
                 }
                 8..=13 => {
                     if let Some(m) = model.remove(&key) {
-                        set.remove_same(&m);
+                        set.remove_same(&m, &pin());
                     } else {
                         // Removing a look-alike that was never held.
-                        set.remove_same(&member(key, buckets));
+                        set.remove_same(&member(key, buckets), &pin());
                     }
                 }
                 _ => {
@@ -74,7 +75,7 @@ fn matches_a_map_through_resizes_tombstones_and_collisions() {
         }
         assert_eq!(set.len(), model.len());
         let mut seen = 0;
-        set.for_each(|m| {
+        set.for_each(&pin(), |m| {
             seen += 1;
             assert!(model.values().any(|v| Arc::ptr_eq(v, m)));
         });
@@ -92,7 +93,7 @@ fn racing_inserts_of_one_key_admit_one_and_readers_never_miss_stable_keys() {
     let set = PointSet::new();
     let stable: Vec<Arc<M>> = (0..STABLE).map(|k| member(k, 1 << 40)).collect();
     for m in &stable {
-        set.try_insert(Arc::clone(m)).unwrap();
+        set.try_insert(Arc::clone(m), &pin()).unwrap();
     }
     let stop = AtomicBool::new(false);
     let wins = std::sync::atomic::AtomicUsize::new(0);
@@ -110,17 +111,17 @@ fn racing_inserts_of_one_key_admit_one_and_readers_never_miss_stable_keys() {
                     // private keys, to force resizes.
                     let k = (round % 50) as usize;
                     let shared = member(1_000_000 + k as u64, 1 << 40);
-                    if set.try_insert(Arc::clone(&shared)).is_ok() {
+                    if set.try_insert(Arc::clone(&shared), &pin()).is_ok() {
                         wins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         assert!(
                             !held[k].swap(true, std::sync::atomic::Ordering::SeqCst),
                             "two inserts of one key both succeeded"
                         );
                         let mine = member(2_000_000 + t * 1_000_000 + round, 1 << 40);
-                        set.try_insert(Arc::clone(&mine)).unwrap();
-                        set.remove_same(&mine);
+                        set.try_insert(Arc::clone(&mine), &pin()).unwrap();
+                        set.remove_same(&mine, &pin());
                         held[k].store(false, std::sync::atomic::Ordering::SeqCst);
-                        set.remove_same(&shared);
+                        set.remove_same(&shared, &pin());
                     }
                 }
             });
@@ -141,7 +142,7 @@ fn racing_inserts_of_one_key_admit_one_and_readers_never_miss_stable_keys() {
     // Every winner removed its key: only the stable ones are left.
     assert_eq!(set.len(), stable.len());
     let mut count = 0;
-    set.for_each(|_| count += 1);
+    set.for_each(&pin(), |_| count += 1);
     assert_eq!(count, stable.len());
 }
 
@@ -174,14 +175,14 @@ fn a_resize_copies_one_shard_and_leaves_the_others_alone() {
     let mut held = Vec::new();
     for shard in 0..super::SHARDS {
         let m = member_in(shard, &mut from);
-        set.try_insert(Arc::clone(&m)).unwrap();
+        set.try_insert(Arc::clone(&m), &pin()).unwrap();
         held.push(m);
     }
     let before = tables(&set);
     // Grow shard 0 through several resizes.
     for _ in 0..super::MIN_SLOTS * 8 {
         let m = member_in(0, &mut from);
-        set.try_insert(Arc::clone(&m)).unwrap();
+        set.try_insert(Arc::clone(&m), &pin()).unwrap();
         held.push(m);
     }
     let after = tables(&set);
@@ -197,7 +198,7 @@ fn churn_reuses_tombstoned_space_instead_of_growing() {
     let set = PointSet::new();
     let live: Vec<Arc<M>> = (0..100).map(|k| member(k, 1 << 40)).collect();
     for m in &live {
-        set.try_insert(Arc::clone(m)).unwrap();
+        set.try_insert(Arc::clone(m), &pin()).unwrap();
     }
     let settled = set.slots();
     // 200k rows' worth of history (2k under Miri: still dozens of
@@ -206,8 +207,8 @@ fn churn_reuses_tombstoned_space_instead_of_growing() {
     const CHURN: u64 = if cfg!(miri) { 2_000 } else { 200_000 };
     for k in 0..CHURN {
         let m = member(1_000 + k, 1 << 40);
-        set.try_insert(Arc::clone(&m)).unwrap();
-        set.remove_same(&m);
+        set.try_insert(Arc::clone(&m), &pin()).unwrap();
+        set.remove_same(&m, &pin());
         assert!(set.slots() <= settled * 2, "grew to {} slots", set.slots());
     }
     assert_eq!(set.len(), live.len());

@@ -10,9 +10,9 @@ use super::{
     Displaced, Graveyard, InlineRelease, Killed, Ordering, Replaced, RetiredBox, Version, contain,
     next_version, offset_within,
 };
-use crate::raw::Unlinked;
+use crate::raw::{Guard, Unlinked};
 use crate::sync::{Arc, UnsafeCell};
-use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
+use crossbeam_epoch::{self as epoch, Atomic, Guard as EpochGuard, Owned, Shared};
 
 /// Tag: the slot's version is the inline one (the pointer is null).
 pub(super) const INLINE: usize = 1;
@@ -44,18 +44,19 @@ unsafe impl<V: Send + Sync> Send for Slot<V> {}
 // SAFETY: R8 and R4, as for `Send`.
 unsafe impl<V: Send + Sync> Sync for Slot<V> {}
 
-/// The version a pointer loaded under a guard names, as one slot operation
-/// sees it. Under loom it also holds loom's record of a read of the inline
-/// cell for as long as the operation uses the version, so a model fails if
-/// the cell is written, or its version dropped, meanwhile (a version freed
-/// before its readers are done). Elsewhere it is the reference alone.
-struct Seen<'g, V> {
+/// The version a slot held when it was loaded under a guard
+/// ([`Slot::load`]), readable for as long as that guard (R1). Under loom it
+/// also holds loom's record of a read of the inline cell for as long as it
+/// is held, so a model fails if the cell is written, or its version
+/// dropped, meanwhile (a version freed before its readers are done).
+/// Elsewhere it is the reference alone.
+pub(crate) struct Current<'g, V> {
     seen: &'g Version<V>,
     #[cfg(skipstore_loom)]
     _reading: Option<loom::cell::ConstPtr<MaybeUninit<Version<V>>>>,
 }
 
-impl<V> Deref for Seen<'_, V> {
+impl<V> Deref for Current<'_, V> {
     type Target = Version<V>;
 
     #[inline(always)]
@@ -82,12 +83,12 @@ impl<V> Slot<V> {
         }
     }
 
-    /// The version `cur` (loaded from `current` under `guard`) names.
+    /// The version `cur` (loaded from `current` under `_guard`) names.
     fn resolve<'g>(
         &'g self,
         cur: Shared<'g, Version<V>>,
-        _guard: &'g Guard,
-    ) -> Option<Seen<'g, V>> {
+        _guard: &'g EpochGuard,
+    ) -> Option<Current<'g, V>> {
         if cur.tag() & INLINE != 0 {
             #[cfg(skipstore_loom)]
             let reading = self.inline.get();
@@ -101,7 +102,7 @@ impl<V> Slot<V> {
             // CAS, so every thread that saw the marker (pinned by
             // `_guard`, which bounds the reference) is done with it first.
             let seen = unsafe { (*cell).assume_init_ref() };
-            Some(Seen {
+            Some(Current {
                 seen,
                 #[cfg(skipstore_loom)]
                 _reading: Some(reading),
@@ -110,7 +111,7 @@ impl<V> Slot<V> {
             // SAFETY: R1: boxed versions are freed only through the epoch
             // after being unlinked; `cur` was loaded under `_guard`.
             let seen = unsafe { cur.as_ref() }?;
-            Some(Seen {
+            Some(Current {
                 seen,
                 #[cfg(skipstore_loom)]
                 _reading: None,
@@ -156,11 +157,13 @@ impl<V> Slot<V> {
         grave.boxed.push(unsafe { RetiredBox::new(boxed) });
     }
 
-    /// Runs `f` on the current version (`None` when dead).
-    pub(crate) fn read<R>(&self, f: impl FnOnce(Option<&Version<V>>) -> R) -> R {
-        let guard = epoch::pin();
-        let cur = self.current.load(Ordering::Acquire, &guard);
-        f(self.resolve(cur, &guard).as_deref())
+    /// The current version (`None` when dead), readable while `guard` is
+    /// held.
+    #[inline]
+    pub(crate) fn load<'g>(&'g self, guard: &'g Guard) -> Option<Current<'g, V>> {
+        let guard = guard.epoch();
+        let cur = self.current.load(Ordering::Acquire, guard);
+        self.resolve(cur, guard)
     }
 
     pub(crate) fn is_dead(&self) -> bool {
@@ -261,15 +264,16 @@ impl<V> Slot<V> {
         f: impl FnOnce(Displaced<'_, V>) -> R,
         grave: &mut Graveyard<V, O>,
         hold: impl FnOnce() -> Arc<O>,
+        guard: &Guard,
     ) -> Replaced<V, R>
     where
         V: Send + Sync + 'static,
     {
-        let guard = epoch::pin();
+        let guard = guard.epoch();
         let mut next = Next::Unplaced(next);
-        let mut cur = self.current.load(Ordering::Acquire, &guard);
+        let mut cur = self.current.load(Ordering::Acquire, guard);
         loop {
-            let Some(cur_ref) = self.resolve(cur, &guard) else {
+            let Some(cur_ref) = self.resolve(cur, guard) else {
                 return Replaced::Dead(self.take_back(next));
             };
             if !pred(&cur_ref) {
@@ -289,7 +293,7 @@ impl<V> Slot<V> {
                         claimed,
                         Ordering::AcqRel,
                         Ordering::Acquire,
-                        &guard,
+                        guard,
                     ) {
                         Ok(_) => {
                             // Unit tests widen the window between the
@@ -333,12 +337,12 @@ impl<V> Slot<V> {
                 new,
                 Ordering::SeqCst,
                 Ordering::Acquire,
-                &guard,
+                guard,
             ) {
                 Ok(_) => {
                     // Published: the box now belongs to the slot.
                     if let Next::Boxed(owned) = next {
-                        let _ = owned.into_shared(&guard);
+                        let _ = owned.into_shared(guard);
                     }
                     // Buried before `f` runs (user code, which may
                     // panic): nothing is lost, and `guard` keeps
@@ -354,7 +358,7 @@ impl<V> Slot<V> {
                         // claim is never held across it. The retry may
                         // claim the cell again.
                         next = Next::Unplaced(self.take_back(next));
-                        cur = self.current.load(Ordering::Acquire, &guard);
+                        cur = self.current.load(Ordering::Acquire, guard);
                     }
                 }
             }
@@ -369,14 +373,15 @@ impl<V> Slot<V> {
         mut pred: impl FnMut(&Version<V>) -> bool,
         f: impl FnOnce(Displaced<'_, V>),
         grave: &mut Graveyard<V, O>,
+        guard: &Guard,
     ) -> Killed
     where
         V: Send + Sync + 'static,
     {
-        let guard = epoch::pin();
-        let mut cur = self.current.load(Ordering::Acquire, &guard);
+        let guard = guard.epoch();
+        let mut cur = self.current.load(Ordering::Acquire, guard);
         loop {
-            let Some(cur_ref) = self.resolve(cur, &guard) else {
+            let Some(cur_ref) = self.resolve(cur, guard) else {
                 return Killed::No;
             };
             if !pred(&cur_ref) {
@@ -392,7 +397,7 @@ impl<V> Slot<V> {
                 dead,
                 Ordering::SeqCst,
                 Ordering::Acquire,
-                &guard,
+                guard,
             ) {
                 Ok(_) => {
                     // As in `replace_if`: buried first.

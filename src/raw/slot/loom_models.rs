@@ -30,7 +30,7 @@ use loom::thread;
 
 use super::imp::FREE;
 use super::{Graveyard, Killed, NEVER, Replaced, Slot, Version};
-use crate::raw::Unlinked;
+use crate::raw::{Unlinked, pin};
 
 /// A value that counts itself (per model run) and whose reads and drop
 /// loom orders.
@@ -132,6 +132,7 @@ fn write(slot: &Owner, id: u64, live: &std::sync::Arc<AtomicIsize>) -> bool {
         |_| (),
         &mut grave,
         || Arc::clone(slot),
+        &pin(),
     ) {
         Replaced::Done(..) => true,
         Replaced::Dead(v) => {
@@ -143,7 +144,7 @@ fn write(slot: &Owner, id: u64, live: &std::sync::Arc<AtomicIsize>) -> bool {
 }
 
 fn read(slot: &Slot<Counted>) -> Option<u64> {
-    slot.read(|v| v.map(|v| v.value.read()))
+    slot.load(&pin()).map(|v| v.value.read())
 }
 
 /// A slot holding version `2` boxed and a free cell: version `1` (inline)
@@ -200,7 +201,10 @@ fn a_kill_racing_a_claim() {
             let slot = Arc::clone(&slot);
             thread::spawn(move || {
                 let mut grave = Grave::new();
-                matches!(slot.kill_if(|_| true, |_| (), &mut grave), Killed::Now)
+                matches!(
+                    slot.kill_if(|_| true, |_| (), &mut grave, &pin()),
+                    Killed::Now
+                )
             })
         };
         // The write either landed before the kill or found the slot dead.

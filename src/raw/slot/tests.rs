@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use super::{Graveyard, Killed, Replaced, Slot, Version};
-use crate::raw::Unlinked;
 use crate::raw::retire::reclaim_until;
+use crate::raw::{Unlinked, pin};
 
 /// A value that counts itself and poisons its canary when dropped, so a
 /// read of a dropped value (in a cell that stays allocated) shows.
@@ -82,6 +82,7 @@ fn replace(owner: &Owner, id: u64, live: &Arc<AtomicI64>) -> u64 {
         |old| old.value.check(),
         &mut grave,
         || Arc::clone(owner),
+        &pin(),
     ) {
         Replaced::Done(_, old) => old,
         _ => panic!("a live slot refused a plain replace"),
@@ -105,13 +106,18 @@ fn the_inline_cell_is_reclaimed_and_reused() {
         "a free cell is claimed by the next write"
     );
     assert!(!is_free(&owner));
-    owner.read(|v| assert_eq!(v.map(|v| v.value.check()), Some(3)));
+    assert_eq!(owner.load(&pin()).map(|v| v.value.check()), Some(3));
     // A boxed write over a free cell keeps the mark.
     assert_eq!(replace(&owner, 4, &live), 3);
     reclaim_until(|| is_free(&owner) && live.load(Ordering::SeqCst) == 1);
     // And a kill of a slot whose cell is free leaves nothing behind.
     let mut grave = Grave::new();
-    let killed = owner.kill_if(|_| true, |v| assert_eq!(v.value.check(), 4), &mut grave);
+    let killed = owner.kill_if(
+        |_| true,
+        |v| assert_eq!(v.value.check(), 4),
+        &mut grave,
+        &pin(),
+    );
     assert!(matches!(killed, Killed::Now));
     drop(grave);
     reclaim_until(|| live.load(Ordering::SeqCst) == 0 && Arc::strong_count(&owner) == 1);
@@ -130,6 +136,7 @@ fn a_write_that_claims_the_cell_and_is_refused_gives_it_back() {
         |_| (),
         &mut grave,
         || Arc::clone(&owner),
+        &pin(),
     );
     assert!(matches!(out, Replaced::Declined));
     assert!(is_free(&owner), "a declined write gives the cell back");
@@ -171,6 +178,7 @@ fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
                         |old| old.value.check(),
                         &mut grave,
                         || Arc::clone(owner),
+                        &pin(),
                     );
                     match out {
                         Replaced::Done(..) => {
@@ -193,11 +201,9 @@ fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
         s.spawn(|| {
             start.wait();
             while !killed.load(Ordering::SeqCst) {
-                owner.read(|v| {
-                    if let Some(v) = v {
-                        v.value.check();
-                    }
-                });
+                if let Some(v) = owner.load(&pin()) {
+                    v.value.check();
+                }
             }
         });
         s.spawn(|| {
@@ -217,6 +223,7 @@ fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
                     v.value.check();
                 },
                 &mut grave,
+                &pin(),
             );
             killed.store(true, Ordering::SeqCst);
         });
@@ -250,7 +257,7 @@ fn a_panicking_drop_in_the_kill_release_is_contained_and_not_repeated() {
     let slot = Slot::new(Version::new(Boom, super::NEVER, None));
     let mut grave = Graveyard::<Boom, Slot<Boom>>::new();
     assert!(matches!(
-        slot.kill_if(|_| true, |_| (), &mut grave),
+        slot.kill_if(|_| true, |_| (), &mut grave, &pin()),
         Killed::Now
     ));
     drop(grave);
@@ -273,12 +280,12 @@ fn a_killed_inline_version_is_dropped_by_its_release_or_with_the_slot() {
     let kept = Slot::new(version(2, &live));
     for slot in [&released, &kept] {
         assert!(matches!(
-            slot.kill_if(|_| true, |_| (), &mut grave),
+            slot.kill_if(|_| true, |_| (), &mut grave, &pin()),
             Killed::Now
         ));
         assert!(slot.is_dead());
         assert!(matches!(
-            slot.kill_if(|_| true, |_| (), &mut grave),
+            slot.kill_if(|_| true, |_| (), &mut grave, &pin()),
             Killed::No
         ));
     }
