@@ -179,6 +179,50 @@ where
         self.inner.conn.clone()
     }
 
+    /// The common put, an overwrite, as one plain command: `SET row value
+    /// XX GET [PX ms]`. `XX` writes only over an existing key, `GET` refuses
+    /// a key of another type (before writing) and answers the old value,
+    /// whose header says what the indexes hold for it; no `PX` clears an old
+    /// TTL. When the old row's hint does not cover the new row, the second
+    /// step ([`Self::settle_put`]) follows. A key that does not exist is
+    /// left untouched, and its value handed back for the put script.
+    async fn overwrite(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        payload: Vec<u8>,
+        timing: Option<(u128, u128)>,
+        trim_upto: u128,
+    ) -> Result<Overwrite> {
+        let row = self.inner.layout.row_key(ns, key);
+        let mut set = redis::Cmd::with_capacity(7, row.len() + payload.len() + 64);
+        set.arg("SET").arg(&row).arg(&payload).arg("XX").arg("GET");
+        if let Some((_, px)) = timing {
+            set.arg("PX").arg(px);
+        }
+        let mut conn = self.conn();
+        let old: Option<Vec<u8>> = set
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend("put", &row, e))?;
+        let Some(old) = old else {
+            return Ok(Overwrite::Absent(payload));
+        };
+        // The old row's hint is at most its deadline: it stays a lower
+        // bound of a later one, and a row without a TTL needs none.
+        let old = split_row(&old).map(|(deadline, _)| deadline);
+        let covered = match (old, timing) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(old), Some((deadline, _))) => old.is_some_and(|old| old <= deadline),
+        };
+        if covered {
+            return Ok(Overwrite::Done { joined: false });
+        }
+        let joined = self.settle_put(ns, key, old.is_none(), trim_upto).await?;
+        Ok(Overwrite::Done { joined })
+    }
+
     /// The second step of an overwrite whose old row did not cover the new
     /// one in the indexes (the new row has a TTL and the old one had none
     /// or a later deadline, or the old value was not a row: `list_key`):
@@ -290,6 +334,15 @@ where
     }
 }
 
+/// What the first step of a put did.
+enum Overwrite {
+    /// The key held no value: nothing written; the row's value, back.
+    Absent(Vec<u8>),
+    /// Written over an old row; `joined` when the row's hint is new (a
+    /// cluster's registry must hear of the tenant).
+    Done { joined: bool },
+}
+
 /// Now, in nanoseconds since the Unix epoch (0 if the clock is before it).
 fn now_ns() -> u128 {
     SystemTime::now()
@@ -354,28 +407,31 @@ where
                     super::conn::show(&layout.row_key(ns, key))
                 ))
             })?;
-        // The common put, an overwrite, is one plain command. `XX` writes
-        // only over an existing key, `GET` refuses a key of another type
-        // (before writing) and answers the old value, whose header says what
-        // the indexes hold for it. No `PX` clears an old TTL.
-        let row = layout.row_key(ns, key);
-        let mut set = redis::cmd("SET");
-        set.arg(&row).arg(&payload).arg("XX").arg("GET");
-        if let Some((_, px)) = timing {
-            set.arg("PX").arg(px);
-        }
-        let mut conn = self.conn();
-        let old: Option<Vec<u8>> = guarded(ctx, async {
-            set.query_async(&mut conn)
-                .await
-                .map_err(|e| backend("put", &row, e))
-        })
-        .await?;
         let cluster = self.inner.conn.is_cluster();
-        let joined = match old {
+        let put = if timing.is_some() {
+            // With a TTL the overwrite may need its second step: the two
+            // run in a task of their own, so a caller that gives up while
+            // the `SET` is in flight (it may still run) leaves the row
+            // indexed, never a row with a TTL that no hint covers.
+            let store = self.clone();
+            let (ns, key) = (ns.clone(), key.to_owned());
+            let task = tokio::spawn(async move {
+                store.overwrite(&ns, &key, payload, timing, trim_upto).await
+            });
+            guarded(ctx, async {
+                task.await.map_err(|e| {
+                    Error::provider_network(format!("redis store: put abandoned: {e}"))
+                })?
+            })
+            .await?
+        } else {
+            guarded(ctx, self.overwrite(ns, key, payload, timing, trim_upto)).await?
+        };
+        let joined = match put {
+            Overwrite::Done { joined } => joined,
             // A new row (or one Redis expired): the put script writes it
             // with its index entries.
-            None => {
+            Overwrite::Absent(payload) => {
                 let put = Row {
                     base: layout.tenant_base(ns.tenant_id()),
                     scope_id: Layout::scope_id(ns.scope()),
@@ -394,23 +450,6 @@ where
                 };
                 guarded(ctx, self.inner.combiner.put(&lane, put)).await?;
                 timing.is_some()
-            }
-            Some(old) => {
-                // The old row's hint is at most its deadline: it stays a
-                // lower bound of a later one; a row without a TTL needs none.
-                let covered = match (split_row(&old), timing) {
-                    (None, _) => false,
-                    (Some(_), None) => true,
-                    (Some((old_deadline, _)), Some((deadline, _))) => {
-                        old_deadline.is_some_and(|old| old <= deadline)
-                    }
-                };
-                if covered {
-                    false
-                } else {
-                    let list_key = split_row(&old).is_none();
-                    self.settle_put(ns, key, list_key, trim_upto).await?
-                }
             }
         };
         // On a cluster the registry lives in another slot, so it is told
