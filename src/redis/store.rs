@@ -227,11 +227,10 @@ where
     /// one in the indexes (the new row has a TTL and the old one had none
     /// or a later deadline, or the old value was not a row: `list_key`):
     /// the settle script reads the row as it is now and gives it its
-    /// deadline hint (and its key index entries). It runs in a task of its
-    /// own, so a caller that drops the put (a cancelled context, a dropped
-    /// future) still leaves the row indexed; it is tried
-    /// [`SETTLE_ATTEMPTS`] times. Returns whether the hint is new (the
-    /// tenant may have to join the registry).
+    /// deadline hint (and its key index entries). It is tried
+    /// [`SETTLE_ATTEMPTS`] times; a put abandoned before it ends leaves it
+    /// to [`Repair`]. Returns whether the hint is new (the tenant may have
+    /// to join the registry).
     async fn settle_put(
         &self,
         ns: &Namespace,
@@ -257,25 +256,16 @@ where
             .arg(TRIM_PER_WRITE)
             .arg(if list_key { "1" } else { "0" });
         let mut conn = self.conn();
-        let task = tokio::spawn(async move {
-            let mut attempt = 1;
-            loop {
-                match invocation.invoke_async::<i64>(&mut conn).await {
-                    Err(e) if attempt < SETTLE_ATTEMPTS && !e.is_unrecoverable_error() => {
-                        attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    out => return out,
+        let mut attempt = 1;
+        loop {
+            match invocation.invoke_async::<i64>(&mut conn).await {
+                Err(e) if attempt < SETTLE_ATTEMPTS && !e.is_unrecoverable_error() => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
+                Ok(added) => return Ok(added == 1),
+                Err(e) => return Err(backend("put", &row, e)),
             }
-        });
-        match task.await {
-            Ok(Ok(added)) => Ok(added == 1),
-            Ok(Err(e)) => Err(backend("put", &row, e)),
-            Err(e) => Err(Error::provider_network(format!(
-                "redis store: put on key \"{}\": the step that indexes the row failed: {e}",
-                super::conn::show(&row)
-            ))),
         }
     }
 
@@ -331,6 +321,41 @@ where
                 return Ok(removed);
             }
         }
+    }
+}
+
+/// Runs a put's second step in a task of its own if the put ends (an
+/// error, a cancelled context, a dropped future) while its `SET` may have
+/// run without the second step: the settle script reads the row as it is
+/// then, so running it when nothing was needed changes nothing. The common
+/// put, which completes, disarms it and pays nothing.
+struct Repair<'a, V> {
+    store: &'a RedisStore<V>,
+    ns: &'a Namespace,
+    key: &'a str,
+    trim_upto: u128,
+    armed: bool,
+}
+
+impl<V> Drop for Repair<'_, V> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = RedisStore::<()>::from_inner(Arc::clone(&self.store.inner));
+        let (ns, key, trim_upto) = (self.ns.clone(), self.key.to_owned(), self.trim_upto);
+        runtime.spawn(async move {
+            // Nobody waits for this outcome: a failure here is the same as
+            // the put's own, already reported or abandoned.
+            if let Ok(true) = store.settle_put(&ns, &key, true, trim_upto).await {
+                if store.inner.conn.is_cluster() {
+                    let _ = store.register_tenant(ns.tenant_id()).await;
+                }
+            }
+        });
     }
 }
 
@@ -408,26 +433,23 @@ where
                 ))
             })?;
         let cluster = self.inner.conn.is_cluster();
-        let put = if timing.is_some() {
-            // With a TTL the overwrite may need its second step: the two
-            // run in a task of their own, so a caller that gives up while
-            // the `SET` is in flight (it may still run) leaves the row
-            // indexed, never a row with a TTL that no hint covers.
-            let store = self.clone();
-            let (ns, key) = (ns.clone(), key.to_owned());
-            let task = tokio::spawn(async move {
-                store.overwrite(&ns, &key, payload, timing, trim_upto).await
-            });
-            guarded(ctx, async {
-                task.await.map_err(|e| {
-                    Error::provider_network(format!("redis store: put abandoned: {e}"))
-                })?
-            })
-            .await?
-        } else {
-            guarded(ctx, self.overwrite(ns, key, payload, timing, trim_upto)).await?
+        // A caller that gives up (cancelled, late, or dropping this future)
+        // once the `SET` may have run leaves the second step to the repair
+        // guard, so no row is left with a TTL that no hint covers.
+        let mut repair = Repair {
+            store: self,
+            ns,
+            key,
+            trim_upto,
+            armed: true,
         };
-        let joined = match put {
+        let put = guarded(ctx, self.overwrite(ns, key, payload, timing, trim_upto)).await;
+        repair.armed = matches!(
+            &put,
+            Err(Error::Cancelled | Error::DeadlineExceeded | Error::Provider { .. })
+        );
+        drop(repair);
+        let joined = match put? {
             Overwrite::Done { joined } => joined,
             // A new row (or one Redis expired): the put script writes it
             // with its index entries.
