@@ -1,4 +1,11 @@
-//! The Lua scripts that change a row together with its index entries.
+//! The Lua scripts that change a row together with its index entries, and
+//! the sweeps that settle the deadline hints.
+//!
+//! The common calls run no script: `get` is a `GET`, an overwrite a `SET
+//! ... XX GET` (see [`super::store`]). The scripts cover what must read
+//! before it writes: a new row ([`PUT`]), the second step of an overwrite
+//! that moves a deadline down ([`SETTLE_PUT`]), `delete`, `list` (which
+//! reads each row's header), `list_namespaces` and `evict_expired`.
 //!
 //! A script runs atomically on the server: no other command sees a row
 //! without its index entries or the reverse, and a call cancelled on the

@@ -350,10 +350,10 @@ impl<V> Drop for Repair<'_, V> {
         runtime.spawn(async move {
             // Nobody waits for this outcome: a failure here is the same as
             // the put's own, already reported or abandoned.
-            if let Ok(true) = store.settle_put(&ns, &key, true, trim_upto).await {
-                if store.inner.conn.is_cluster() {
-                    let _ = store.register_tenant(ns.tenant_id()).await;
-                }
+            if let Ok(true) = store.settle_put(&ns, &key, true, trim_upto).await
+                && store.inner.conn.is_cluster()
+            {
+                let _ = store.register_tenant(ns.tenant_id()).await;
             }
         });
     }
