@@ -207,10 +207,17 @@ return 1
 const LIST: &str = r"
 local keys = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2])
 local now = tonumber(ARGV[4])
+local base = ARGV[3]
 local out = {}
 for _, k in ipairs(keys) do
-  local d = row_deadline(ARGV[3] .. k)
-  if d ~= 'absent' and not (type(d) == 'number' and d <= now) then out[#out + 1] = k end
+  local h = redis.pcall('GETRANGE', base .. k, 0, 16)
+  -- The common row has no TTL: its header starts with '-' (45).
+  if type(h) ~= 'string' or string.byte(h, 1) == 45 then
+    out[#out + 1] = k
+  elseif h ~= '' then
+    local d = parse_header(h)
+    if type(d) ~= 'number' or d > now then out[#out + 1] = k end
+  end
 end
 return out
 ";
