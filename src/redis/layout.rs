@@ -38,11 +38,11 @@
 //! ASCII decimal digits (at most 16: deadlines stop at 2^53), or `-` for a
 //! row without a TTL, followed by `;`. So `redis-cli GET` shows
 //! `-;"likes tea"` or `1764512345678901;{"a":1}`: cheap to write and to
-//! split in Rust ([`split_row`]), and read in Lua with `GETRANGE key 0 17`
-//! and `string.find` (the scripts never read the payload). A `get` is one
-//! plain `GET`; an overwrite is one plain `SET ... XX GET`, whose answer (the
-//! old row) tells the client whether the indexes need a change (see
-//! [`super::scripts`]).
+//! split in Rust (one scan of at most 17 bytes), and read in Lua with
+//! `GETRANGE key 0 16` and `string.find` (the scripts never read the
+//! payload). A `get` is one plain `GET`; an overwrite is one plain `SET ...
+//! XX GET`, whose answer (the old row) tells the client whether the indexes
+//! need a change (see the [module docs](super)).
 //!
 //! The deadline index holds, for every row with a TTL, an entry whose
 //! score is at most the row's deadline (a lower-bound **hint**): an

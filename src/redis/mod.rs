@@ -31,7 +31,7 @@
 //!   server (plus, for `list_namespaces`, a read of the tenant's expired
 //!   rows not yet removed), sorted, each entry once, never a child namespace's keys.
 //! * **One command for the common call.** A row is one Redis string, its
-//!   deadline in a short header before the encoded value ([layout](layout)):
+//!   deadline in a short header before the encoded value ([`layout`]):
 //!   `get` is one `GET`, and the common `put`, an overwrite, is one `SET
 //!   ... XX GET [PX]` (no script), whose answer (the old row's header) says
 //!   whether the indexes need anything more. They need more only when a
