@@ -225,6 +225,23 @@ async fn a_stale_hint_never_removes_an_extended_row() -> Result<()> {
     assert_eq!(rig.store.list_namespaces(&ctx, &tenant()).await?, [ns()]);
     assert_eq!(rig.hint("l").await, rig.deadline("l").await);
     assert_eq!(rig.store.get(&ctx, &ns(), "l").await?, Some(2));
+    // And by the trim of a write that adds a hint, once the stale one is
+    // over a second old.
+    rig.store
+        .put_with_options(&ctx, &ns(), "m", 1, ttl(SHORT))
+        .await?;
+    rig.store.put(&ctx, &ns(), "m", 2).await?;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    rig.store
+        .put_with_options(&ctx, &ns(), "n", 3, ttl(LONG))
+        .await?;
+    assert_eq!(rig.hint("m").await, None, "the trim kept a stale hint");
+    assert_eq!(rig.store.get(&ctx, &ns(), "m").await?, Some(2));
+    assert_eq!(
+        rig.store.list(&ctx, &ns(), None).await?,
+        ["k", "l", "m", "n"]
+    );
+    assert_eq!(rig.store.evict_expired(&ctx).await?, 0);
     Ok(())
 }
 
