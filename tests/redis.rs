@@ -15,3 +15,5 @@ mod contract;
 mod faults;
 #[path = "redis/fixture.rs"]
 mod fixture;
+#[path = "redis/transitions.rs"]
+mod transitions;

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 /// The encoding of values in Redis.
 ///
 /// * [`Codec::Json`] (the default): serde_json, readable with `redis-cli`
-///   (`HGET <row key> v`), and what entelix's own Redis store writes.
+///   (`GET <row key>` shows the row's short header, then the JSON), and what entelix's own Redis store writes.
 /// * [`Codec::MessagePack`]: `rmp-serde`, with struct fields by name. It is
 ///   compact (no quotes, binary numbers, length-prefixed strings) and, unlike
 ///   postcard or bincode, self-describing, so values that deserialize through
@@ -36,10 +36,24 @@ impl Codec {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn encode<V: Serialize>(self, value: &V) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        self.encode_into(value, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the encoding of `value` to `out` (after a row's header).
+    pub(crate) fn encode_into<V: Serialize>(
+        self,
+        value: &V,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
         match self {
-            Self::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
-            Self::MessagePack => rmp_serde::to_vec_named(value).map_err(|e| e.to_string()),
+            Self::Json => serde_json::to_writer(out, value).map_err(|e| e.to_string()),
+            Self::MessagePack => {
+                rmp_serde::encode::write_named(out, value).map_err(|e| e.to_string())
+            }
         }
     }
 

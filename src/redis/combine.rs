@@ -1,5 +1,10 @@
-//! The write combiner: concurrent puts that would share one cluster slot go
-//! to the server as one script call.
+//! The write combiner: concurrent puts of new rows that would share one
+//! cluster slot go to the server as one script call.
+//!
+//! Only rows that the plain `SET ... XX GET` of a put found absent come
+//! here (new rows, and rows Redis expired): an overwrite is one plain
+//! command, which the multiplexed connection pipelines with its neighbours
+//! as entelix's `SET`s are, so it has no script cost to share.
 //!
 //! A script call has a fixed cost on the server (reading the request,
 //! setting up Lua, writing the reply) and on the client (building and

@@ -6,10 +6,10 @@
 //!
 //! | Redis key | type | holds |
 //! |---|---|---|
-//! | `P{T}N\k<key>` | hash | one row: field `v` the encoded value, field `d` its deadline (µs since the Unix epoch) if it has a TTL |
+//! | `P{T}N\k<key>` | string | one row: a header, then the encoded value (below) |
 //! | `P{T}\n N` (no space) | sorted set, all scores 0 | the keys of namespace `N`, ordered by bytes |
 //! | `P{T}\s` | sorted set, all scores 0 | the tenant's namespaces that hold a row, as `N` |
-//! | `P{T}\d` | sorted set, scored by deadline | the tenant's rows that have a TTL, as `N\k<key>` |
+//! | `P{T}\d` | sorted set, scored by a deadline hint | the tenant's rows that have (or had) a TTL, as `N\k<key>` |
 //! | `P\t` | sorted set | the tenants that hold rows with a TTL (for `evict_expired`) |
 //!
 //! * `T` is the tenant with `\` written `\\` and `}` written `\)`: it never
@@ -30,6 +30,36 @@
 //!   `\n`, `\s`, `\d`, and the registry has no `{` at all: the kinds never
 //!   meet.
 //!
+//!
+//! # The row
+//!
+//! A row is one Redis string: a header, then the codec's payload. The
+//! header is the row's deadline in microseconds since the Unix epoch as
+//! ASCII decimal digits (at most 16: deadlines stop at 2^53), or `-` for a
+//! row without a TTL, followed by `;`. So `redis-cli GET` shows
+//! `-;"likes tea"` or `1764512345678901;{"a":1}`: cheap to write and to
+//! split in Rust (one scan of at most 17 bytes), and read in Lua with
+//! `GETRANGE key 0 16` and `string.find` (the scripts never read the
+//! payload). A `get` is one plain `GET`; an overwrite is one plain `SET ...
+//! XX GET`, whose answer (the old row) tells the client whether the indexes
+//! need a change (see the [module docs](super)).
+//!
+//! The deadline index holds, for every row with a TTL, an entry whose
+//! score is at most the row's deadline (a lower-bound **hint**): an
+//! overwrite that lengthens a TTL, or drops it, leaves the old entry as it
+//! is. Whatever removes rows by the index (`evict_expired`, the trims,
+//! `list_namespaces`) reads the row's header first: a row whose deadline
+//! has passed (or that Redis already dropped) leaves with its index
+//! entries; a live row's entry moves to its real deadline, or leaves when
+//! the row has no TTL any more. Readers never trust the hint: `get` and
+//! `list` read the header.
+//!
+//! **Layout version 2.** Until the seventh session a row was a hash (field
+//! `v` the value, field `d` the deadline). A store of this version reads a
+//! hash row left under its prefix as a value of another Redis type (a
+//! `WRONGTYPE` error naming the key) and refuses to overwrite it; there is
+//! no migration (the store is a cache): flush the prefix, or use a new one.
+//!
 //! `Layout::parse` (public as [`RedisStore::parse_key`](super::RedisStore::parse_key))
 //! reads any of these keys back ([`RedisKey`]); it is the
 //! inverse of the encoders, which this module's property test checks over
@@ -41,6 +71,42 @@ use entelix_memory::Namespace;
 
 /// Ends the namespace part of a row key (and of a deadline member).
 pub(crate) const KEY_MARK: &str = "\\k";
+
+/// The longest row header: 16 digits (deadlines stop below 2^53 µs) and `;`.
+pub(crate) const MAX_HEADER: usize = 17;
+
+/// A row's value: its header (the deadline, or `-` for none, and `;`),
+/// then the payload the codec appends.
+pub(crate) fn row_header(deadline_us: Option<u128>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(MAX_HEADER + 128);
+    match deadline_us {
+        // Writing into a vector cannot fail.
+        Some(deadline) => drop(std::io::Write::write_fmt(
+            &mut out,
+            format_args!("{deadline}"),
+        )),
+        None => out.push(b'-'),
+    }
+    out.push(b';');
+    out
+}
+
+/// Splits a row's value into its deadline (µs since the Unix epoch; `None`
+/// for a row without a TTL) and its payload; `None` when `value` is not a
+/// row of this layout (no header: another application's string).
+pub(crate) fn split_row(value: &[u8]) -> Option<(Option<u128>, &[u8])> {
+    let end = value.iter().take(MAX_HEADER).position(|&b| b == b';')?;
+    let (head, payload) = (&value[..end], &value[end + 1..]);
+    if head == b"-" {
+        return Some((None, payload));
+    }
+    if head.is_empty() || !head.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // At most 16 digits: parses, and fits.
+    let deadline = std::str::from_utf8(head).ok()?.parse().ok()?;
+    Some((Some(deadline), payload))
+}
 
 /// The key prefix and the naming rules of one store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -357,6 +423,34 @@ mod tests {
             b"p:{\xff}\\kx",
         ] {
             assert_eq!(layout.parse_row_key(key), None, "{key:?}");
+        }
+    }
+
+    #[test]
+    fn row_headers_split_back() {
+        for deadline in [
+            None,
+            Some(0),
+            Some(1_764_512_345_678_901),
+            Some((1 << 53) - 1),
+        ] {
+            let mut value = row_header(deadline);
+            assert!(value.len() <= MAX_HEADER);
+            value.extend_from_slice(b"{\"a\";1}");
+            assert_eq!(split_row(&value), Some((deadline, &b"{\"a\";1}"[..])));
+        }
+        assert_eq!(split_row(b"-;"), Some((None, &b""[..])));
+        for foreign in [
+            &b""[..],
+            b"plain",
+            b";x",
+            b"12a;x",
+            b"+1;x",
+            b"--;x",
+            b"12345678901234567;x",
+            b"\"a;b\"",
+        ] {
+            assert_eq!(split_row(foreign), None, "{foreign:?}");
         }
     }
 

@@ -1,4 +1,11 @@
-//! The Lua scripts that change a row together with its index entries.
+//! The Lua scripts that change a row together with its index entries, and
+//! the sweeps that settle the deadline hints.
+//!
+//! The common calls run no script: `get` is a `GET`, an overwrite a `SET
+//! ... XX GET` (see [`super::store`]). The scripts cover what must read
+//! before it writes: a new row ([`PUT`]), the second step of an overwrite
+//! that moves a deadline down ([`SETTLE_PUT`]), `delete`, `list` (which
+//! reads each row's header), `list_namespaces` and `evict_expired`.
 //!
 //! A script runs atomically on the server: no other command sees a row
 //! without its index entries or the reverse, and a call cancelled on the
@@ -19,7 +26,8 @@ use std::sync::LazyLock;
 use redis::aio::ConnectionLike;
 use redis::{Cmd, FromRedisValue, RedisResult, Script};
 
-/// Helpers shared by the scripts that remove rows.
+/// Helpers shared by the scripts: reading a row's header, and removing or
+/// settling rows by their deadline hints.
 const HELPERS: &str = r"
 -- Splits a row member `N\k<key>` at its `\k` (backslashes in N come in pairs).
 local function split_member(m)
@@ -34,57 +42,103 @@ local function split_member(m)
   end
 end
 
--- Removes one row of the tenant at `base` and its index entries.
+-- What the start of a row's value says: its deadline (a number), 'none',
+-- or 'foreign' (not a row: no header).
+local function parse_header(h)
+  local i = string.find(h, ';', 1, true)
+  if not i or i > 17 then return 'foreign' end
+  local d = string.sub(h, 1, i - 1)
+  if d == '-' then return 'none' end
+  if not string.match(d, '^%d+$') then return 'foreign' end
+  return tonumber(d)
+end
+
+-- The header of the row at `row`: as parse_header, or 'absent'; a key of
+-- another type is 'foreign'.
+local function row_deadline(row)
+  local h = redis.pcall('GETRANGE', row, 0, 16)
+  if type(h) ~= 'string' then return 'foreign' end
+  if h == '' then return 'absent' end
+  return parse_header(h)
+end
+
+-- Removes one row of the tenant at `base` and its index entries; 1 if it
+-- was listed (a row, for evict_expired's count), else 0.
 local function remove_row(base, nsset, dl, m)
   local scope_id, key = split_member(m)
   redis.call('DEL', base .. m)
   redis.call('ZREM', dl, m)
+  local n = 0
   if scope_id then
     local idx = base .. '\\n' .. scope_id
-    redis.call('ZREM', idx, key)
+    n = redis.call('ZREM', idx, key)
     if redis.call('ZCARD', idx) == 0 then redis.call('ZREM', nsset, scope_id) end
   end
+  return n
 end
 
--- Removes up to `limit` rows whose deadline is at most `upto`; their count.
-local function remove_expired(base, nsset, dl, upto, limit)
+-- Settles the deadline hint `m`: a row dead by `upto` (its deadline at
+-- most `upto`, or gone from Redis) leaves with its index entries (returns
+-- 1 if it was listed); a live row's hint moves to its real deadline, or
+-- leaves when the row has no TTL; a value that is not a row keeps its key
+-- and loses only the hint.
+local function settle(base, nsset, dl, m, upto)
+  local d = row_deadline(base .. m)
+  if d == 'absent' or (type(d) == 'number' and d <= upto) then
+    return remove_row(base, nsset, dl, m)
+  end
+  if type(d) == 'number' then
+    redis.call('ZADD', dl, d, m)
+  else
+    redis.call('ZREM', dl, m)
+  end
+  return 0
+end
+
+-- Settles up to `limit` hints scored at most `upto`; the rows removed.
+local function trim(base, nsset, dl, upto, limit)
   local rows = redis.call('ZRANGEBYSCORE', dl, '-inf', upto, 'LIMIT', 0, limit)
-  for _, m in ipairs(rows) do remove_row(base, nsset, dl, m) end
-  return #rows
+  local removed = 0
+  for _, m in ipairs(rows) do removed = removed + settle(base, nsset, dl, m, upto) end
+  return removed
+end
+
+-- A row with deadline `deadline` is at `m`: its hint must be at most
+-- that. When the hint is new, the tenant joins the registry (one server)
+-- if its index was empty, and a few long-expired rows are trimmed. 1 when
+-- the hint is new.
+local function hint(base, dl, m, deadline, registry, tenant, upto, limit)
+  if redis.call('ZADD', dl, 'LT', deadline, m) == 0 then return 0 end
+  if registry and redis.call('ZCARD', dl) == 1 then
+    redis.call('ZINCRBY', registry, 1, tenant)
+  end
+  trim(base, base .. '\\s', dl, upto, limit)
+  return 1
 end
 ";
 
-/// `put`, one or more rows (the write combiner's batches). KEYS: each
-/// row's key [, then the registry on one server]. ARGV: the row count, the
-/// trim limit, the trim bound, then for each row its value, key, scope id,
-/// deadline ('' = none), PX in ms, tenant base and tenant. The index keys
-/// and the deadline member are built here from the tenant base, the scope
-/// id and the key (the names of [`super::layout`]), and only when a
-/// command needs them: every argument costs the server a Redis object and
-/// a Lua string per call, which made a single-row put's arguments as
-/// costly as its commands. Returns 0 when every row was written (the
+/// The put of rows that a plain `SET ... XX GET` found absent (new rows,
+/// and rows Redis expired), one or more at once (the write combiner's
+/// batches). KEYS: each row's key [, then the registry on one server].
+/// ARGV: the row count, the trim limit, the trim bound, then for each row
+/// its value (header and payload), key, scope id, deadline ('' = none), PX
+/// in ms, tenant base and tenant. The index keys and the deadline member
+/// are built here from the tenant base, the scope id and the key (the
+/// names of [`super::layout`]). Returns 0 when every row was written (the
 /// common case, and the cheapest reply to send and parse), else one string
 /// per row: empty when written, else the error that left it unwritten.
 ///
-/// A row's first command is the `HSET`, which fails on a key of another
+/// A row's first command is `SET ... GET`, which fails on a key of another
 /// type before anything of that row has changed; `pcall` keeps that
-/// failure to its row. The `HSET`'s count of new fields tells a new row
-/// from an overwrite (our rows always hold `v`, and `d` exactly when they
-/// have a TTL): only a new row, or one that gains a TTL, touches the
-/// indexes beyond the deadline index, so an overwrite costs two or three
-/// commands (a new row also clears a deadline entry left by a row that
-/// Redis expired under the same key). A row that already existed is
-/// listed (every script that writes or removes a row changes its index
-/// entries with it), so its namespace is too. Only a row that joins the
-/// deadline index, the source of expired rows, trims expired ones. The
-/// registry (one server) hears of a tenant when its deadline index goes
-/// from empty to not: while the index holds rows the tenant stays
-/// registered (`UNREGISTER` drops it only when nobody registered it since
-/// `evict_expired` found the index empty).
+/// failure to its row. Its answer is the value it replaced: a row (another
+/// writer's, since the client's `SET XX` found none) is listed already; no
+/// row, or a string that is not one, gets its key and namespace index
+/// entries. A row with a TTL gets its deadline hint (`ZADD LT`, so an
+/// existing hint stays a lower bound).
 const PUT: &str = r"
 local n = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-local upto = ARGV[3]
+local upto = tonumber(ARGV[3])
 local registry = KEYS[n + 1]
 local out = {}
 local failed = false
@@ -92,38 +146,22 @@ for i = 0, n - 1 do
   local row = KEYS[i + 1]
   local a = 3 + 7 * i
   local deadline = ARGV[a + 4]
-  local added
+  local old
   if deadline == '' then
-    added = redis.pcall('HSET', row, 'v', ARGV[a + 1])
+    old = redis.pcall('SET', row, ARGV[a + 1], 'GET')
   else
-    added = redis.pcall('HSET', row, 'v', ARGV[a + 1], 'd', deadline)
+    old = redis.pcall('SET', row, ARGV[a + 1], 'GET', 'PX', ARGV[a + 5])
   end
-  if type(added) == 'table' and added.err then
-    out[i + 1] = added.err
+  if type(old) == 'table' and old.err then
+    out[i + 1] = old.err
     failed = true
   else
     local key, scope_id, base = ARGV[a + 2], ARGV[a + 3], ARGV[a + 6]
-    local member = scope_id .. '\\k' .. key
-    local dl = base .. '\\d'
-    local fresh
-    if deadline == '' then
-      fresh = added == 1
-      -- A new row may meet the deadline entry of one Redis expired.
-      if redis.call('ZREM', dl, member) == 1 and not fresh then
-        redis.call('HDEL', row, 'd')
-        redis.call('PERSIST', row)
-      end
-    else
-      fresh = added == 2
-      redis.call('PEXPIRE', row, ARGV[a + 5])
-      if redis.call('ZADD', dl, deadline, member) == 1 then
-        if registry and redis.call('ZCARD', dl) == 1 then
-          redis.call('ZINCRBY', registry, 1, ARGV[a + 7])
-        end
-        remove_expired(base, base .. '\\s', dl, upto, limit)
-      end
+    if deadline ~= '' then
+      hint(base, base .. '\\d', scope_id .. '\\k' .. key, deadline, registry, ARGV[a + 7], upto, limit)
     end
-    if fresh and redis.call('ZADD', base .. '\\n' .. scope_id, 0, key) == 1 then
+    if (not old or parse_header(old) == 'foreign')
+        and redis.call('ZADD', base .. '\\n' .. scope_id, 0, key) == 1 then
       redis.call('ZADD', base .. '\\s', 0, scope_id)
     end
     out[i + 1] = ''
@@ -131,6 +169,25 @@ for i = 0, n - 1 do
 end
 if failed then return out end
 return 0
+";
+
+/// The second step of an overwrite whose old row did not cover the new one
+/// in the indexes: the new row has a TTL and the old had none or a later
+/// deadline (the hint may be missing or too late), or the old value was not
+/// a row (the key is not listed). KEYS: row [, registry on one server].
+/// ARGV: member, scope id, key, tenant base, tenant, trim bound, trim
+/// limit, '1' if the key must be listed. Reads the row as it is now (a
+/// later writer may have changed it), so it is right whenever it runs, and
+/// running it twice changes nothing. Returns 1 when the row's hint is new.
+const SETTLE_PUT: &str = r"
+local d = row_deadline(KEYS[1])
+if d == 'absent' or d == 'foreign' then return 0 end
+local base = ARGV[4]
+if ARGV[8] == '1' and redis.call('ZADD', base .. '\\n' .. ARGV[2], 0, ARGV[3]) == 1 then
+  redis.call('ZADD', base .. '\\s', 0, ARGV[2])
+end
+if d == 'none' then return 0 end
+return hint(base, base .. '\\d', ARGV[1], d, KEYS[2], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]))
 ";
 
 /// `delete`. KEYS: row, key index, namespace index, deadlines. ARGV: key,
@@ -143,26 +200,38 @@ if redis.call('ZCARD', KEYS[2]) == 0 then redis.call('ZREM', KEYS[3], ARGV[2]) e
 return 1
 ";
 
-/// `list`. KEYS: key index, deadlines. ARGV: lex min, lex max, member
-/// prefix (`N\k`), now. The live keys in the range, in byte order.
+/// `list`. KEYS: key index. ARGV: lex min, lex max, the row keys' common
+/// start (`P{T}N\k`), now. The keys in the range whose row is live by its
+/// header (the deadline hints are only lower bounds), in byte order; a
+/// value that is not a row is listed (`get` reports it).
 const LIST: &str = r"
 local keys = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2])
-if redis.call('EXISTS', KEYS[2]) == 0 then return keys end
 local now = tonumber(ARGV[4])
+local base = ARGV[3]
 local out = {}
 for _, k in ipairs(keys) do
-  local d = redis.call('ZSCORE', KEYS[2], ARGV[3] .. k)
-  if not d or tonumber(d) > now then out[#out + 1] = k end
+  local h = redis.pcall('GETRANGE', base .. k, 0, 16)
+  -- The common row has no TTL: its header starts with '-' (45).
+  if type(h) ~= 'string' or string.byte(h, 1) == 45 then
+    out[#out + 1] = k
+  elseif h ~= '' then
+    local d = parse_header(h)
+    if type(d) ~= 'number' or d > now then out[#out + 1] = k end
+  end
 end
 return out
 ";
 
 /// `list_namespaces`. KEYS: namespace index, deadlines. ARGV: tenant base,
 /// now, trim bound, 'all' or 'prefix', the prefix's scope id, trim limit.
-/// Up to the trim limit of the rows expired before the trim bound leave on
-/// the way (so one call never blocks the server on a backlog); a namespace
-/// is listed when it holds more rows than have expired in it.
+/// Every hint due by now is settled against its row's header: a live row's
+/// hint moves on (or leaves), a dead row counts as expired in its
+/// namespace, and up to the trim limit of the rows dead before the trim
+/// bound leave on the way (so one call never blocks the server on a
+/// backlog). A namespace is listed when it holds more rows than have
+/// expired in it.
 const LIST_NAMESPACES: &str = r"
+local base = ARGV[1]
 local now = tonumber(ARGV[2])
 local upto = tonumber(ARGV[3])
 local expired = {}
@@ -170,8 +239,13 @@ local budget = tonumber(ARGV[6])
 local rows = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'WITHSCORES')
 for i = 1, #rows, 2 do
   local m = rows[i]
-  if budget > 0 and tonumber(rows[i + 1]) <= upto then
-    remove_row(ARGV[1], KEYS[1], KEYS[2], m)
+  local d = row_deadline(base .. m)
+  -- A row Redis dropped is dead; its hint is all that says since when.
+  if d == 'absent' then d = tonumber(rows[i + 1]) end
+  if type(d) ~= 'number' or d > now then
+    settle(base, KEYS[1], KEYS[2], m, now)
+  elseif budget > 0 and d <= upto then
+    remove_row(base, KEYS[1], KEYS[2], m)
     budget = budget - 1
   else
     local s = split_member(m)
@@ -189,17 +263,22 @@ else
 end
 local out = {}
 for _, s in ipairs(candidates) do
-  if redis.call('ZCARD', ARGV[1] .. '\\n' .. s) > (expired[s] or 0) then out[#out + 1] = s end
+  if redis.call('ZCARD', base .. '\\n' .. s) > (expired[s] or 0) then out[#out + 1] = s end
 end
 return out
 ";
 
 /// `evict_expired`, one tenant, one batch. KEYS: deadlines, namespace
-/// index. ARGV: tenant base, now, batch size. Returns {removed, rows with a
-/// TTL left}.
+/// index. ARGV: tenant base, now, batch size. Settles up to a batch of the
+/// hints due by now (each leaves the range: removed, moved past now, or
+/// dropped). Returns {rows removed, hints settled, hints left}.
 const EVICT: &str = r"
-local n = remove_expired(ARGV[1], KEYS[2], KEYS[1], ARGV[2], tonumber(ARGV[3]))
-return {n, redis.call('ZCARD', KEYS[1])}
+local rows = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local removed = 0
+for _, m in ipairs(rows) do
+  removed = removed + settle(ARGV[1], KEYS[2], KEYS[1], m, tonumber(ARGV[2]))
+end
+return {removed, #rows, redis.call('ZCARD', KEYS[1])}
 ";
 
 /// Drops a tenant from the registry if nobody registered it again since its
@@ -247,7 +326,8 @@ fn with_helpers(body: &str) -> Script {
 
 pub(crate) static PUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| with_helpers(PUT));
 pub(crate) static DELETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(DELETE));
-pub(crate) static LIST_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(LIST));
+pub(crate) static SETTLE_PUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| with_helpers(SETTLE_PUT));
+pub(crate) static LIST_SCRIPT: LazyLock<Script> = LazyLock::new(|| with_helpers(LIST));
 pub(crate) static LIST_NAMESPACES_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| with_helpers(LIST_NAMESPACES));
 pub(crate) static EVICT_SCRIPT: LazyLock<Script> = LazyLock::new(|| with_helpers(EVICT));

@@ -15,9 +15,10 @@ use super::builder::RedisStoreBuilder;
 use super::codec::Codec;
 use super::combine::{Combiner, Row};
 use super::conn::{Connection, backend, guarded, undecodable};
-use super::layout::{Layout, namespace_of};
+use super::layout::{KEY_MARK, Layout, namespace_of, row_header, split_row};
 use super::scripts::{
-    DELETE_SCRIPT, EVICT_SCRIPT, LIST_NAMESPACES_SCRIPT, LIST_SCRIPT, UNREGISTER_SCRIPT,
+    DELETE_SCRIPT, EVICT_SCRIPT, LIST_NAMESPACES_SCRIPT, LIST_SCRIPT, SETTLE_PUT_SCRIPT,
+    UNREGISTER_SCRIPT,
 };
 
 /// Deadlines are microseconds since the Unix epoch, kept in sorted-set
@@ -34,6 +35,10 @@ const TRIM_GRACE: Duration = Duration::from_secs(1);
 /// How many expired rows one write with a TTL removes in passing, at most
 /// (more than one, so trimming outpaces the churn that feeds it).
 pub(crate) const TRIM_PER_WRITE: usize = 4;
+
+/// How many times the second step of a put (see [`RedisStore::settle_put`])
+/// is tried before the put reports its failure.
+const SETTLE_ATTEMPTS: usize = 3;
 
 /// How many expired rows one `list_namespaces` removes in passing, at most:
 /// removing a large backlog in one script would stall the server.
@@ -108,8 +113,9 @@ where
         }
     }
 
-    /// The Redis key that holds the row `(ns, key)` (a hash: field `v` the
-    /// encoded value, field `d` the deadline in µs since the Unix epoch).
+    /// The Redis key that holds the row `(ns, key)` (a string: the header,
+    /// the deadline in µs since the Unix epoch or `-` and `;`, then the
+    /// encoded value; see [`super::layout`]).
     #[must_use]
     pub fn row_key(&self, ns: &Namespace, key: &str) -> String {
         self.inner.layout.row_key(ns, key)
@@ -141,11 +147,9 @@ where
     ) -> Result<Option<(V, Option<u128>)>> {
         let row = self.inner.layout.row_key(ns, key);
         let mut conn = self.conn();
-        let (value, deadline): (Option<Vec<u8>>, Option<String>) = guarded(ctx, async {
-            redis::cmd("HMGET")
+        let value: Option<Vec<u8>> = guarded(ctx, async {
+            redis::cmd("GET")
                 .arg(&row)
-                .arg("v")
-                .arg("d")
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| backend("get", &row, e))
@@ -154,27 +158,115 @@ where
         let Some(value) = value else {
             return Ok(None);
         };
-        let deadline = match deadline {
-            Some(deadline) => {
-                let deadline: u128 = deadline
-                    .parse()
-                    .map_err(|_| undecodable(&row, "a deadline", "field d is not a number"))?;
-                if deadline * 1_000 <= now_ns() {
-                    return Ok(None);
-                }
-                Some(deadline)
-            }
-            None => None,
+        let Some((deadline, payload)) = split_row(&value) else {
+            return Err(undecodable(
+                &row,
+                "a row",
+                "it has no row header (`<deadline in µs>;` or `-;`, layout version 2)",
+            ));
         };
+        if deadline.is_some_and(|deadline| deadline * 1_000 <= now_ns()) {
+            return Ok(None);
+        }
         let codec = self.inner.codec;
         codec
-            .decode(&value)
+            .decode(payload)
             .map(|value| Some((value, deadline)))
             .map_err(|why| undecodable(&row, codec.name(), &why))
     }
 
     fn conn(&self) -> Connection {
         self.inner.conn.clone()
+    }
+
+    /// The common put, an overwrite, as one plain command: `SET row value
+    /// XX GET [PX ms]`. `XX` writes only over an existing key, `GET` refuses
+    /// a key of another type (before writing) and answers the old value,
+    /// whose header says what the indexes hold for it; no `PX` clears an old
+    /// TTL. When the old row's hint does not cover the new row, the second
+    /// step ([`Self::settle_put`]) follows. A key that does not exist is
+    /// left untouched, and its value handed back for the put script.
+    async fn overwrite(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        payload: Vec<u8>,
+        timing: Option<(u128, u128)>,
+        trim_upto: u128,
+    ) -> Result<Overwrite> {
+        let row = self.inner.layout.row_key(ns, key);
+        let mut set = redis::Cmd::with_capacity(7, row.len() + payload.len() + 64);
+        set.arg("SET").arg(&row).arg(&payload).arg("XX").arg("GET");
+        if let Some((_, px)) = timing {
+            set.arg("PX").arg(px);
+        }
+        let mut conn = self.conn();
+        let old: Option<Vec<u8>> = set
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend("put", &row, e))?;
+        let Some(old) = old else {
+            return Ok(Overwrite::Absent(payload));
+        };
+        // The old row's hint is at most its deadline: it stays a lower
+        // bound of a later one, and a row without a TTL needs none.
+        let old = split_row(&old).map(|(deadline, _)| deadline);
+        let covered = match (old, timing) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(old), Some((deadline, _))) => old.is_some_and(|old| old <= deadline),
+        };
+        if covered {
+            return Ok(Overwrite::Done { joined: false });
+        }
+        let joined = self.settle_put(ns, key, old.is_none(), trim_upto).await?;
+        Ok(Overwrite::Done { joined })
+    }
+
+    /// The second step of an overwrite whose old row did not cover the new
+    /// one in the indexes (the new row has a TTL and the old one had none
+    /// or a later deadline, or the old value was not a row: `list_key`):
+    /// the settle script reads the row as it is now and gives it its
+    /// deadline hint (and its key index entries). It is tried
+    /// [`SETTLE_ATTEMPTS`] times; a put abandoned before it ends leaves it
+    /// to [`Repair`]. Returns whether the hint is new (the tenant may have
+    /// to join the registry).
+    async fn settle_put(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        list_key: bool,
+        trim_upto: u128,
+    ) -> Result<bool> {
+        let base = self.inner.layout.tenant_base(ns.tenant_id());
+        let scope_id = Layout::scope_id(ns.scope());
+        let member = Layout::row_member(&scope_id, key);
+        let row = format!("{base}{member}");
+        let mut invocation = SETTLE_PUT_SCRIPT.key(&row);
+        if !self.inner.conn.is_cluster() {
+            invocation.key(self.inner.layout.registry());
+        }
+        invocation
+            .arg(&member)
+            .arg(&scope_id)
+            .arg(key)
+            .arg(&base)
+            .arg(ns.tenant_id().as_str())
+            .arg(trim_upto.to_string())
+            .arg(TRIM_PER_WRITE)
+            .arg(if list_key { "1" } else { "0" });
+        let mut conn = self.conn();
+        let mut attempt = 1;
+        loop {
+            match invocation.invoke_async::<i64>(&mut conn).await {
+                Err(e) if attempt < SETTLE_ATTEMPTS && !e.is_unrecoverable_error() => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(added) => return Ok(added == 1),
+                Err(e) => return Err(backend("put", &row, e)),
+            }
+        }
     }
 
     async fn register_tenant(&self, tenant: &TenantId) -> Result<()> {
@@ -202,7 +294,7 @@ where
         loop {
             let now = now_us();
             let mut conn = self.conn();
-            let (n, left): (usize, usize) = guarded(ctx, async {
+            let (n, settled, left): (usize, usize, usize) = guarded(ctx, async {
                 EVICT_SCRIPT
                     .key(&deadlines)
                     .key(&ns_index)
@@ -215,7 +307,7 @@ where
             })
             .await?;
             removed += n;
-            if n < EVICT_BATCH {
+            if settled < EVICT_BATCH {
                 if left == 0 {
                     let registry = self.inner.layout.registry();
                     let _: i64 = UNREGISTER_SCRIPT
@@ -230,6 +322,50 @@ where
             }
         }
     }
+}
+
+/// Runs a put's second step in a task of its own if the put ends (an
+/// error, a cancelled context, a dropped future) while its `SET` may have
+/// run without the second step: the settle script reads the row as it is
+/// then, so running it when nothing was needed changes nothing. The common
+/// put, which completes, disarms it and pays nothing.
+struct Repair<'a, V> {
+    store: &'a RedisStore<V>,
+    ns: &'a Namespace,
+    key: &'a str,
+    trim_upto: u128,
+    armed: bool,
+}
+
+impl<V> Drop for Repair<'_, V> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = RedisStore::<()>::from_inner(Arc::clone(&self.store.inner));
+        let (ns, key, trim_upto) = (self.ns.clone(), self.key.to_owned(), self.trim_upto);
+        runtime.spawn(async move {
+            // Nobody waits for this outcome: a failure here is the same as
+            // the put's own, already reported or abandoned.
+            if let Ok(true) = store.settle_put(&ns, &key, true, trim_upto).await
+                && store.inner.conn.is_cluster()
+            {
+                let _ = store.register_tenant(ns.tenant_id()).await;
+            }
+        });
+    }
+}
+
+/// What the first step of a put did.
+enum Overwrite {
+    /// The key held no value: nothing written; the row's value, back.
+    Absent(Vec<u8>),
+    /// Written over an old row; `joined` when the row's hint is new (a
+    /// cluster's registry must hear of the tenant).
+    Done { joined: bool },
 }
 
 /// Now, in nanoseconds since the Unix epoch (0 if the clock is before it).
@@ -283,38 +419,65 @@ where
         options: PutOptions,
     ) -> Result<()> {
         let layout = &self.inner.layout;
-        let payload = self.inner.codec.encode(&value).map_err(|e| {
-            Error::invalid_request(format!(
-                "redis store: cannot encode the value for key \"{}\": {e}",
-                super::conn::show(&layout.row_key(ns, key))
-            ))
-        })?;
         let now = now_ns();
         let timing = options.ttl.and_then(|ttl| deadline_for(now, ttl));
+        let trim_upto = (now / 1_000).saturating_sub(TRIM_GRACE.as_micros());
+        let mut payload = row_header(timing.map(|(deadline, _)| deadline));
+        self.inner
+            .codec
+            .encode_into(&value, &mut payload)
+            .map_err(|e| {
+                Error::invalid_request(format!(
+                    "redis store: cannot encode the value for key \"{}\": {e}",
+                    super::conn::show(&layout.row_key(ns, key))
+                ))
+            })?;
         let cluster = self.inner.conn.is_cluster();
-        let put = Row {
-            base: layout.tenant_base(ns.tenant_id()),
-            scope_id: Layout::scope_id(ns.scope()),
-            key: key.to_owned(),
-            payload,
-            timing,
-            trim_upto: (now / 1_000).saturating_sub(TRIM_GRACE.as_micros()),
-            tenant: ns.tenant_id().clone(),
+        // A caller that gives up (cancelled, late, or dropping this future)
+        // once the `SET` may have run leaves the second step to the repair
+        // guard, so no row is left with a TTL that no hint covers.
+        let mut repair = Repair {
+            store: self,
+            ns,
+            key,
+            trim_upto,
+            armed: true,
         };
-        // One server: one lane for every tenant (a script may touch any
-        // key there); a cluster: one per tenant, hence per slot.
-        let lane = if cluster {
-            put.base.clone()
-        } else {
-            String::new()
+        let put = guarded(ctx, self.overwrite(ns, key, payload, timing, trim_upto)).await;
+        repair.armed = matches!(
+            &put,
+            Err(Error::Cancelled | Error::DeadlineExceeded | Error::Provider { .. })
+        );
+        drop(repair);
+        let joined = match put? {
+            Overwrite::Done { joined } => joined,
+            // A new row (or one Redis expired): the put script writes it
+            // with its index entries.
+            Overwrite::Absent(payload) => {
+                let put = Row {
+                    base: layout.tenant_base(ns.tenant_id()),
+                    scope_id: Layout::scope_id(ns.scope()),
+                    key: key.to_owned(),
+                    payload,
+                    timing,
+                    trim_upto,
+                    tenant: ns.tenant_id().clone(),
+                };
+                // One server: one lane for every tenant (a script may touch
+                // any key there); a cluster: one per tenant, hence per slot.
+                let lane = if cluster {
+                    put.base.clone()
+                } else {
+                    String::new()
+                };
+                guarded(ctx, self.inner.combiner.put(&lane, put)).await?;
+                timing.is_some()
+            }
         };
-        let lane = lane.as_str();
-        let combiner = &self.inner.combiner;
-        guarded(ctx, combiner.put(lane, put)).await?;
         // On a cluster the registry lives in another slot, so it is told
         // after the write (see the module docs); this step is not abandoned
         // on cancellation, since the row is already written.
-        if timing.is_some() && cluster {
+        if joined && cluster {
             self.register_tenant(ns.tenant_id()).await?;
         }
         Ok(())
@@ -360,10 +523,9 @@ where
         let (min, max) = lex_range(prefix);
         let mut invocation = LIST_SCRIPT.key(&index);
         invocation
-            .key(Layout::deadlines(&base))
             .arg(min)
             .arg(max)
-            .arg(Layout::row_member(&scope_id, ""))
+            .arg([base.as_str(), &scope_id, KEY_MARK].concat())
             .arg(now_us().to_string());
         let mut conn = self.conn();
         guarded(ctx, async {

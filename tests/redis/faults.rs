@@ -122,7 +122,7 @@ async fn a_value_of_another_type_at_our_key_is_a_clear_error() {
     let ctx = ExecutionContext::new();
     let row = store.row_key(&ns(), "k");
     let mut conn = raw(&server.url()).await;
-    let _: () = redis::cmd("SET")
+    let _: () = redis::cmd("RPUSH")
         .arg(&row)
         .arg("plain")
         .query_async(&mut conn)
@@ -141,12 +141,14 @@ async fn a_value_of_another_type_at_our_key_is_a_clear_error() {
         assert!(message.contains("another Redis type"), "{message}");
     }
     // The refused put changed nothing: not the foreign value, not the indexes.
-    let still: String = redis::cmd("GET")
+    let still: Vec<String> = redis::cmd("LRANGE")
         .arg(&row)
+        .arg(0)
+        .arg(-1)
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(still, "plain");
+    assert_eq!(still, ["plain"]);
     assert!(store.list(&ctx, &ns(), None).await.unwrap().is_empty());
     let tenant = NamespacePrefix::new(TenantId::new("acme"));
     assert!(
@@ -158,6 +160,86 @@ async fn a_value_of_another_type_at_our_key_is_a_clear_error() {
     );
 }
 
+/// A hash row of the previous layout (version 1) is a value of another
+/// type: a clear error on get and put, and left as it is.
+#[tokio::test]
+async fn a_hash_row_of_the_old_layout_is_a_clear_error() {
+    let server = fixture::server();
+    let store = fixture::store::<String>(&server).await;
+    let ctx = ExecutionContext::new();
+    let row = store.row_key(&ns(), "k");
+    let mut conn = raw(&server.url()).await;
+    let _: () = redis::cmd("HSET")
+        .arg(&row)
+        .arg("v")
+        .arg("\"old\"")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for err in [
+        store.get(&ctx, &ns(), "k").await.unwrap_err(),
+        store.put(&ctx, &ns(), "k", "v".into()).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::Config(_)), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&row.escape_debug().to_string()),
+            "{message}"
+        );
+        assert!(message.contains("WRONGTYPE"), "{message}");
+    }
+    let kind: String = redis::cmd("TYPE")
+        .arg(&row)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kind, "hash");
+}
+
+/// A string that is not a row (no header) at our key: `get` names the key;
+/// a `put` replaces it with a row, listed like any other.
+#[tokio::test]
+async fn a_string_that_is_not_a_row_is_a_clear_error_then_replaced() {
+    let server = fixture::server();
+    let store = fixture::store::<String>(&server).await;
+    let ctx = ExecutionContext::new();
+    let row = store.row_key(&ns(), "k");
+    let mut conn = raw(&server.url()).await;
+    for (i, foreign) in ["plain", "{\"v\":1}", "123456789012345678;x"]
+        .into_iter()
+        .enumerate()
+    {
+        let _: () = redis::cmd("SET")
+            .arg(&row)
+            .arg(foreign)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let err = store.get(&ctx, &ns(), "k").await.unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err:?}");
+        assert!(
+            err.to_string().contains(&row.escape_debug().to_string()),
+            "{err}"
+        );
+        assert!(err.to_string().contains("no row header"), "{err}");
+        let options = if i == 1 {
+            entelix_memory::PutOptions::default().with_ttl(Duration::from_secs(60))
+        } else {
+            entelix_memory::PutOptions::default()
+        };
+        store
+            .put_with_options(&ctx, &ns(), "k", "mine".into(), options)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get(&ctx, &ns(), "k").await.unwrap().as_deref(),
+            Some("mine")
+        );
+        assert_eq!(store.list(&ctx, &ns(), None).await.unwrap(), ["k"]);
+        store.delete(&ctx, &ns(), "k").await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn an_undecodable_value_is_a_clear_error_naming_the_key() {
     let server = fixture::server();
@@ -165,10 +247,9 @@ async fn an_undecodable_value_is_a_clear_error_naming_the_key() {
     let ctx = ExecutionContext::new();
     let row = json.row_key(&ns(), "k");
     let mut conn = raw(&server.url()).await;
-    let _: () = redis::cmd("HSET")
+    let _: () = redis::cmd("SET")
         .arg(&row)
-        .arg("v")
-        .arg("{not json")
+        .arg("-;{not json")
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -364,6 +445,10 @@ async fn cancelled_batched_puts_leave_nothing_half_written() {
             assert!(matches!(e, Error::Cancelled), "{e:?}");
         }
     }
+    // A batch taken before its callers gave up is still sent, and may land
+    // after they returned: let the last ones land before looking (each
+    // lands whole, which is what this test checks).
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let ctx = ExecutionContext::new();
     let listed = store.list(&ctx, &ns(), None).await.unwrap();
     for i in 0..256 {

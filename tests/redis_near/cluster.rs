@@ -77,13 +77,12 @@ async fn all_see(r: &[NearCache<String>], spaces: &[Namespace], key: &str, want:
     }
 }
 
-/// HSETs a row's value as another client would.
+/// Writes a row (no TTL) as another client would.
 async fn plain_write(cluster: &LocalCluster, row: &str, json: &str) {
     let mut cli = plain_cluster(cluster).await;
-    let _: () = redis::cmd("HSET")
+    let _: () = redis::cmd("SET")
         .arg(row)
-        .arg("v")
-        .arg(json)
+        .arg(format!("-;{json}"))
         .query_async(&mut cli)
         .await
         .unwrap();

@@ -56,10 +56,9 @@ async fn after_a_server_restart_no_replica_serves_a_value_from_before() {
     server.restart().unwrap();
     let row = r[0].remote().row_key(&ns(), "a");
     let mut cli = plain(&server.url()).await;
-    let _: () = redis::cmd("HSET")
+    let _: () = redis::cmd("SET")
         .arg(&row)
-        .arg("v")
-        .arg("\"after\"")
+        .arg("-;\"after\"")
         .query_async(&mut cli)
         .await
         .unwrap();

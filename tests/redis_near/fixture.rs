@@ -117,10 +117,9 @@ pub async fn kill_and_write(
             .ignore();
     }
     kill_and_write
-        .cmd("HSET")
+        .cmd("SET")
         .arg(row)
-        .arg("v")
-        .arg(json)
+        .arg(format!("-;{json}"))
         .ignore();
     let _: () = kill_and_write.query_async(conn).await.unwrap();
 }

@@ -63,10 +63,9 @@ async fn writes_of_a_plain_connection_reach_every_replica() {
     fill_all(&r, &ns(), "k", Some("v1")).await;
     let row = r[0].remote().row_key(&ns(), "k");
     let mut cli = plain(&server.url()).await;
-    let _: () = redis::cmd("HSET")
+    let _: () = redis::cmd("SET")
         .arg(&row)
-        .arg("v")
-        .arg("\"from cli\"")
+        .arg("-;\"from cli\"")
         .query_async(&mut cli)
         .await
         .unwrap();
@@ -234,10 +233,9 @@ async fn undecodable_values_are_errors_and_never_cached() {
     let r = fixture::replicas(&server, 1).await;
     let row = r[0].remote().row_key(&ns(), "k");
     let mut cli = plain(&server.url()).await;
-    let _: () = redis::cmd("HSET")
+    let _: () = redis::cmd("SET")
         .arg(&row)
-        .arg("v")
-        .arg("not json")
+        .arg("-;not json")
         .query_async(&mut cli)
         .await
         .unwrap();
@@ -247,9 +245,23 @@ async fn undecodable_values_are_errors_and_never_cached() {
         assert!(matches!(err, Error::Config(_)), "{err:?}");
     }
     assert_eq!(r[0].stats().fills, 0);
+    // A string without a row header, then a list: each a clear error.
     let _: () = redis::cmd("SET")
         .arg(&row)
         .arg("a string")
+        .query_async(&mut cli)
+        .await
+        .unwrap();
+    let err = r[0].get(&ctx, &ns(), "k").await.unwrap_err();
+    assert!(err.to_string().contains("no row header"), "{err}");
+    let _: () = redis::cmd("DEL")
+        .arg(&row)
+        .query_async(&mut cli)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg(&row)
+        .arg("a list")
         .query_async(&mut cli)
         .await
         .unwrap();

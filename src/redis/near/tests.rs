@@ -151,10 +151,9 @@ async fn a_fill_from_before_a_loss_of_tracking_is_not_installed_after_it() {
         .arg("ID")
         .arg(&ids[0])
         .ignore()
-        .cmd("HSET")
+        .cmd("SET")
         .arg(&row)
-        .arg("v")
-        .arg("\"new\"")
+        .arg("-;\"new\"")
         .ignore()
         .query_async(&mut plain)
         .await
