@@ -26,31 +26,20 @@ where
 {
     /// A timer came due. If it is the entry's live one (protocol rule 6):
     /// remove the entry if its version truly expired, else file the timer
-    /// again at the version's expiry. Timers let go of go to `done`.
-    fn fire(
-        &self,
-        timer: Timer<V>,
-        now: u64,
-        notices: &mut Notices<V>,
-        done: &mut Vec<Timer<V>>,
-    ) -> Fired<Timer<V>> {
-        let Timer { entry, ticket } = timer;
-        let fired = self.fire_live(&entry, ticket, now, notices);
+    /// again at the version's expiry. Every outcome hands the timer back:
+    /// the wheel keeps those it let go of until its mutex is released.
+    fn fire(&self, timer: Timer<V>, now: u64, notices: &mut Notices<V>) -> Fired<Timer<V>> {
+        let fired = self.fire_live(&timer.entry, timer.ticket, now, notices);
+        let Timer { entry, .. } = timer;
         match fired {
             Fired::NotYet(tick, ticket) => Fired::NotYet(tick, Timer { entry, ticket }),
-            Fired::Removed => {
-                done.push(Timer { entry, ticket });
-                Fired::Removed
-            }
-            Fired::Stale => {
-                done.push(Timer { entry, ticket });
-                Fired::Stale
-            }
+            Fired::Removed(ticket) => Fired::Removed(Timer { entry, ticket }),
+            Fired::Stale(ticket) => Fired::Stale(Timer { entry, ticket }),
         }
     }
 
     /// [`fire`](Self::fire) on the entry and ticket; `NotYet` carries the
-    /// new ticket.
+    /// new ticket, the others the one it came with.
     fn fire_live(
         &self,
         entry: &Arc<Entry<V>>,
@@ -59,7 +48,7 @@ where
         notices: &mut Notices<V>,
     ) -> Fired<u64> {
         if !entry.timer.is_live(ticket) {
-            return Fired::Stale; // superseded by an earlier timer, or dead
+            return Fired::Stale(ticket); // superseded by an earlier timer, or dead
         }
         let mut later = None;
         let claim = |v: &crate::raw::slot::Version<V>| {
@@ -70,13 +59,13 @@ where
             false
         };
         if self.kill(entry, claim, Cause::Expired, notices) {
-            return Fired::Removed;
+            return Fired::Removed(ticket);
         }
         match later.filter(|&at| at != NEVER) {
             Some(at) => {
                 let tick = ceil_tick(at);
                 let Some(next) = entry.timer.refile(ticket, tick) else {
-                    return Fired::Stale; // a write filed an earlier one
+                    return Fired::Stale(ticket); // a write filed an earlier one
                 };
                 // The ticket first, then the expiry: a write that installed
                 // an earlier expiry before we replaced the ticket is seen
@@ -88,7 +77,7 @@ where
             None => {
                 // Dead, or rewritten without a TTL.
                 entry.timer.disarm(ticket);
-                Fired::Stale
+                Fired::Stale(ticket)
             }
         }
     }
@@ -101,19 +90,25 @@ where
         self.expiry.sweep_all(now, self.rows.sum(), &mut sweep)
     }
 
-    /// One bounded sweep step; skipped if another thread is sweeping.
-    fn sweep_step(&self, notices: &mut Notices<V>) -> usize {
+    /// One bounded sweep step of expiry lane `lane`; skipped if another
+    /// thread is sweeping it.
+    fn sweep_step(&self, lane: usize, notices: &mut Notices<V>) -> usize {
         let now = self.now();
         let mut sweep = Sweep::new(self, now, notices, false);
-        self.expiry.sweep_step(now, self.rows.sum(), &mut sweep)
+        self.expiry
+            .sweep_step(lane, now, self.rows.sum(), &mut sweep)
     }
 
-    /// Every few writes on a thread, one bounded sweep step, if no sweep has
-    /// caught up lately and none is running elsewhere.
+    /// Every few writes on a thread, one bounded sweep step of a lane no
+    /// sweep has caught up with lately (the thread's own, or another in
+    /// turn), unless one is running there.
     pub(super) fn maybe_help_sweep(&self) {
-        if thread_cadence(SWEEP_EVERY) && self.expiry.wants_help(self.now()) {
+        if !thread_cadence(SWEEP_EVERY) {
+            return;
+        }
+        if let Some(lane) = self.expiry.wants_help(self.now()) {
             let mut notices = Notices::new();
-            self.sweep_step(&mut notices);
+            self.sweep_step(lane, &mut notices);
             self.hooks.deliver(notices);
         }
     }
@@ -145,7 +140,7 @@ where
                 return;
             }
             work += 1;
-            if self.sweep_step(notices) > 0 {
+            if self.sweep_step(self.expiry.own_lane(), notices) > 0 {
                 continue;
             }
             if let Some(timer) = self.expiry.pop_soonest() {
@@ -273,9 +268,6 @@ struct Sweep<'a, V: Clone + Send + Sync + 'static> {
     /// Deliver the notices between chunks (`evict_expired`), rather than
     /// leave them to the caller (a write's step, delivered after it).
     deliver: bool,
-    /// Timers let go of, dropped once the wheel's mutex is released: the
-    /// last handle to a removed entry drops its value.
-    done: Vec<Timer<V>>,
 }
 
 impl<'a, V: Clone + Send + Sync + 'static> Sweep<'a, V> {
@@ -285,27 +277,20 @@ impl<'a, V: Clone + Send + Sync + 'static> Sweep<'a, V> {
             now,
             notices,
             deliver,
-            done: Vec::new(),
         }
     }
 }
 
 impl<V: Clone + Send + Sync + 'static> Firing<Timer<V>> for Sweep<'_, V> {
     fn fire(&mut self, timer: Timer<V>) -> Fired<Timer<V>> {
-        self.engine
-            .fire(timer, self.now, self.notices, &mut self.done)
+        self.engine.fire(timer, self.now, self.notices)
     }
 
     fn counts(&mut self, timer: &Timer<V>) -> bool {
         timer.entry.timer.is_live(timer.ticket)
     }
 
-    fn discard(&mut self, timer: Timer<V>) {
-        self.done.push(timer);
-    }
-
     fn between_chunks(&mut self) {
-        self.done.clear();
         if self.deliver {
             let notices = std::mem::replace(self.notices, Notices::new());
             self.engine.hooks.deliver(notices);
