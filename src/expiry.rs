@@ -322,6 +322,8 @@ struct Ran {
     idle: bool,
     /// The timers held (as its caller counts them) call for pruning.
     crowded: bool,
+    /// A pruning pass began in it.
+    began: bool,
     /// A pruning pass ended in it.
     passed: bool,
 }
@@ -393,7 +395,10 @@ impl<T> Expiry<T> {
             let swept = lock(&lane.wheel);
             (lane.inbox.len() + swept.wheel.len()) * (LEVELS + 3) / SWEEP_CHUNK + 3
         };
-        let mut passed = false;
+        // Whether a pruning pass began in this sweep, and whether one that
+        // did has ended (a pass a writer's step began has skipped the
+        // timers filed behind its cursor meanwhile).
+        let (mut began, mut passed) = (false, false);
         loop {
             let others = self.held_elsewhere(at);
             let done = {
@@ -410,10 +415,13 @@ impl<T> Expiry<T> {
                     (&mut again, &mut spent),
                 );
                 removed += ran.removed;
-                passed |= ran.passed;
+                began |= ran.began;
+                passed |= ran.passed && began;
                 chunks_left -= 1;
                 // Timers filed behind the cursor during a pass wait for the
-                // next one: a lane still crowded gets another, once.
+                // next one: a lane still crowded gets one of this sweep's
+                // own (once: more would find the same, when what crowds
+                // the store is other lanes' timers).
                 let settled = ran.idle && (!ran.crowded || passed);
                 let done = (ran.caught_up && settled) || chunks_left == 0;
                 if done {
@@ -581,7 +589,8 @@ impl<T> Expiry<T> {
             let held = wheel.len() + lane.inbox.len() + again.len() + others;
             held > rows.saturating_mul(2).saturating_add(PRUNE_SLACK)
         };
-        if pruning.is_none() && crowded(wheel, again) {
+        let began = pruning.is_none() && crowded(wheel, again);
+        if began {
             *pruning = Some(PruneCursor::default());
         }
         let mut passed = false;
@@ -598,6 +607,7 @@ impl<T> Expiry<T> {
             caught_up,
             idle: pruning.is_none(),
             crowded: crowded(wheel, again),
+            began,
             passed,
         }
     }
