@@ -619,3 +619,72 @@ fn rearm<T>(wheel: &mut Wheel<T>, again: &mut Vec<(u64, T)>) {
         wheel.schedule(tick, timer);
     }
 }
+
+#[cfg(all(test, not(skipstore_loom)))]
+mod tests {
+    #![allow(clippy::disallowed_types, clippy::unwrap_used)] // plain threads, as tests do
+
+    use super::{Expiry, Fired, Firing, TICK_NANOS, own_lane};
+
+    /// Fires every timer (a `u64` id) it is handed, and remembers it.
+    #[derive(Default)]
+    struct Record(Vec<u64>);
+
+    impl Firing<u64> for Record {
+        fn fire(&mut self, timer: u64) -> Fired<u64> {
+            self.0.push(timer);
+            Fired::Removed(timer)
+        }
+        fn counts(&mut self, _: &u64) -> bool {
+            true
+        }
+        fn between_chunks(&mut self) {}
+    }
+
+    /// Timers filed by a thread that then stops writing still fire from
+    /// another writer's steps (in turn, one other lane per call that finds
+    /// its own lane swept), with nobody calling `evict_expired`: memory
+    /// stays bounded however the writing moves between threads.
+    #[test]
+    fn a_quiet_lanes_timers_fire_from_other_writers_steps() {
+        let expiry = Expiry::<u64>::new();
+        let mine = own_lane();
+        // A thread whose lane is not this one (threads take lanes in turn).
+        let mut theirs = mine;
+        for _ in 0..32 {
+            theirs = std::thread::scope(|s| {
+                s.spawn(|| {
+                    let lane = own_lane();
+                    if lane != mine {
+                        for id in 0..10 {
+                            expiry.schedule(1 + id % 3, id);
+                        }
+                    }
+                    lane
+                })
+                .join()
+                .unwrap()
+            });
+            if theirs != mine {
+                break;
+            }
+        }
+        assert_ne!(theirs, mine, "no thread got another lane");
+        assert_eq!(expiry.pending(), 10);
+        let mut record = Record::default();
+        for tick in 10..100 {
+            let now = tick * TICK_NANOS;
+            // Twice per tick: the first call steps this thread's own lane,
+            // the second (own lane just swept) another one.
+            for _ in 0..2 {
+                if let Some(lane) = expiry.wants_help(now) {
+                    expiry.sweep_step(lane, now, 0, &mut record);
+                }
+            }
+        }
+        record.0.sort_unstable();
+        assert_eq!(record.0, (0..10).collect::<Vec<_>>());
+        assert_eq!(expiry.pending(), 0);
+        expiry.validate().unwrap();
+    }
+}
