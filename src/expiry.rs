@@ -3,11 +3,16 @@
 //!
 //! Writers never wait for the wheel. A TTL write pushes a [`Timer`](crate::engine::Timer) onto a
 //! lock-free inbox; whoever holds the wheel's mutex drains the inbox into the
-//! wheel and advances it. Sweeps run
+//! wheel and advances it. There is one inbox and wheel per *lane*, and a
+//! thread files its timers in its own lane (one per stripe of the crate's
+//! striped counters), so writers on different cores share no inbox, no
+//! mutex and, mostly, no rows to fire. Sweeps run
 //!
-//! * in full from `evict_expired` (blocking on the mutex), and
+//! * in full from `evict_expired`, lane after lane (blocking on each
+//!   mutex), and
 //! * in bounded steps from the write path: every [`SWEEP_EVERY`] writes on a
-//!   thread, a `try_lock` (never waiting) and at most [`STEP_BUDGET`] timers
+//!   thread, when its lane (or, in turn, another) has not been swept for a
+//!   tick, a `try_lock` (never waiting) and at most [`STEP_BUDGET`] timers
 //!   of work, so no single write pays for a backlog, and memory stays bounded
 //!   under TTL churn with nobody calling `evict_expired`.
 //!
@@ -27,9 +32,15 @@
 //! whenever the timers held outnumber twice the rows plus
 //! [`PRUNE_SLACK`]: each pass then drops at least half of what it looks
 //! at, so pruning is amortised O(1) per stale timer, and the timers held
-//! stay bounded by the rows held, whatever the history of writes.
+//! stay bounded by the rows held, whatever the history of writes. A
+//! writer's step counts its own lane's timers (so its passes keep that
+//! promise lane by lane: at most twice the rows plus the slack per lane in
+//! use); `evict_expired` counts every lane's, and after it the store as a
+//! whole holds no more than twice its rows plus the slack, as with one lane.
 
-use crate::sync::{AtomicU64, Mutex, Ordering, lock, try_lock};
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, lock, try_lock};
 use crate::wheel::{LEVELS, PruneCursor, TICK_NANOS, Wheel};
 
 // The sizes below are smaller under tests and loom, so that a few operations
@@ -48,12 +59,19 @@ pub(crate) const STEP_BUDGET: usize = 1024;
 #[cfg(any(test, skipstore_loom))]
 pub(crate) const STEP_BUDGET: usize = 4;
 
-/// Writers help sweep only when no sweep has caught up for this long, so a
-/// host that runs `evict_expired` (or the background sweeper) keeps expiry
-/// work off its write path entirely, and one that does not still has expired
-/// rows removed within a few milliseconds of writes.
+/// Writers help sweep a lane only when no sweep has caught up with it for
+/// this long: one wheel tick, so a writer fires its own lane's expired rows
+/// about once per tick, in small steps, on its own core.
+///
+/// It was 4 ms, meant to leave the work to a host that runs
+/// `evict_expired` every few milliseconds; but with a sweep every 10 ms
+/// writers did most of it anyway, and what the host's thread did (killing
+/// rows writers were touching, on the other core) cost the writers more
+/// than doing it themselves: a writer that never helped (25 ms) was
+/// slower, one that helped every tick faster (BENCHMARKS.md, issue 15,
+/// "Writers' sweep steps").
 #[cfg(not(any(test, skipstore_loom)))]
-pub(crate) const HELP_AFTER_NANOS: u64 = 4_000_000;
+pub(crate) const HELP_AFTER_NANOS: u64 = crate::wheel::TICK_NANOS;
 #[cfg(any(test, skipstore_loom))]
 pub(crate) const HELP_AFTER_NANOS: u64 = 1;
 
@@ -196,12 +214,14 @@ impl<T> Inbox<T> {
     }
 }
 
-/// What became of a timer the wheel handed out.
+/// What became of a timer the wheel handed out. Each outcome hands the
+/// timer back: the wheel files it again, or keeps it until its mutex is
+/// released (its drop may drop a row's last handle, and with it user code).
 pub(crate) enum Fired<T> {
-    /// It removed a row (the firer kept or dropped the timer).
-    Removed,
+    /// It removed a row.
+    Removed(T),
     /// Nothing to do (the entry was rewritten, deleted, or already gone).
-    Stale,
+    Stale(T),
     /// Its entry expires later: file it again at this tick, once the sweep
     /// is done.
     NotYet(u64, T),
@@ -209,18 +229,35 @@ pub(crate) enum Fired<T> {
 
 /// The owner's side of a sweep: what to do with the timers the wheel hands
 /// out. Called with the wheel's mutex held, so implementations run no user
-/// code: timers they let go of are kept (not dropped) until
-/// [`between_chunks`](Firing::between_chunks), which runs with the mutex
-/// released.
+/// code; the timers they let go of come back to the wheel, which drops
+/// them once the mutex is released, before
+/// [`between_chunks`](Firing::between_chunks).
 pub(crate) trait Firing<T> {
     /// A timer came due.
     fn fire(&mut self, timer: T) -> Fired<T>;
     /// Whether a timer still counts (false: a pruning pass drops it).
     fn counts(&mut self, timer: &T) -> bool;
-    /// Takes a timer a pruning pass dropped.
-    fn discard(&mut self, timer: T);
     /// After each hold of the wheel's mutex, with the mutex released.
     fn between_chunks(&mut self);
+}
+
+/// Expiry lanes: one per stripe of the crate's striped counters, so that
+/// each writer thread files its timers into, and sweeps, a lane of its own.
+///
+/// With one wheel for the whole store, every TTL write of every thread
+/// CASed the same inbox tail, writers' sweep steps took turns on one
+/// mutex, and a step killed rows other threads had written, freeing their
+/// allocations on the wrong thread (BENCHMARKS.md, issue 15, "Writers'
+/// sweep steps"). A lane per thread keeps all of that on the writer's
+/// own core. Under loom every thread is stripe 0: one lane.
+#[cfg(not(skipstore_loom))]
+const LANES: usize = crate::counter::STRIPES;
+#[cfg(skipstore_loom)]
+const LANES: usize = 1;
+
+/// The calling thread's lane.
+fn own_lane() -> usize {
+    crate::counter::stripe() % LANES
 }
 
 /// The wheel and, beside it, the timers a sweep re-arms once it is done.
@@ -230,90 +267,171 @@ struct Swept<T> {
     /// [`Expiry::run`]). A step holds the lock throughout and leaves it
     /// empty; the buffer stays, so steps do not allocate.
     again: Vec<(u64, T)>,
+    /// Where a bounded step collects the timers it let go of (fired or
+    /// pruned), to drop them once the mutex is released. Given back after
+    /// that, empty, so steps do not allocate.
+    spent: Vec<T>,
     /// The pruning pass under way, if one is.
     pruning: Option<PruneCursor>,
 }
 
-/// Timers waiting for their tick, plus the inbox that feeds them.
-pub(crate) struct Expiry<T> {
+/// One lane: timers waiting for their tick, plus the inbox that feeds them.
+struct Lane<T> {
     inbox: Inbox<(u64, T)>,
     wheel: Mutex<Swept<T>>,
     /// Clock time of the last sweep that drained the inbox and reached `now`.
     caught_up_at: AtomicU64,
+    /// Timers the wheel held when its mutex was last let go (for the other
+    /// lanes' count of the timers held, see [`Expiry::sweep_all`]).
+    held: AtomicUsize,
 }
 
-impl<T> Expiry<T> {
-    pub(crate) fn new() -> Self {
+impl<T> Lane<T> {
+    fn new() -> Self {
         Self {
             inbox: Inbox::new(),
             wheel: Mutex::new(Swept {
                 wheel: Wheel::new(),
                 again: Vec::new(),
+                spent: Vec::new(),
                 pruning: None,
             }),
             caught_up_at: AtomicU64::new(0),
+            held: AtomicUsize::new(0),
         }
     }
 
-    /// Hands a timer for tick `tick` (see [`ceil_tick`]) to the wheel.
+    /// No sweep of this lane has caught up recently.
+    fn is_late(&self, now: u64) -> bool {
+        now.saturating_sub(self.caught_up_at.load(Ordering::Relaxed)) >= HELP_AFTER_NANOS
+    }
+
+    /// Timers held, as far as another lane can tell without the mutex.
+    fn held_estimate(&self) -> usize {
+        self.held.load(Ordering::Relaxed) + self.inbox.len()
+    }
+}
+
+/// What one [`Expiry::run`] did.
+struct Ran {
+    /// Rows the firing removed.
+    removed: usize,
+    /// It drained the inbox and reached the tick it was asked to.
+    caught_up: bool,
+    /// No pruning pass is under way.
+    idle: bool,
+    /// The timers held (as its caller counts them) call for pruning.
+    crowded: bool,
+    /// A pruning pass began in it.
+    began: bool,
+    /// A pruning pass ended in it.
+    passed: bool,
+}
+
+/// Timers waiting for their tick, in [`LANES`] lanes.
+pub(crate) struct Expiry<T> {
+    lanes: Box<[CachePadded<Lane<T>>]>,
+}
+
+impl<T> Expiry<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            lanes: (0..LANES).map(|_| CachePadded::new(Lane::new())).collect(),
+        }
+    }
+
+    /// Hands a timer for tick `tick` (see [`ceil_tick`]) to the wheel of
+    /// the calling thread's lane.
     pub(crate) fn schedule(&self, tick: u64, timer: T) {
-        self.inbox.push((tick, timer));
+        self.lanes[own_lane()].inbox.push((tick, timer));
     }
 
-    /// Timers held (in the inbox or the wheel), stale ones included.
+    /// Timers held (in the inboxes or the wheels), stale ones included.
     pub(crate) fn pending(&self) -> usize {
-        self.inbox.len() + lock(&self.wheel).wheel.len()
+        self.lanes
+            .iter()
+            .map(|lane| lane.inbox.len() + lock(&lane.wheel).wheel.len())
+            .sum()
     }
 
-    /// Checks the wheel's invariants.
+    /// Checks every lane's wheel's invariants.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        lock(&self.wheel).wheel.check()
+        for lane in self.lanes.iter() {
+            lock(&lane.wheel).wheel.check()?;
+        }
+        Ok(())
     }
 
-    /// Advances the wheel to `now` and fires everything due; returns how many
-    /// rows `firing` removed. Waits for a concurrent sweep to finish. `rows`
-    /// (the rows held) decides whether stale timers are pruned too (see the
-    /// module docs); a pruning pass begun here is finished here.
+    /// Advances every lane's wheel to `now` and fires everything due;
+    /// returns how many rows `firing` removed. Waits for a concurrent sweep
+    /// of a lane to finish. `rows` (the rows held) decides whether stale
+    /// timers are pruned too: when the timers held in all lanes outnumber
+    /// twice the rows (see the module docs), each lane gets a whole pass.
     ///
-    /// Works in chunks of [`SWEEP_CHUNK`] timers and lets go of the wheel
+    /// Works in chunks of [`SWEEP_CHUNK`] timers and lets go of a wheel
     /// between them: a sweeper thread descheduled mid-sweep (writers on every
     /// core) must not keep writers from helping.
     pub(crate) fn sweep_all(&self, now: u64, rows: usize, firing: &mut impl Firing<T>) -> usize {
+        (0..self.lanes.len())
+            .map(|at| self.sweep_lane(at, now, rows, firing))
+            .sum()
+    }
+
+    /// [`sweep_all`](Self::sweep_all) for one lane.
+    fn sweep_lane(&self, at: usize, now: u64, rows: usize, firing: &mut impl Firing<T>) -> usize {
+        let lane = &self.lanes[at];
         let mut removed = 0;
         // Timers that fired early are re-armed only once the sweep is done,
         // so no chunk meets them twice. Its own list: other sweeps may run
         // between its chunks.
         let mut again = Vec::new();
+        // Timers let go of, dropped after each chunk with the mutex released.
+        let mut spent = Vec::new();
         // Bounded by the timers held when the sweep began (each is drained
         // once, cascades at most once per level, fires once and is looked at
         // once by a pruning pass), so writers that keep adding timers cannot
         // keep it going forever.
         let mut chunks_left = {
-            let swept = lock(&self.wheel);
-            (self.inbox.len() + swept.wheel.len()) * (LEVELS + 3) / SWEEP_CHUNK + 3
+            let swept = lock(&lane.wheel);
+            (lane.inbox.len() + swept.wheel.len()) * (LEVELS + 3) / SWEEP_CHUNK + 3
         };
+        // Whether a pruning pass began in this sweep, and whether one that
+        // did has ended (a pass a writer's step began has skipped the
+        // timers filed behind its cursor meanwhile).
+        let (mut began, mut passed) = (false, false);
         loop {
+            let others = self.held_elsewhere(at);
             let done = {
-                let mut swept = lock(&self.wheel);
+                let mut swept = lock(&lane.wheel);
                 // Through the tick that contains `now`, so that every row
                 // expired by `now` is found.
-                let (chunk, caught_up, pruned) = self.run(
+                let ran = self.run(
+                    lane,
                     &mut swept,
-                    now,
-                    ceil_tick(now),
+                    (now, ceil_tick(now)),
                     SWEEP_CHUNK,
-                    rows,
+                    (rows, others),
                     firing,
-                    &mut again,
+                    (&mut again, &mut spent),
                 );
-                removed += chunk;
+                removed += ran.removed;
+                began |= ran.began;
+                passed |= ran.passed && began;
                 chunks_left -= 1;
-                let done = (caught_up && pruned) || chunks_left == 0;
+                // Timers filed behind the cursor during a pass wait for the
+                // next one: a lane still crowded gets one of this sweep's
+                // own (once: more would find the same, when what crowds
+                // the store is other lanes' timers).
+                let settled = ran.idle && (!ran.crowded || passed);
+                let done = (ran.caught_up && settled) || chunks_left == 0;
                 if done {
                     rearm(&mut swept.wheel, &mut again);
                 }
+                lane.held
+                    .store(swept.wheel.len() + again.len(), Ordering::Relaxed);
                 done
             };
+            spent.clear();
             firing.between_chunks();
             if done {
                 return removed;
@@ -321,72 +439,130 @@ impl<T> Expiry<T> {
         }
     }
 
-    /// Takes one timer due soonest (for eviction), after moving a bounded
-    /// number of new timers into the wheel. `None` if the wheel is busy or
+    /// Timers held by the lanes other than `at` (an estimate: read without
+    /// their mutexes).
+    fn held_elsewhere(&self, at: usize) -> usize {
+        self.lanes
+            .iter()
+            .enumerate()
+            .filter(|&(other, _)| other != at)
+            .map(|(_, lane)| lane.held_estimate())
+            .sum()
+    }
+
+    /// Takes one timer due soonest in the calling thread's lane (or the
+    /// first other lane that has one), for eviction, after moving a bounded
+    /// number of new timers into the wheel. `None` if the wheels are busy or
     /// empty. It may be stale: the caller checks.
     pub(crate) fn pop_soonest(&self) -> Option<T> {
-        let mut swept = try_lock(&self.wheel)?;
-        for _ in 0..STEP_BUDGET {
-            let Some((tick, timer)) = self.inbox.pop() else {
-                break;
-            };
-            swept.wheel.schedule(tick, timer);
+        let own = own_lane();
+        (0..LANES).find_map(|i| {
+            let lane = &self.lanes[(own + i) % LANES];
+            let mut swept = try_lock(&lane.wheel)?;
+            for _ in 0..STEP_BUDGET {
+                let Some((tick, timer)) = lane.inbox.pop() else {
+                    break;
+                };
+                swept.wheel.schedule(tick, timer);
+            }
+            let popped = swept.wheel.pop_earliest().map(|(_, timer)| timer);
+            lane.held.store(swept.wheel.len(), Ordering::Relaxed);
+            popped
+        })
+    }
+
+    /// The lane a writer should help sweep, if any: its own when no sweep
+    /// of it has caught up recently, else (one each millisecond, in turn)
+    /// another lane in that state, so that the timers of threads that
+    /// stopped writing are still fired.
+    pub(crate) fn wants_help(&self, now: u64) -> Option<usize> {
+        let own = own_lane();
+        if self.lanes[own].is_late(now) {
+            return Some(own);
         }
-        swept.wheel.pop_earliest().map(|(_, timer)| timer)
+        if LANES == 1 {
+            return None;
+        }
+        let turn = usize::try_from(now / TICK_NANOS).unwrap_or(0) % (LANES - 1);
+        let other = (own + 1 + turn) % LANES;
+        self.lanes[other].is_late(now).then_some(other)
     }
 
-    /// Whether writers should help: no sweep has caught up recently.
-    pub(crate) fn wants_help(&self, now: u64) -> bool {
-        now.saturating_sub(self.caught_up_at.load(Ordering::Relaxed)) >= HELP_AFTER_NANOS
+    /// The calling thread's lane (for a step that is not a writer's help).
+    pub(crate) fn own_lane(&self) -> usize {
+        own_lane()
     }
 
-    /// One bounded step, skipped if another thread is sweeping.
+    /// One bounded step on lane `at`, skipped if another thread is
+    /// sweeping it.
     ///
     /// It stops at the last tick that ended by `now`: every timer it fires
     /// has expired, so none comes back for a second look. Rows that expired
     /// earlier in the current tick wait for the next step (a millisecond at
     /// most); `evict_expired` is the sweep that is exact to the nanosecond.
-    pub(crate) fn sweep_step(&self, now: u64, rows: usize, firing: &mut impl Firing<T>) -> usize {
-        let removed = {
-            let Some(mut swept) = try_lock(&self.wheel) else {
+    /// It prunes when its own lane's timers outnumber twice the rows (so
+    /// that each pass drops at least half of what it looks at).
+    pub(crate) fn sweep_step(
+        &self,
+        at: usize,
+        now: u64,
+        rows: usize,
+        firing: &mut impl Firing<T>,
+    ) -> usize {
+        let Some(lane) = self.lanes.get(at) else {
+            return 0;
+        };
+        let (removed, mut spent) = {
+            let Some(mut swept) = try_lock(&lane.wheel) else {
                 return 0;
             };
             let mut again = std::mem::take(&mut swept.again);
-            let (removed, _, _) = self.run(
+            let mut spent = std::mem::take(&mut swept.spent);
+            let ran = self.run(
+                lane,
                 &mut swept,
-                now,
-                now / TICK_NANOS,
+                (now, now / TICK_NANOS),
                 STEP_BUDGET,
-                rows,
+                (rows, 0),
                 firing,
-                &mut again,
+                (&mut again, &mut spent),
             );
             rearm(&mut swept.wheel, &mut again);
             swept.again = again;
-            removed
+            lane.held.store(swept.wheel.len(), Ordering::Relaxed);
+            (ran.removed, spent)
         };
+        spent.clear();
+        // The buffer back for the next step, unless another sweep holds
+        // the wheel now (then it goes, and the next step grows one).
+        if let Some(mut swept) = try_lock(&lane.wheel)
+            && swept.spent.capacity() == 0
+        {
+            swept.spent = spent;
+        }
         firing.between_chunks();
         removed
     }
 
-    /// Drains the inbox, advances the wheel through `through` (a tick) and
-    /// goes on with a pruning pass if one is due, within `budget` timers;
-    /// returns the rows removed, whether it caught up with `through`, and
-    /// whether no pruning is left to do.
+    /// Drains the lane's inbox, advances its wheel through `through` (a
+    /// tick; `now` is the clock) and goes on with a pruning pass if one is
+    /// due, within `budget` timers. A pass is due when the lane's timers
+    /// plus `others` (held by other lanes) outnumber twice `rows` plus
+    /// [`PRUNE_SLACK`].
     #[allow(clippy::too_many_arguments)] // one private step, called twice
     fn run(
         &self,
+        lane: &Lane<T>,
         swept: &mut Swept<T>,
-        now: u64,
-        through: u64,
+        (now, through): (u64, u64),
         mut budget: usize,
-        rows: usize,
+        (rows, others): (usize, usize),
         firing: &mut impl Firing<T>,
-        again: &mut Vec<(u64, T)>,
-    ) -> (usize, bool, bool) {
+        (again, spent): (&mut Vec<(u64, T)>, &mut Vec<T>),
+    ) -> Ran {
         let Swept { wheel, pruning, .. } = swept;
         while budget > 0 {
-            let Some((tick, timer)) = self.inbox.pop() else {
+            let Some((tick, timer)) = lane.inbox.pop() else {
                 break;
             };
             budget -= 1;
@@ -398,36 +574,42 @@ impl<T> Expiry<T> {
         let mut removed = 0;
         let reached =
             wheel.advance_within(through, &mut budget, |_, timer| match firing.fire(timer) {
-                Fired::Removed => removed += 1,
-                Fired::Stale => {}
+                Fired::Removed(timer) => {
+                    removed += 1;
+                    spent.push(timer);
+                }
+                Fired::Stale(timer) => spent.push(timer),
                 Fired::NotYet(tick, timer) => again.push((tick, timer)),
             });
         let caught_up = drained && reached;
         if caught_up {
-            self.caught_up_at.fetch_max(now, Ordering::Relaxed);
+            lane.caught_up_at.fetch_max(now, Ordering::Relaxed);
         }
         let crowded = |wheel: &Wheel<T>, again: &Vec<(u64, T)>| {
-            let held = wheel.len() + self.inbox.len() + again.len();
+            let held = wheel.len() + lane.inbox.len() + again.len() + others;
             held > rows.saturating_mul(2).saturating_add(PRUNE_SLACK)
         };
-        if pruning.is_none() && crowded(wheel, again) {
+        let began = pruning.is_none() && crowded(wheel, again);
+        if began {
             *pruning = Some(PruneCursor::default());
         }
+        let mut passed = false;
         if let Some(cursor) = pruning
             && budget > 0
         {
-            let mut dropped = Vec::new();
-            if wheel.prune(cursor, budget, |t| firing.counts(t), |t| dropped.push(t)) {
+            if wheel.prune(cursor, budget, |t| firing.counts(t), |t| spent.push(t)) {
                 *pruning = None;
-            }
-            for timer in dropped {
-                firing.discard(timer);
+                passed = true;
             }
         }
-        // Timers filed behind the cursor during a pass wait for the next
-        // one: a pass that ends still crowded is followed by another.
-        let settled = pruning.is_none() && !crowded(wheel, again);
-        (removed, caught_up, settled)
+        Ran {
+            removed,
+            caught_up,
+            idle: pruning.is_none(),
+            crowded: crowded(wheel, again),
+            began,
+            passed,
+        }
     }
 }
 
@@ -435,5 +617,74 @@ impl<T> Expiry<T> {
 fn rearm<T>(wheel: &mut Wheel<T>, again: &mut Vec<(u64, T)>) {
     for (tick, timer) in again.drain(..) {
         wheel.schedule(tick, timer);
+    }
+}
+
+#[cfg(all(test, not(skipstore_loom)))]
+mod tests {
+    #![allow(clippy::disallowed_types, clippy::unwrap_used)] // plain threads, as tests do
+
+    use super::{Expiry, Fired, Firing, TICK_NANOS, own_lane};
+
+    /// Fires every timer (a `u64` id) it is handed, and remembers it.
+    #[derive(Default)]
+    struct Record(Vec<u64>);
+
+    impl Firing<u64> for Record {
+        fn fire(&mut self, timer: u64) -> Fired<u64> {
+            self.0.push(timer);
+            Fired::Removed(timer)
+        }
+        fn counts(&mut self, _: &u64) -> bool {
+            true
+        }
+        fn between_chunks(&mut self) {}
+    }
+
+    /// Timers filed by a thread that then stops writing still fire from
+    /// another writer's steps (in turn, one other lane per call that finds
+    /// its own lane swept), with nobody calling `evict_expired`: memory
+    /// stays bounded however the writing moves between threads.
+    #[test]
+    fn a_quiet_lanes_timers_fire_from_other_writers_steps() {
+        let expiry = Expiry::<u64>::new();
+        let mine = own_lane();
+        // A thread whose lane is not this one (threads take lanes in turn).
+        let mut theirs = mine;
+        for _ in 0..32 {
+            theirs = std::thread::scope(|s| {
+                s.spawn(|| {
+                    let lane = own_lane();
+                    if lane != mine {
+                        for id in 0..10 {
+                            expiry.schedule(1 + id % 3, id);
+                        }
+                    }
+                    lane
+                })
+                .join()
+                .unwrap()
+            });
+            if theirs != mine {
+                break;
+            }
+        }
+        assert_ne!(theirs, mine, "no thread got another lane");
+        assert_eq!(expiry.pending(), 10);
+        let mut record = Record::default();
+        for tick in 10..100 {
+            let now = tick * TICK_NANOS;
+            // Twice per tick: the first call steps this thread's own lane,
+            // the second (own lane just swept) another one.
+            for _ in 0..2 {
+                if let Some(lane) = expiry.wants_help(now) {
+                    expiry.sweep_step(lane, now, 0, &mut record);
+                }
+            }
+        }
+        record.0.sort_unstable();
+        assert_eq!(record.0, (0..10).collect::<Vec<_>>());
+        assert_eq!(expiry.pending(), 0);
+        expiry.validate().unwrap();
     }
 }

@@ -92,6 +92,9 @@ pub struct Wheel<T> {
     /// Every timer with a deadline `<= elapsed` has been handed out, except
     /// those left in place by a bounded [`Wheel::advance`].
     elapsed: u64,
+    /// Empty until the first timer is placed: a store keeps a wheel per
+    /// expiry lane, and lanes no thread writes TTLs into (or a store
+    /// without TTLs) should not cost the 9 KiB of slot headers.
     levels: Vec<Level<T>>,
     overflow: BinaryHeap<Reverse<Far<T>>>,
     len: usize,
@@ -120,7 +123,7 @@ impl<T> Wheel<T> {
     pub fn new() -> Self {
         Self {
             elapsed: 0,
-            levels: (0..LEVELS).map(|_| Level::new()).collect(),
+            levels: Vec::new(),
             overflow: BinaryHeap::new(),
             len: 0,
         }
@@ -162,6 +165,9 @@ impl<T> Wheel<T> {
             return;
         }
         let slot = slot_for(deadline, level);
+        if self.levels.is_empty() {
+            self.levels = (0..LEVELS).map(|_| Level::new()).collect();
+        }
         let lvl = &mut self.levels[level];
         lvl.occupied |= 1 << slot;
         lvl.slots[slot].push((deadline, payload));
@@ -299,7 +305,9 @@ impl<T> Wheel<T> {
         mut discard: impl FnMut(T),
     ) -> bool {
         let Self { levels, len, .. } = self;
-        while cursor.at < LEVELS * SLOTS {
+        // A wheel that never held a timer in its levels has no slots to visit.
+        let slots = if levels.is_empty() { 0 } else { LEVELS * SLOTS };
+        while cursor.at < slots {
             let (level, slot) = (cursor.at / SLOTS, cursor.at % SLOTS);
             let lvl = &mut levels[level];
             let timers = &mut lvl.slots[slot];
@@ -601,6 +609,27 @@ mod tests {
         w.validate();
         assert!(w.is_empty());
         assert_eq!(rest.len() + 4, 10, "fired before the panic: 9, 8, 7, 6");
+    }
+
+    /// A store keeps a wheel per expiry lane: one that never held a timer
+    /// in its levels has no slots allocated, and every operation works on
+    /// it (a prune pass over it ends at once).
+    #[test]
+    fn an_unused_wheel_allocates_no_slots() {
+        let mut w: Wheel<u64> = Wheel::new();
+        assert!(w.levels.is_empty());
+        assert!(w.advance(1000, usize::MAX, |_, _| panic!("nothing to fire")));
+        assert!(w.pop_earliest().is_none());
+        let mut cursor = PruneCursor::default();
+        assert!(w.prune(&mut cursor, 10, |_| false, |_| panic!("nothing to drop")));
+        w.validate();
+        assert!(w.levels.is_empty());
+        w.schedule(1005, 7);
+        assert_eq!(w.levels.len(), LEVELS);
+        w.validate();
+        let mut fired = Vec::new();
+        assert!(w.advance(1005, usize::MAX, |_, id| fired.push(id)));
+        assert_eq!(fired, [7]);
     }
 
     #[derive(Debug, Clone)]

@@ -27,32 +27,26 @@ where
 {
     /// A timer came due. If it is the entry's live one (protocol rule 6):
     /// remove the entry if its version truly expired, else file the timer
-    /// again at the version's expiry. Timers let go of go to `done`.
+    /// again at the version's expiry. Every outcome hands the timer back:
+    /// the wheel keeps those it let go of until its mutex is released.
     fn fire(
         &self,
         timer: Timer<V>,
         now: u64,
         notices: &mut Notices<V>,
-        done: &mut Vec<Timer<V>>,
         guard: &Guard,
     ) -> Fired<Timer<V>> {
-        let Timer { entry, ticket } = timer;
-        let fired = self.fire_live(&entry, ticket, now, notices, guard);
+        let fired = self.fire_live(&timer.entry, timer.ticket, now, notices, guard);
+        let Timer { entry, .. } = timer;
         match fired {
             Fired::NotYet(tick, ticket) => Fired::NotYet(tick, Timer { entry, ticket }),
-            Fired::Removed => {
-                done.push(Timer { entry, ticket });
-                Fired::Removed
-            }
-            Fired::Stale => {
-                done.push(Timer { entry, ticket });
-                Fired::Stale
-            }
+            Fired::Removed(ticket) => Fired::Removed(Timer { entry, ticket }),
+            Fired::Stale(ticket) => Fired::Stale(Timer { entry, ticket }),
         }
     }
 
     /// [`fire`](Self::fire) on the entry and ticket; `NotYet` carries the
-    /// new ticket.
+    /// new ticket, the others the one it came with.
     fn fire_live(
         &self,
         entry: &Arc<Entry<V>>,
@@ -62,7 +56,7 @@ where
         guard: &Guard,
     ) -> Fired<u64> {
         if !entry.timer.is_live(ticket) {
-            return Fired::Stale; // superseded by an earlier timer, or dead
+            return Fired::Stale(ticket); // superseded by an earlier timer, or dead
         }
         let mut later = None;
         let claim = |v: &crate::raw::slot::Version<V>| {
@@ -73,13 +67,13 @@ where
             false
         };
         if self.kill(entry, claim, Cause::Expired, notices, guard) {
-            return Fired::Removed;
+            return Fired::Removed(ticket);
         }
         match later.filter(|&at| at != NEVER) {
             Some(at) => {
                 let tick = ceil_tick(at);
                 let Some(next) = entry.timer.refile(ticket, tick) else {
-                    return Fired::Stale; // a write filed an earlier one
+                    return Fired::Stale(ticket); // a write filed an earlier one
                 };
                 // The ticket first, then the expiry: a write that installed
                 // an earlier expiry before we replaced the ticket is seen
@@ -91,7 +85,7 @@ where
             None => {
                 // Dead, or rewritten without a TTL.
                 entry.timer.disarm(ticket);
-                Fired::Stale
+                Fired::Stale(ticket)
             }
         }
     }
@@ -104,19 +98,25 @@ where
         self.expiry.sweep_all(now, self.rows.sum(), &mut sweep)
     }
 
-    /// One bounded sweep step; skipped if another thread is sweeping.
-    fn sweep_step(&self, notices: &mut Notices<V>) -> usize {
+    /// One bounded sweep step of expiry lane `lane`; skipped if another
+    /// thread is sweeping it.
+    fn sweep_step(&self, lane: usize, notices: &mut Notices<V>) -> usize {
         let now = self.now();
         let mut sweep = Sweep::new(self, now, notices, false);
-        self.expiry.sweep_step(now, self.rows.sum(), &mut sweep)
+        self.expiry
+            .sweep_step(lane, now, self.rows.sum(), &mut sweep)
     }
 
-    /// Every few writes on a thread, one bounded sweep step, if no sweep has
-    /// caught up lately and none is running elsewhere.
+    /// Every few writes on a thread, one bounded sweep step of a lane no
+    /// sweep has caught up with lately (the thread's own, or another in
+    /// turn), unless one is running there.
     pub(super) fn maybe_help_sweep(&self) {
-        if thread_cadence(SWEEP_EVERY) && self.expiry.wants_help(self.now()) {
+        if !thread_cadence(SWEEP_EVERY) {
+            return;
+        }
+        if let Some(lane) = self.expiry.wants_help(self.now()) {
             let mut notices = Notices::new();
-            self.sweep_step(&mut notices);
+            self.sweep_step(lane, &mut notices);
             self.hooks.deliver(notices);
         }
     }
@@ -149,7 +149,7 @@ where
                 return;
             }
             work += 1;
-            if self.sweep_step(notices) > 0 {
+            if self.sweep_step(self.expiry.own_lane(), notices) > 0 {
                 continue;
             }
             if let Some(timer) = self.expiry.pop_soonest() {
@@ -281,9 +281,6 @@ struct Sweep<'a, V: Clone + Send + Sync + 'static> {
     /// Deliver the notices between chunks (`evict_expired`), rather than
     /// leave them to the caller (a write's step, delivered after it).
     deliver: bool,
-    /// Timers let go of, dropped once the wheel's mutex is released: the
-    /// last handle to a removed entry drops its value.
-    done: Vec<Timer<V>>,
     /// The pin the fired timers' removals run under: taken at the first
     /// timer of a chunk and let go between chunks, before notices are
     /// delivered (a listener never runs pinned).
@@ -297,7 +294,6 @@ impl<'a, V: Clone + Send + Sync + 'static> Sweep<'a, V> {
             now,
             notices,
             deliver,
-            done: Vec::new(),
             guard: None,
         }
     }
@@ -306,20 +302,15 @@ impl<'a, V: Clone + Send + Sync + 'static> Sweep<'a, V> {
 impl<V: Clone + Send + Sync + 'static> Firing<Timer<V>> for Sweep<'_, V> {
     fn fire(&mut self, timer: Timer<V>) -> Fired<Timer<V>> {
         let guard = self.guard.get_or_insert_with(pin);
-        (self.engine).fire(timer, self.now, self.notices, &mut self.done, guard)
+        (self.engine).fire(timer, self.now, self.notices, guard)
     }
 
     fn counts(&mut self, timer: &Timer<V>) -> bool {
         timer.entry.timer.is_live(timer.ticket)
     }
 
-    fn discard(&mut self, timer: Timer<V>) {
-        self.done.push(timer);
-    }
-
     fn between_chunks(&mut self) {
         self.guard = None;
-        self.done.clear();
         if self.deliver {
             let notices = std::mem::replace(self.notices, Notices::new());
             self.engine.hooks.deliver(notices);

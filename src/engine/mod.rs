@@ -122,11 +122,15 @@ const KEEP_MAX: usize = 2;
 /// expire within this many of the intervals since the previous drain.
 ///
 /// The trade: a buffered entry costs each drain one look at its slot (a
-/// cache miss or two); ordering it costs a skiplist insert and, when it
-/// expires, a search and an unlink (tens of misses). An entry that expires
-/// within a few drains is cheaper left where it is; the interval measures
-/// how often drains come (one per [`DRAIN_AT`] new rows).
-const KEEP_DRAINS: u64 = 8;
+/// cache miss or two, about a hundred instructions); ordering it costs a
+/// skiplist insert and, when it expires, a search and an unlink (tens of
+/// misses, about 3,900 instructions). An entry that expires within a dozen
+/// or so drains is cheaper left where it is; the interval measures how
+/// often drains come (one per [`DRAIN_AT`] new rows). At 8, a namespace
+/// churned at 10 k rows a second ordered half of its 1-50 ms rows (20% of
+/// the instructions went to the skiplist; BENCHMARKS.md, issue 15,
+/// "Writers' sweep steps"); [`KEEP_MAX`] still bounds each drain's looks.
+const KEEP_DRAINS: u64 = 16;
 
 /// Idle namespace nodes (linked, no row) the store keeps for reuse.
 ///
