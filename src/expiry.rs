@@ -596,11 +596,10 @@ impl<T> Expiry<T> {
         let mut passed = false;
         if let Some(cursor) = pruning
             && budget > 0
+            && wheel.prune(cursor, budget, |t| firing.counts(t), |t| spent.push(t))
         {
-            if wheel.prune(cursor, budget, |t| firing.counts(t), |t| spent.push(t)) {
-                *pruning = None;
-                passed = true;
-            }
+            *pruning = None;
+            passed = true;
         }
         Ran {
             removed,
