@@ -239,21 +239,24 @@ where
         let mut notices = Notices::new();
         let mut removed = 0;
         for node in &nodes {
-            // One pin per namespace: a subtree of many rows does not hold
-            // the epoch back for the whole delete.
-            let guard = pin();
             let mut doomed = Vec::new();
-            node.pending.for_each(&guard, |entry| {
-                if self.is_reachable(entry, &guard) {
-                    doomed.push(Arc::clone(entry));
-                }
-            });
+            {
+                let guard = pin();
+                node.pending.for_each(&guard, |entry| {
+                    if self.is_reachable(entry, &guard) {
+                        doomed.push(Arc::clone(entry));
+                    }
+                });
+            }
             node.keys.scan(Bound::Unbounded, |entry| {
                 doomed.push(Arc::clone(entry));
                 ControlFlow::Continue(())
             });
+            // A pin per removal, as a `delete` takes: one held across a
+            // namespace of many rows would keep the epoch from moving on,
+            // and every row removed so far from being freed, until the end.
             for entry in &doomed {
-                if self.kill(entry, |_| true, Cause::Deleted, &mut notices, &guard) {
+                if self.kill(entry, |_| true, Cause::Deleted, &mut notices, &pin()) {
                     removed += 1;
                 }
             }

@@ -838,10 +838,12 @@ impl<V: Send + Sync + 'static> Drop for Engine<V> {
     fn drop(&mut self) {
         // Entries point at their node and nodes hold their entries: break the
         // cycle so both are freed.
-        let guard = pin();
         self.namespaces.scan(Bound::Unbounded, |node| {
             node.keys.clear();
-            node.pending.drain_with(&guard, |_| false);
+            // A pin per node, not one for the whole drop: the epoch may move
+            // on (and free what earlier nodes let go of) meanwhile, instead
+            // of leaving a whole store's garbage to whatever pins next.
+            node.pending.drain_with(&pin(), |_| false);
             ControlFlow::Continue(())
         });
         self.namespaces.clear();
