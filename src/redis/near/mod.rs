@@ -209,7 +209,18 @@ where
         let store = &self.inner.store;
         loop {
             match self.inner.tier.join_or_lead(ns, key) {
-                Role::Bypass => return Ok(store.get_row(ctx, ns, key).await?.map(|(v, _)| v)),
+                Role::Bypass => {
+                    let row = store.get_row(ctx, ns, key).await?;
+                    // A read made while tracking was down can be answered
+                    // after a fill that took its ticket once tracking came
+                    // back (the reader was descheduled between its look at
+                    // the link and its request), so it may return a newer
+                    // value than that fill installs. Failing such fills and
+                    // dropping the local copy keeps this reader's next read
+                    // from going back to the older value.
+                    self.inner.tier.invalidate(ns, key);
+                    return Ok(row.map(|(v, _)| v));
+                }
                 Role::Follow(answer) => {
                     if let Some(value) = fill::follow(ctx, answer).await? {
                         return Ok(value);
