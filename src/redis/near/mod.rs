@@ -55,8 +55,11 @@
 //!   longer the ones tracked (a master added, removed or failed over), the
 //!   cache drops every local copy at once (a new epoch) and serves every
 //!   read from Redis until a new session has tracking on for every master;
-//!   then it fills again. While Redis is unreachable, reads fail: a local
-//!   copy is never served in its place.
+//!   then it fills again. A read served from Redis that way invalidates
+//!   its key when it returns, as a write does: it may have been sent after
+//!   a fill of the new session took its ticket, and return a newer value
+//!   than that fill would install. While Redis is unreachable, reads fail:
+//!   a local copy is never served in its place.
 //!
 //! # Guarantees
 //!
