@@ -11,6 +11,7 @@ use compact_str::CompactString;
 use crate::expiry::Arming;
 use crate::index::Member;
 use crate::namespace::NsNode;
+use crate::raw::Guard;
 use crate::raw::pending::{Chained, Link};
 use crate::raw::slot::Slot;
 use crate::sync::{Arc, AtomicU64, Ordering};
@@ -83,6 +84,12 @@ impl<V: Send + Sync + 'static> Entry<V> {
             timer: Arming::new(),
             pending_link: Link::new(),
         }
+    }
+
+    /// Whether the entry holds a version live at `now` (a plain look: a
+    /// sliding expiry is not refreshed).
+    pub(crate) fn is_live_at(&self, now: u64, guard: &Guard) -> bool {
+        (self.slot.load(guard)).is_some_and(|v| v.is_live(|| now))
     }
 
     /// Whether the entry was added to its namespace's ordered keys.

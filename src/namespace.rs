@@ -138,16 +138,15 @@ impl<V: Send + Sync + 'static> NsNode<V> {
         guard: &Guard,
         reachable: impl Fn(&Arc<Entry<V>>) -> bool,
     ) -> bool {
-        let is_live = |e: &Entry<V>| e.slot.load(guard).is_some_and(|v| v.is_live(|| now));
         let mut live = false;
         self.pending.for_each(guard, |e| {
-            live = live || (reachable(e) && is_live(e));
+            live = live || (reachable(e) && e.is_live_at(now, guard));
         });
         if live {
             return true;
         }
         self.keys.scan(Bound::Unbounded, |e| {
-            live = is_live(e);
+            live = e.is_live_at(now, guard);
             if live {
                 ControlFlow::Break(())
             } else {

@@ -23,7 +23,7 @@ where
             return Vec::new();
         };
         let now = self.now();
-        let live = |entry: &Entry<V>| entry.slot.load(&guard).is_some_and(|v| v.is_live(|| now));
+        let live = |entry: &Entry<V>| entry.is_live_at(now, &guard);
         // The pending buffer first, then the ordered keys: an entry leaves the
         // buffer only after it entered the keys, so none is missed.
         let mut buffered = Vec::new();
@@ -130,7 +130,7 @@ where
             };
         };
         let now = self.now();
-        let live = |entry: &Entry<V>| entry.slot.load(&guard).is_some_and(|v| v.is_live(|| now));
+        let live = |entry: &Entry<V>| entry.is_live_at(now, &guard);
         let wanted = |key: &str| key.starts_with(prefix) && after.is_none_or(|a| key > a);
         // Pending entries first (see `list`), sorted, then merged.
         let mut buffered = Vec::new();
