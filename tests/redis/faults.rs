@@ -24,6 +24,18 @@ fn cancel_soon(ctx: ExecutionContext, yields: usize) -> tokio::task::JoinHandle<
     })
 }
 
+/// Checks that `err` is a `Config` error that names the row key `row` and
+/// says `what`.
+fn assert_names_key(err: &Error, row: &str, what: &str) {
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&row.escape_debug().to_string()),
+        "{message}"
+    );
+    assert!(message.contains(what), "{message}");
+}
+
 async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
     let client = redis::Client::open(url).unwrap();
     client.get_multiplexed_async_connection().await.unwrap()
@@ -132,13 +144,7 @@ async fn a_value_of_another_type_at_our_key_is_a_clear_error() {
         store.get(&ctx, &ns(), "k").await.unwrap_err(),
         store.put(&ctx, &ns(), "k", "v".into()).await.unwrap_err(),
     ] {
-        assert!(matches!(err, Error::Config(_)), "{err:?}");
-        let message = err.to_string();
-        assert!(
-            message.contains(&row.escape_debug().to_string()),
-            "{message}"
-        );
-        assert!(message.contains("another Redis type"), "{message}");
+        assert_names_key(&err, &row, "another Redis type");
     }
     // The refused put changed nothing: not the foreign value, not the indexes.
     let still: Vec<String> = redis::cmd("LRANGE")
@@ -180,13 +186,7 @@ async fn a_hash_row_of_the_old_layout_is_a_clear_error() {
         store.get(&ctx, &ns(), "k").await.unwrap_err(),
         store.put(&ctx, &ns(), "k", "v".into()).await.unwrap_err(),
     ] {
-        assert!(matches!(err, Error::Config(_)), "{err:?}");
-        let message = err.to_string();
-        assert!(
-            message.contains(&row.escape_debug().to_string()),
-            "{message}"
-        );
-        assert!(message.contains("WRONGTYPE"), "{message}");
+        assert_names_key(&err, &row, "WRONGTYPE");
     }
     let kind: String = redis::cmd("TYPE")
         .arg(&row)
@@ -216,12 +216,7 @@ async fn a_string_that_is_not_a_row_is_a_clear_error_then_replaced() {
             .await
             .unwrap();
         let err = store.get(&ctx, &ns(), "k").await.unwrap_err();
-        assert!(matches!(err, Error::Config(_)), "{err:?}");
-        assert!(
-            err.to_string().contains(&row.escape_debug().to_string()),
-            "{err}"
-        );
-        assert!(err.to_string().contains("no row header"), "{err}");
+        assert_names_key(&err, &row, "no row header");
         let options = if i == 1 {
             entelix_memory::PutOptions::default().with_ttl(Duration::from_secs(60))
         } else {
@@ -254,15 +249,7 @@ async fn an_undecodable_value_is_a_clear_error_naming_the_key() {
         .await
         .unwrap();
     let err = json.get(&ctx, &ns(), "k").await.unwrap_err();
-    assert!(matches!(err, Error::Config(_)), "{err:?}");
-    assert!(
-        err.to_string().contains(&row.escape_debug().to_string()),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("cannot be decoded as json"),
-        "{err}"
-    );
+    assert_names_key(&err, &row, "cannot be decoded as json");
 }
 
 #[tokio::test]
