@@ -237,6 +237,10 @@ pub(crate) trait Firing<T> {
     fn fire(&mut self, timer: T) -> Fired<T>;
     /// Whether a timer still counts (false: a pruning pass drops it).
     fn counts(&mut self, timer: &T) -> bool;
+    /// The rows held now, against which the timers held are weighed (see
+    /// the module docs). Read afresh for each chunk of a sweep, since the
+    /// sweep itself removes rows.
+    fn rows(&mut self) -> usize;
     /// After each hold of the wheel's mutex, with the mutex released.
     fn between_chunks(&mut self);
 }
@@ -364,21 +368,32 @@ impl<T> Expiry<T> {
 
     /// Advances every lane's wheel to `now` and fires everything due;
     /// returns how many rows `firing` removed. Waits for a concurrent sweep
-    /// of a lane to finish. `rows` (the rows held) decides whether stale
-    /// timers are pruned too: when the timers held in all lanes outnumber
-    /// twice the rows (see the module docs), each lane gets a whole pass.
+    /// of a lane to finish. Then prunes: each lane whose timers, with the
+    /// other lanes', outnumber twice the rows left (see the module docs)
+    /// gets a whole pass, so that afterwards the store holds no more than
+    /// twice its rows plus [`PRUNE_SLACK`] timers.
+    ///
+    /// Two rounds over the lanes: the first fires, the second prunes. Were
+    /// pruning decided in one round, a lane swept early would weigh its
+    /// stale timers against rows that a later lane was about to fire, and
+    /// keep them (two rows left holding 95 timers, in a stress run).
     ///
     /// Works in chunks of [`SWEEP_CHUNK`] timers and lets go of a wheel
     /// between them: a sweeper thread descheduled mid-sweep (writers on every
     /// core) must not keep writers from helping.
-    pub(crate) fn sweep_all(&self, now: u64, rows: usize, firing: &mut impl Firing<T>) -> usize {
-        (0..self.lanes.len())
-            .map(|at| self.sweep_lane(at, now, rows, firing))
-            .sum()
+    pub(crate) fn sweep_all(&self, now: u64, firing: &mut impl Firing<T>) -> usize {
+        let mut removed = 0;
+        for prune in [false, true] {
+            for at in 0..self.lanes.len() {
+                removed += self.sweep_lane(at, now, prune, firing);
+            }
+        }
+        removed
     }
 
-    /// [`sweep_all`](Self::sweep_all) for one lane.
-    fn sweep_lane(&self, at: usize, now: u64, rows: usize, firing: &mut impl Firing<T>) -> usize {
+    /// One round of [`sweep_all`](Self::sweep_all) on one lane; it begins
+    /// a pruning pass only if `prune` (it goes on with one under way).
+    fn sweep_lane(&self, at: usize, now: u64, prune: bool, firing: &mut impl Firing<T>) -> usize {
         let lane = &self.lanes[at];
         let mut removed = 0;
         // Timers that fired early are re-armed only once the sweep is done,
@@ -401,6 +416,7 @@ impl<T> Expiry<T> {
         let (mut began, mut passed) = (false, false);
         loop {
             let others = self.held_elsewhere(at);
+            let rows = prune.then(|| firing.rows());
             let done = {
                 let mut swept = lock(&lane.wheel);
                 // Through the tick that contains `now`, so that every row
@@ -502,16 +518,11 @@ impl<T> Expiry<T> {
     /// most); `evict_expired` is the sweep that is exact to the nanosecond.
     /// It prunes when its own lane's timers outnumber twice the rows (so
     /// that each pass drops at least half of what it looks at).
-    pub(crate) fn sweep_step(
-        &self,
-        at: usize,
-        now: u64,
-        rows: usize,
-        firing: &mut impl Firing<T>,
-    ) -> usize {
+    pub(crate) fn sweep_step(&self, at: usize, now: u64, firing: &mut impl Firing<T>) -> usize {
         let Some(lane) = self.lanes.get(at) else {
             return 0;
         };
+        let rows = firing.rows();
         let (removed, mut spent) = {
             let Some(mut swept) = try_lock(&lane.wheel) else {
                 return 0;
@@ -523,7 +534,7 @@ impl<T> Expiry<T> {
                 &mut swept,
                 (now, now / TICK_NANOS),
                 STEP_BUDGET,
-                (rows, 0),
+                (Some(rows), 0),
                 firing,
                 (&mut again, &mut spent),
             );
@@ -546,9 +557,9 @@ impl<T> Expiry<T> {
 
     /// Drains the lane's inbox, advances its wheel through `through` (a
     /// tick; `now` is the clock) and goes on with a pruning pass if one is
-    /// due, within `budget` timers. A pass is due when the lane's timers
-    /// plus `others` (held by other lanes) outnumber twice `rows` plus
-    /// [`PRUNE_SLACK`].
+    /// under way or due, within `budget` timers. A pass is due when the
+    /// lane's timers plus `others` (held by other lanes) outnumber twice
+    /// `rows` plus [`PRUNE_SLACK`]; with `rows` `None`, none begins.
     #[allow(clippy::too_many_arguments)] // one private step, called twice
     fn run(
         &self,
@@ -556,7 +567,7 @@ impl<T> Expiry<T> {
         swept: &mut Swept<T>,
         (now, through): (u64, u64),
         mut budget: usize,
-        (rows, others): (usize, usize),
+        (rows, others): (Option<usize>, usize),
         firing: &mut impl Firing<T>,
         (again, spent): (&mut Vec<(u64, T)>, &mut Vec<T>),
     ) -> Ran {
@@ -587,7 +598,7 @@ impl<T> Expiry<T> {
         }
         let crowded = |wheel: &Wheel<T>, again: &Vec<(u64, T)>| {
             let held = wheel.len() + lane.inbox.len() + again.len() + others;
-            held > rows.saturating_mul(2).saturating_add(PRUNE_SLACK)
+            rows.is_some_and(|rows| held > rows.saturating_mul(2).saturating_add(PRUNE_SLACK))
         };
         let began = pruning.is_none() && crowded(wheel, again);
         if began {
@@ -637,6 +648,9 @@ mod tests {
         fn counts(&mut self, _: &u64) -> bool {
             true
         }
+        fn rows(&mut self) -> usize {
+            0
+        }
         fn between_chunks(&mut self) {}
     }
 
@@ -677,13 +691,94 @@ mod tests {
             // the second (own lane just swept) another one.
             for _ in 0..2 {
                 if let Some(lane) = expiry.wants_help(now) {
-                    expiry.sweep_step(lane, now, 0, &mut record);
+                    expiry.sweep_step(lane, now, &mut record);
                 }
             }
         }
         record.0.sort_unstable();
         assert_eq!(record.0, (0..10).collect::<Vec<_>>());
         assert_eq!(expiry.pending(), 0);
+        expiry.validate().unwrap();
+    }
+
+    /// Ids from this one up are stale timers; below it, rows that expire.
+    const STALE: u64 = 1000;
+
+    /// Rows that remove themselves when their timer fires, counted down;
+    /// timers from [`STALE`] up no longer count.
+    struct Rows(usize);
+
+    impl Firing<u64> for Rows {
+        fn fire(&mut self, timer: u64) -> Fired<u64> {
+            if timer >= STALE {
+                return Fired::Stale(timer);
+            }
+            self.0 -= 1;
+            Fired::Removed(timer)
+        }
+        fn counts(&mut self, timer: &u64) -> bool {
+            *timer < STALE
+        }
+        fn rows(&mut self) -> usize {
+            self.0
+        }
+        fn between_chunks(&mut self) {}
+    }
+
+    /// `evict_expired` weighs the timers held against the rows left once
+    /// everything due has fired, in every lane: stale timers in a lane swept
+    /// before the lane whose rows expire are pruned all the same. (When one
+    /// round decided both, two rows were left holding 95 timers.)
+    #[test]
+    fn a_sweep_prunes_against_the_rows_its_firing_left() {
+        let expiry = Expiry::<u64>::new();
+        let (due, stale) = (100, 100);
+        // Stale timers in one lane, due ones in a later lane (threads take
+        // lanes in turn, so a few threads find both).
+        let mut placed: Option<usize> = None;
+        let mut both = false;
+        for _ in 0..32 {
+            let lane = std::thread::scope(|s| {
+                s.spawn(|| {
+                    let lane = own_lane();
+                    match placed {
+                        None if lane + 1 < super::LANES => {
+                            for id in 0..stale {
+                                expiry.schedule(1 << 20, STALE + id);
+                            }
+                        }
+                        Some(first) if lane > first => {
+                            for id in 0..due {
+                                expiry.schedule(1 + id % 3, id);
+                            }
+                        }
+                        _ => {}
+                    }
+                    lane
+                })
+                .join()
+                .unwrap()
+            });
+            match placed {
+                None if lane + 1 < super::LANES => placed = Some(lane),
+                Some(first) if lane > first => {
+                    both = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert!(both, "no two threads got lanes in order");
+        assert_eq!(expiry.pending(), (due + stale) as usize);
+        let left = 2;
+        let mut rows = Rows(due as usize + left);
+        let removed = expiry.sweep_all(10 * TICK_NANOS, &mut rows);
+        assert_eq!((removed, rows.0), (due as usize, left));
+        assert!(
+            expiry.pending() <= 2 * left + super::PRUNE_SLACK,
+            "{} timers for {left} rows",
+            expiry.pending()
+        );
         expiry.validate().unwrap();
     }
 }

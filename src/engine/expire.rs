@@ -95,7 +95,7 @@ where
         let now = self.now();
         let mut notices = Notices::new();
         let mut sweep = Sweep::new(self, now, &mut notices, true);
-        self.expiry.sweep_all(now, self.rows.sum(), &mut sweep)
+        self.expiry.sweep_all(now, &mut sweep)
     }
 
     /// One bounded sweep step of expiry lane `lane`; skipped if another
@@ -103,8 +103,7 @@ where
     fn sweep_step(&self, lane: usize, notices: &mut Notices<V>) -> usize {
         let now = self.now();
         let mut sweep = Sweep::new(self, now, notices, false);
-        self.expiry
-            .sweep_step(lane, now, self.rows.sum(), &mut sweep)
+        self.expiry.sweep_step(lane, now, &mut sweep)
     }
 
     /// Every few writes on a thread, one bounded sweep step of a lane no
@@ -310,6 +309,10 @@ impl<V: Clone + Send + Sync + 'static> Firing<Timer<V>> for Sweep<'_, V> {
 
     fn counts(&mut self, timer: &Timer<V>) -> bool {
         timer.entry.timer.is_live(timer.ticket)
+    }
+
+    fn rows(&mut self) -> usize {
+        self.engine.rows.sum()
     }
 
     fn between_chunks(&mut self) {
