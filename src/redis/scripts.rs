@@ -176,17 +176,33 @@ return 0
 /// deadline (the hint may be missing or too late), or the old value was not
 /// a row (the key is not listed). KEYS: row [, registry on one server].
 /// ARGV: member, scope id, key, tenant base, tenant, trim bound, trim
-/// limit, '1' if the key must be listed. Reads the row as it is now (a
-/// later writer may have changed it), so it is right whenever it runs, and
-/// running it twice changes nothing. Returns 1 when the row's hint is new.
+/// limit, '1' if the key must be listed, the put's deadline ('' = none).
+/// Reads the row as it is now (a later writer may have changed it), so it
+/// is right whenever it runs, and running it twice changes nothing.
+/// Returns 1 when the row's hint is new.
+///
+/// A row that is gone while its key is still listed was not deleted (a
+/// delete unlists it): Redis dropped it at its `PX`, before this step ran
+/// (a TTL shorter than the gap between the two steps). The old row's hint
+/// may be an hour away, so the put's own deadline, which that `PX` ended
+/// no earlier than, becomes the hint: the row then comes due, for
+/// `evict_expired` to count and `list_namespaces` to skip. (Any deadline
+/// is a safe hint for a row that is gone: a hint is only a lower bound.)
 const SETTLE_PUT: &str = r"
 local d = row_deadline(KEYS[1])
-if d == 'absent' or d == 'foreign' then return 0 end
+if d == 'foreign' then return 0 end
 local base = ARGV[4]
-if ARGV[8] == '1' and redis.call('ZADD', base .. '\\n' .. ARGV[2], 0, ARGV[3]) == 1 then
-  redis.call('ZADD', base .. '\\s', 0, ARGV[2])
+if d == 'absent' then
+  if ARGV[9] == '' or not redis.call('ZSCORE', base .. '\\n' .. ARGV[2], ARGV[3]) then
+    return 0
+  end
+  d = tonumber(ARGV[9])
+else
+  if ARGV[8] == '1' and redis.call('ZADD', base .. '\\n' .. ARGV[2], 0, ARGV[3]) == 1 then
+    redis.call('ZADD', base .. '\\s', 0, ARGV[2])
+  end
+  if d == 'none' then return 0 end
 end
-if d == 'none' then return 0 end
 return hint(base, base .. '\\d', ARGV[1], d, KEYS[2], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]))
 ";
 

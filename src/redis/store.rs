@@ -219,7 +219,10 @@ where
         if covered {
             return Ok(Overwrite::Done { joined: false });
         }
-        let joined = self.settle_put(ns, key, old.is_none(), trim_upto).await?;
+        let deadline = timing.map(|(deadline, _)| deadline);
+        let joined = self
+            .settle_put(ns, key, old.is_none(), deadline, trim_upto)
+            .await?;
         Ok(Overwrite::Done { joined })
     }
 
@@ -227,15 +230,17 @@ where
     /// one in the indexes (the new row has a TTL and the old one had none
     /// or a later deadline, or the old value was not a row: `list_key`):
     /// the settle script reads the row as it is now and gives it its
-    /// deadline hint (and its key index entries). It is tried
-    /// [`SETTLE_ATTEMPTS`] times; a put abandoned before it ends leaves it
-    /// to [`Repair`]. Returns whether the hint is new (the tenant may have
-    /// to join the registry).
+    /// deadline hint (and its key index entries); a row that Redis dropped
+    /// at its `PX` before this step ran gets the put's `deadline` (µs) as
+    /// its hint. It is tried [`SETTLE_ATTEMPTS`] times; a put abandoned
+    /// before it ends leaves it to [`Repair`]. Returns whether the hint is
+    /// new (the tenant may have to join the registry).
     async fn settle_put(
         &self,
         ns: &Namespace,
         key: &str,
         list_key: bool,
+        deadline: Option<u128>,
         trim_upto: u128,
     ) -> Result<bool> {
         let base = self.inner.layout.tenant_base(ns.tenant_id());
@@ -254,7 +259,8 @@ where
             .arg(ns.tenant_id().as_str())
             .arg(trim_upto.to_string())
             .arg(TRIM_PER_WRITE)
-            .arg(if list_key { "1" } else { "0" });
+            .arg(if list_key { "1" } else { "0" })
+            .arg(deadline.map_or_else(String::new, |d| d.to_string()));
         let mut conn = self.conn();
         let mut attempt = 1;
         loop {
@@ -333,6 +339,7 @@ struct Repair<'a, V> {
     store: &'a RedisStore<V>,
     ns: &'a Namespace,
     key: &'a str,
+    deadline: Option<u128>,
     trim_upto: u128,
     armed: bool,
 }
@@ -346,11 +353,12 @@ impl<V> Drop for Repair<'_, V> {
             return;
         };
         let store = RedisStore::<()>::from_inner(Arc::clone(&self.store.inner));
-        let (ns, key, trim_upto) = (self.ns.clone(), self.key.to_owned(), self.trim_upto);
+        let (ns, key) = (self.ns.clone(), self.key.to_owned());
+        let (deadline, trim_upto) = (self.deadline, self.trim_upto);
         runtime.spawn(async move {
             // Nobody waits for this outcome: a failure here is the same as
             // the put's own, already reported or abandoned.
-            if let Ok(true) = store.settle_put(&ns, &key, true, trim_upto).await
+            if let Ok(true) = store.settle_put(&ns, &key, true, deadline, trim_upto).await
                 && store.inner.conn.is_cluster()
             {
                 let _ = store.register_tenant(ns.tenant_id()).await;
@@ -440,6 +448,7 @@ where
             store: self,
             ns,
             key,
+            deadline: timing.map(|(deadline, _)| deadline),
             trim_upto,
             armed: true,
         };
@@ -594,6 +603,10 @@ where
         Ok(removed)
     }
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod server_tests;
 
 #[cfg(test)]
 mod tests {
