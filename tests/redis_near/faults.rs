@@ -126,11 +126,14 @@ async fn killing_the_tracking_connection_clears_and_tracking_returns() {
 }
 
 /// A server that stops answering without closing anything (CLIENT PAUSE):
-/// the heartbeat notices, the tier is cleared, and tracking returns.
+/// the heartbeat notices, the tier is cleared, and tracking returns. The
+/// pause outlasts the 100 ms heartbeat many times over, so a heartbeat that
+/// a loaded machine runs late still falls inside it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_server_is_noticed_by_the_heartbeat() {
     let server = fixture::server();
-    let r = fixture::replicas(&server, 1).await;
+    let every = Duration::from_millis(100);
+    let r = [fixture::replica_with_heartbeat(&server.url(), &fixture::prefix(), every).await];
     let ctx = ExecutionContext::new();
     r[0].put(&ctx, &ns(), "k", "v".into()).await.unwrap();
     fill(&r, "k", "v").await;
@@ -138,7 +141,7 @@ async fn a_silent_server_is_noticed_by_the_heartbeat() {
     let mut cli = plain(&server.url()).await;
     let _: () = redis::cmd("CLIENT")
         .arg("PAUSE")
-        .arg(1_500)
+        .arg(5_000)
         .arg("ALL")
         .query_async(&mut cli)
         .await

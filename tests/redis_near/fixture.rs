@@ -32,15 +32,31 @@ pub fn ns() -> Namespace {
     Namespace::new(TenantId::new("acme")).with_scope("agent")
 }
 
-/// One replica: its own data and tracking connections, a 100 ms heartbeat,
-/// a 200 ms connect timeout, a 1 s response timeout and one reconnection
-/// attempt (so that fault tests move quickly: a call on a dead server fails
-/// in well under a second, where the defaults take about 6 s).
+/// The heartbeat of the replicas of these tests: long enough that a
+/// loaded machine never misses one. A missed heartbeat (its `PING` answered
+/// later than one heartbeat) counts as a lost link and clears the tier, so
+/// a short one lets a slow moment clear a replica in the middle of a test
+/// that counts hits, waits for an invalidation or counts reconnections
+/// (the race tests did fail so under load with 50 ms). The losses these
+/// tests cause close connections, which the replicas notice at once; the
+/// tests of the heartbeat itself ask for a short one.
+pub const QUIET_HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// One replica: its own data and tracking connections, a
+/// [`QUIET_HEARTBEAT`], a 200 ms connect timeout, a 1 s response timeout
+/// and one reconnection attempt (so that fault tests move quickly: a call
+/// on a dead server fails in well under a second, where the defaults take
+/// about 6 s).
 pub async fn replica(url: &str, prefix: &str) -> NearCache<String> {
+    replica_with_heartbeat(url, prefix, QUIET_HEARTBEAT).await
+}
+
+/// [`replica`] with a heartbeat of `every`.
+pub async fn replica_with_heartbeat(url: &str, prefix: &str, every: Duration) -> NearCache<String> {
     NearCache::builder()
         .url(url)
         .key_prefix(prefix)
-        .heartbeat(Duration::from_millis(100))
+        .heartbeat(every)
         .connect_timeout(Duration::from_millis(200))
         .response_timeout(Duration::from_secs(1))
         .retries(1)
@@ -139,13 +155,23 @@ pub fn cluster() -> LocalCluster {
     LocalCluster::start().unwrap_or_else(|e| panic!("cannot start a redis cluster: {e}"))
 }
 
-/// One replica on a cluster: as [`replica`], with a 200 ms heartbeat (each
-/// checks three links and re-reads the masters).
+/// One replica on a cluster: as [`replica`] (a [`QUIET_HEARTBEAT`]), with
+/// a 1 s connect timeout.
 pub async fn cluster_replica(nodes: &[String], prefix: &str) -> NearCache<String> {
+    cluster_replica_with_heartbeat(nodes, prefix, QUIET_HEARTBEAT).await
+}
+
+/// [`cluster_replica`] with a heartbeat of `every` (each checks three
+/// links and re-reads the masters).
+pub async fn cluster_replica_with_heartbeat(
+    nodes: &[String],
+    prefix: &str,
+    every: Duration,
+) -> NearCache<String> {
     NearCache::builder()
         .cluster_nodes(nodes.iter().cloned())
         .key_prefix(prefix)
-        .heartbeat(Duration::from_millis(200))
+        .heartbeat(every)
         .connect_timeout(Duration::from_secs(1))
         .response_timeout(Duration::from_secs(1))
         .build()

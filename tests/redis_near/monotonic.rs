@@ -31,7 +31,11 @@ async fn readers_never_see_the_counter_go_back() {
                     assert!(start.elapsed() < PROPAGATION * 3, "stuck at {seen}");
                     let got = replica.get(&ctx, &ns(), "counter").await.unwrap();
                     let got: u64 = got.unwrap().parse().unwrap();
-                    assert!(got >= seen, "went back from {seen} to {got}");
+                    assert!(
+                        got >= seen,
+                        "went back from {seen} to {got}: {:?}",
+                        replica.stats()
+                    );
                     seen = got;
                     reads += 1;
                     if reads.is_multiple_of(64) {
