@@ -10,7 +10,7 @@ use std::time::Duration;
 use entelix_memory::Store;
 use skipstore::redis::RedisStore;
 use skipstore::redis::local::LocalRedis;
-use skipstore_contract::{Harness, StoreValue, run_all};
+use skipstore_contract::{Failure, Harness, StoreValue, all_cases, run_all};
 
 use super::fixture;
 
@@ -117,7 +117,53 @@ async fn entelix_redis_store_fails_exactly_the_recorded_cases() {
     })
     .await;
     eprintln!("{report}");
-    report.assert_failures(ENTELIX_FAILS);
+    // entelix's store waits for each answer for redis-rs's default response
+    // timeout, 500 ms, which its builder does not let a caller change; on a
+    // loaded machine a case may time out (`mass_expiry_then_writes_loses_no_row`
+    // did). A timeout says nothing about the contract, so such a case runs
+    // again, on fresh databases, until it gives a verdict.
+    let again = Arc::new(Entelix {
+        port: server.port(),
+        next_db: AtomicU32::new(768),
+    });
+    let mut failed = Vec::new();
+    for outcome in report.outcomes() {
+        let mut verdict = outcome.result.as_ref().map_err(is_timeout).copied();
+        for _ in 0..5 {
+            if verdict != Err(true) {
+                break;
+            }
+            let result = rerun(&again, outcome.case).await;
+            eprintln!("{} again, after a timeout: {result:?}", outcome.case);
+            verdict = result.as_ref().map_err(is_timeout).copied();
+        }
+        if verdict.is_err() {
+            failed.push(outcome.case);
+        }
+    }
+    let mut expected = ENTELIX_FAILS.to_vec();
+    expected.sort_unstable();
+    failed.sort_unstable();
+    assert_eq!(failed, expected, "{report}");
+}
+
+/// Whether `failure` is a request that timed out (no verdict).
+fn is_timeout(failure: &Failure) -> bool {
+    matches!(failure, Failure::Error(e) if e.to_string().contains("timed out"))
+}
+
+/// Runs the case named `name` once more against `harness`.
+async fn rerun(harness: &Arc<Entelix>, name: &str) -> Result<(), Failure> {
+    let case = all_cases::<Entelix>()
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no case {name}"));
+    let harness = Arc::clone(harness);
+    match tokio::spawn(async move { (case.run)(&*harness).await }).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Failure::Error(e)),
+        Err(join) => Err(Failure::Panicked(join.to_string())),
+    }
 }
 
 /// entelix's layout lets rows collide across namespaces and across tenants;
