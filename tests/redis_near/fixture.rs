@@ -43,10 +43,12 @@ pub fn ns() -> Namespace {
 pub const QUIET_HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// One replica: its own data and tracking connections, a
-/// [`QUIET_HEARTBEAT`], a 200 ms connect timeout, a 1 s response timeout
-/// and one reconnection attempt (so that fault tests move quickly: a call
-/// on a dead server fails in well under a second, where the defaults take
-/// about 6 s).
+/// [`QUIET_HEARTBEAT`], a 200 ms connect timeout and one reconnection
+/// attempt (so that fault tests move quickly: a call on a dead server fails
+/// in well under a second, where the defaults take about 6 s), and a 10 s
+/// response timeout: a live server's answer can take over a second on a
+/// loaded machine (a read failed so with 1 s), and a dead one's connection
+/// fails at once, without waiting for it.
 pub async fn replica(url: &str, prefix: &str) -> NearCache<String> {
     replica_with_heartbeat(url, prefix, QUIET_HEARTBEAT).await
 }
@@ -58,8 +60,8 @@ pub async fn replica_with_heartbeat(url: &str, prefix: &str, every: Duration) ->
         .key_prefix(prefix)
         .heartbeat(every)
         .connect_timeout(Duration::from_millis(200))
-        .response_timeout(Duration::from_secs(1))
         .retries(1)
+        .response_timeout(Duration::from_secs(10))
         .build()
         .await
         .unwrap()
@@ -155,8 +157,8 @@ pub fn cluster() -> LocalCluster {
     LocalCluster::start().unwrap_or_else(|e| panic!("cannot start a redis cluster: {e}"))
 }
 
-/// One replica on a cluster: as [`replica`] (a [`QUIET_HEARTBEAT`]), with
-/// a 1 s connect timeout.
+/// One replica on a cluster: as [`replica`] (a [`QUIET_HEARTBEAT`], a 10 s
+/// response timeout), with a 1 s connect timeout.
 pub async fn cluster_replica(nodes: &[String], prefix: &str) -> NearCache<String> {
     cluster_replica_with_heartbeat(nodes, prefix, QUIET_HEARTBEAT).await
 }
@@ -173,7 +175,7 @@ pub async fn cluster_replica_with_heartbeat(
         .key_prefix(prefix)
         .heartbeat(every)
         .connect_timeout(Duration::from_secs(1))
-        .response_timeout(Duration::from_secs(1))
+        .response_timeout(Duration::from_secs(10))
         .build()
         .await
         .unwrap()
