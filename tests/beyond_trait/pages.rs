@@ -268,12 +268,18 @@ fn pagination_is_stable_under_concurrent_writes() {
         });
         start.wait();
         std::thread::sleep(RUN);
+        // At least one whole walk under the writers, however late a loaded
+        // machine schedules the reader.
+        let waiting = Instant::now();
+        while walks.load(Ordering::Relaxed) == 0 {
+            assert!(
+                waiting.elapsed() < 20 * RUN,
+                "the reader never finished a walk"
+            );
+            std::thread::sleep(ms(1));
+        }
         stop.store(true, Ordering::Relaxed);
     });
-    assert!(
-        walks.load(Ordering::Relaxed) > 0,
-        "the reader never finished a walk"
-    );
     // Writers leave up to 40 of their keys each behind.
     let left: Vec<String> = walk_keys(&store, &home, None, 1000)
         .into_iter()
