@@ -444,14 +444,26 @@ async fn cancelled_batched_puts_leave_nothing_half_written() {
         }
     }
     // A batch taken before its callers gave up is still sent, and may land
-    // after they returned: let the last ones land before looking (each
-    // lands whole, which is what this test checks).
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // after they returned, at any moment (a fixed 200 ms wait was not
+    // enough on a loaded machine). Rows are only added here, each whole,
+    // which is what this test checks: so a look is taken between two equal
+    // listings, when nothing landed during it.
     let ctx = ExecutionContext::new();
-    let listed = store.list(&ctx, &ns(), None).await.unwrap();
-    for i in 0..256 {
-        let key = format!("k{i:03}");
-        let value = store.get(&ctx, &ns(), &key).await.unwrap();
-        assert_eq!(value.is_some(), listed.contains(&key), "{key}");
+    let start = std::time::Instant::now();
+    loop {
+        let listed = store.list(&ctx, &ns(), None).await.unwrap();
+        let mut present = Vec::new();
+        for i in 0..256 {
+            let key = format!("k{i:03}");
+            present.push((store.get(&ctx, &ns(), &key).await.unwrap().is_some(), key));
+        }
+        if store.list(&ctx, &ns(), None).await.unwrap() != listed {
+            assert!(start.elapsed() < Duration::from_secs(20), "never quiet");
+            continue;
+        }
+        for (has_value, key) in present {
+            assert_eq!(has_value, listed.contains(&key), "{key}");
+        }
+        break;
     }
 }
