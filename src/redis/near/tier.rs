@@ -21,10 +21,15 @@
 //! * At most one fill per key and ticket is in flight (`fill.rs`): misses
 //!   of a key while its fill is in flight, with the same ticket, wait for
 //!   its answer instead of sending their own. Fills that may install are
-//!   therefore sent one after another, so installs follow Redis's order and
-//!   reads on one replica never go back in time (two fills racing with the
-//!   same ticket could otherwise install an older answer over a newer one
-//!   that a caller had already seen).
+//!   therefore sent one after another, so installs follow Redis's order
+//!   (two fills racing with the same ticket could otherwise install an
+//!   older answer over a newer one that a caller had already seen).
+//! * An answer handed to a caller but not installed (a fill whose ticket
+//!   no longer holds, an absent row, a read made while tracking is down)
+//!   invalidates its key. Such a request may have been sent after that of
+//!   a fill with a later ticket (its task descheduled in between), and so
+//!   be newer than what that fill installs; the invalidation fails or
+//!   removes that copy, so reads on one replica never go back in time.
 //! * Redis sends the invalidation of a write after executing it, so a
 //!   request sent after the ticket was taken either sees the write or is
 //!   followed by its invalidation: a stale copy lives at most until that
@@ -256,7 +261,11 @@ where
     /// stripe still in flight.
     pub(crate) fn invalidate(&self, ns: &Namespace, key: &str) {
         let stripe = self.stripe(ns, key);
-        let mut stripe = lock(&self.stripes[stripe]);
+        self.invalidate_locked(&mut lock(&self.stripes[stripe]), ns, key);
+    }
+
+    /// [`Self::invalidate`] with the key's stripe already locked.
+    pub(super) fn invalidate_locked(&self, stripe: &mut Stripe<V>, ns: &Namespace, key: &str) {
         stripe.generation = stripe.generation.wrapping_add(1);
         self.local.inner.engine.delete(ns, key);
     }
