@@ -159,7 +159,7 @@ async fn rerun(harness: &Arc<Entelix>, name: &str) -> Result<(), Failure> {
         .find(|c| c.name == name)
         .unwrap_or_else(|| panic!("no case {name}"));
     let harness = Arc::clone(harness);
-    match tokio::spawn(async move { (case.run)(&*harness).await }).await {
+    match tokio::spawn(async move { (case.run)(&harness).await }).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Failure::Error(e)),
         Err(join) => Err(Failure::Panicked(join.to_string())),
