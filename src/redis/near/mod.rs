@@ -72,7 +72,8 @@
 //!   longer than the local cap.
 //! * Reads on one replica do not go back in time while its link stays up: a
 //!   fill cannot install a value older than one whose invalidation was
-//!   already processed.
+//!   already processed, nor keep one older than an answer it handed out
+//!   without installing it (that answer invalidates its key).
 //! * On a Redis Cluster the same holds per master, and the fill ticket is
 //!   global (any link's loss starts a new epoch for every key), so a fill
 //!   is checked against the link that owns its key whichever it is.
