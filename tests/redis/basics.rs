@@ -154,8 +154,7 @@ async fn ttl_churn_keeps_the_indexes_bounded() -> Result<()> {
             .put_with_options(&ctx, &n, &format!("new{i}"), i, short.clone())
             .await?;
     }
-    let client = redis::Client::open(server.url()).unwrap();
-    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    let conn = fixture::raw(&server.url()).await;
     let card = |key: String| {
         let mut conn = conn.clone();
         async move {

@@ -37,8 +37,7 @@ fn assert_names_key(err: &Error, row: &str, what: &str) {
 }
 
 async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(url).unwrap();
-    client.get_multiplexed_async_connection().await.unwrap()
+    fixture::raw(url).await
 }
 
 /// Writes `k` on a live server through a store with short timeouts: a

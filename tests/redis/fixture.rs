@@ -47,3 +47,17 @@ where
         .await
         .unwrap()
 }
+
+/// A plain connection, as `redis-cli` would use, that waits up to 10 s to
+/// connect and for each answer (redis-rs's defaults, 1 s and 500 ms, were
+/// exceeded on a loaded machine: "timed out").
+pub async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    let patient = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(std::time::Duration::from_secs(10)))
+        .set_response_timeout(Some(std::time::Duration::from_secs(10)));
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(&patient)
+        .await
+        .unwrap()
+}

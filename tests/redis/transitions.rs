@@ -51,8 +51,7 @@ impl Rig {
             .build()
             .await
             .unwrap();
-        let client = redis::Client::open(server.url()).unwrap();
-        let raw = client.get_multiplexed_async_connection().await.unwrap();
+        let raw = fixture::raw(&server.url()).await;
         Self {
             _server: server,
             store,

@@ -43,12 +43,12 @@ pub fn ns() -> Namespace {
 pub const QUIET_HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// One replica: its own data and tracking connections, a
-/// [`QUIET_HEARTBEAT`], a 200 ms connect timeout and one reconnection
-/// attempt (so that fault tests move quickly: a call on a dead server fails
-/// in well under a second, where the defaults take about 6 s), and a 10 s
-/// response timeout: a live server's answer can take over a second on a
-/// loaded machine (a read failed so with 1 s), and a dead one's connection
-/// fails at once, without waiting for it.
+/// [`QUIET_HEARTBEAT`], one reconnection attempt (so that fault tests move
+/// quickly: a call on a dead server fails in well under a second, where the
+/// defaults take about 6 s), and a 5 s connect and 10 s response timeout: a
+/// live server can take over a second to accept or answer on a loaded
+/// machine (a replica failed to connect with 200 ms, a read to answer with
+/// 1 s), while a dead one's port refuses at once, without waiting for them.
 pub async fn replica(url: &str, prefix: &str) -> NearCache<String> {
     replica_with_heartbeat(url, prefix, QUIET_HEARTBEAT).await
 }
@@ -59,7 +59,7 @@ pub async fn replica_with_heartbeat(url: &str, prefix: &str, every: Duration) ->
         .url(url)
         .key_prefix(prefix)
         .heartbeat(every)
-        .connect_timeout(Duration::from_millis(200))
+        .connect_timeout(Duration::from_secs(5))
         .retries(1)
         .response_timeout(Duration::from_secs(10))
         .build()
@@ -77,10 +77,20 @@ pub async fn replicas(server: &LocalRedis, n: usize) -> Vec<NearCache<String>> {
     out
 }
 
+/// How long a plain connection waits to connect and for each answer:
+/// redis-rs's defaults (1 s, 500 ms) were exceeded on a loaded machine.
+const PATIENT: Duration = Duration::from_secs(10);
+
 /// A plain connection, as `redis-cli` would use.
 pub async fn plain(url: &str) -> MultiplexedConnection {
-    let client = redis::Client::open(url).unwrap();
-    client.get_multiplexed_async_connection().await.unwrap()
+    let patient = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(PATIENT))
+        .set_response_timeout(Some(PATIENT));
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(&patient)
+        .await
+        .unwrap()
 }
 
 /// Polls `check` until it holds; panics naming `what` after
@@ -158,7 +168,7 @@ pub fn cluster() -> LocalCluster {
 }
 
 /// One replica on a cluster: as [`replica`] (a [`QUIET_HEARTBEAT`], a 10 s
-/// response timeout), with a 1 s connect timeout.
+/// response timeout, a 5 s connect timeout).
 pub async fn cluster_replica(nodes: &[String], prefix: &str) -> NearCache<String> {
     cluster_replica_with_heartbeat(nodes, prefix, QUIET_HEARTBEAT).await
 }
@@ -174,7 +184,7 @@ pub async fn cluster_replica_with_heartbeat(
         .cluster_nodes(nodes.iter().cloned())
         .key_prefix(prefix)
         .heartbeat(every)
-        .connect_timeout(Duration::from_secs(1))
+        .connect_timeout(Duration::from_secs(5))
         .response_timeout(Duration::from_secs(10))
         .build()
         .await
@@ -193,7 +203,10 @@ pub async fn cluster_replicas(cluster: &LocalCluster, n: usize) -> Vec<NearCache
 
 /// A plain cluster connection, as `redis-cli -c` would use.
 pub async fn plain_cluster(cluster: &LocalCluster) -> ClusterConnection {
-    ClusterClient::new(cluster.urls())
+    ClusterClient::builder(cluster.urls())
+        .connection_timeout(PATIENT)
+        .response_timeout(PATIENT)
+        .build()
         .unwrap()
         .get_async_connection()
         .await

@@ -145,8 +145,16 @@ async fn a_fill_from_before_a_loss_of_tracking_is_not_installed_after_it() {
     let (gate, reader) = paused_read(&a).await;
     // The tracking link dies and the row changes in one transaction, so no
     // invalidation will ever name the change; then the link comes back.
+    // Patient: redis-rs's default 500 ms for an answer is too short on a
+    // loaded machine.
+    let patient = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(10)))
+        .set_response_timeout(Some(Duration::from_secs(10)));
     let client = redis::Client::open(server.url()).unwrap();
-    let mut plain = client.get_multiplexed_async_connection().await.unwrap();
+    let mut plain = client
+        .get_multiplexed_async_connection_with_config(&patient)
+        .await
+        .unwrap();
     let ids = tracking_ids(&mut plain).await;
     assert_eq!(ids.len(), 1);
     let row = a.remote().row_key(&ns(), "k");
