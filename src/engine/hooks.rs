@@ -18,6 +18,7 @@ use entelix_memory::Namespace;
 use crate::counter::{STRIPES, stripe};
 use crate::entry::Entry;
 use crate::index::Released;
+use crate::raw::pending::Drained;
 use crate::raw::slot::{Graveyard, Keepsakes};
 use crate::sync::Arc as SyncArc;
 
@@ -72,6 +73,8 @@ pub(crate) struct Notices<V: Send + Sync + 'static> {
     pub(crate) graveyard: Graveyard<V, Entry<V>>,
     /// The point index's counts of the entries it removed.
     pub(crate) released: Released<Entry<V>>,
+    /// The write buffers' counts of the entries drains removed.
+    pub(crate) drained: Drained<Entry<V>>,
 }
 
 impl<V: Send + Sync + 'static> Notices<V> {
@@ -81,6 +84,7 @@ impl<V: Send + Sync + 'static> Notices<V> {
             keepsakes: Keepsakes::new(),
             graveyard: Graveyard::new(),
             released: Released::new(),
+            drained: Drained::new(),
         }
     }
 
@@ -197,6 +201,7 @@ impl<V: Clone + Send + Sync + 'static> Hooks<V> {
             keepsakes,
             graveyard,
             released,
+            drained,
         } = notices;
         let values: Vec<Option<V>> = removals
             .iter()
@@ -205,7 +210,7 @@ impl<V: Clone + Send + Sync + 'static> Hooks<V> {
                 catch_unwind(AssertUnwindSafe(|| version.value.clone())).ok()
             })
             .collect();
-        drop((keepsakes, graveyard, released));
+        drop((keepsakes, graveyard, released, drained));
         for ((entry, cause, _), value) in removals.into_iter().zip(values) {
             let Some(value) = value else {
                 continue;

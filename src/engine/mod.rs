@@ -81,6 +81,7 @@ use crate::entry::{Entry, Publication};
 use crate::expiry::{Arm, Expiry, ceil_tick};
 use crate::index::{Member, OrderedSet, PointSet, point_hash};
 use crate::namespace::{NsNode, Pinned};
+use crate::raw::pending::Drained;
 use crate::raw::slot::{Displaced, Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
 use crate::raw::{Guard, pin};
 use crate::render::with_rendered;
@@ -471,11 +472,14 @@ where
             let interval = now.saturating_sub(node.drained_at.swap(now, Ordering::Relaxed));
             let soon = now.saturating_add(interval.saturating_mul(KEEP_DRAINS));
             let mut kept = 0;
-            let drained = node.pending.drain_with(guard, |entry| {
+            // Out of `notices` while `settle` borrows it, and back after.
+            let mut removed = std::mem::replace(&mut notices.drained, Drained::new());
+            let drained = node.pending.drain_with(guard, &mut removed, |entry| {
                 let keep = self.settle(node, entry, (now, soon), kept < KEEP_MAX, notices, guard);
                 kept += usize::from(keep);
                 keep
             });
+            notices.drained = removed;
             if !drained {
                 return; // The active drainer re-checks below when it is done.
             }
@@ -843,7 +847,8 @@ impl<V: Send + Sync + 'static> Drop for Engine<V> {
             // A pin per node, not one for the whole drop: the epoch may move
             // on (and free what earlier nodes let go of) meanwhile, instead
             // of leaving a whole store's garbage to whatever pins next.
-            node.pending.drain_with(&pin(), |_| false);
+            node.pending
+                .drain_with(&pin(), &mut Drained::new(), |_| false);
             ControlFlow::Continue(())
         });
         self.namespaces.clear();

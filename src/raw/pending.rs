@@ -26,8 +26,12 @@
 //!   each kept item past them, and the link into the snapshot at the first
 //!   kept item), so an item leaves the buffer only after its destination
 //!   saw it, and a kept item never leaves it.
-//! * Unlinked items' counts are released through crossbeam-epoch, once per
-//!   drain; a reader walking the chain is pinned, so an item it reaches
+//! * Unlinked items' counts are released through crossbeam-epoch once the
+//!   drain has unlinked them: a drain that removes a few hands them to the
+//!   caller's [`Drained`] batch (so an operation that drains many
+//!   namespaces, each of a row or two, allocates no list per drain and
+//!   defers one closure per 64 items, not one per drain), a bigger one
+//!   defers its own list in one closure; a reader walking the chain is pinned, so an item it reaches
 //!   stays valid, and a reader on an unlinked item follows its unchanged
 //!   link back to the kept items below it. The loom build runs this same
 //!   chain, with crossbeam-epoch in its own loom mode (see [`crate::sync`]).
@@ -80,12 +84,80 @@ fn begin_drain(flag: &AtomicBool) -> Option<Draining<'_>> {
     }
 }
 
+/// Removed items a drain remembers on its stack before it needs a vector:
+/// most drains under churn remove a row or two (the emptied namespace's
+/// last), so they allocate nothing.
+const ON_STACK: usize = 16;
+
 mod imp {
     use std::ptr;
 
-    use super::{Arc, AtomicBool, AtomicUsize, Chained, Draining, Ordering, begin_drain};
+    use super::{Arc, AtomicBool, AtomicUsize, Chained, Draining, ON_STACK, Ordering, begin_drain};
+    use crate::raw::retire::Batch;
     use crate::raw::{Guard, Lent};
     use crate::sync::AtomicPtr;
+
+    /// The chain's counts of the items drains unlinked, given back together
+    /// through the epoch (see [`crate::raw::retire`]): one batch per
+    /// operation, however many buffers it drains.
+    pub(crate) struct Drained<T: Chained + 'static> {
+        counts: Batch<Arc<T>>,
+    }
+
+    impl<T: Chained + 'static> Drained<T> {
+        pub(crate) const fn new() -> Self {
+            Self {
+                counts: Batch::new(),
+            }
+        }
+
+        /// # Safety
+        /// `item` is a chain's strong count (R6) of an item that this
+        /// thread's drain unlinked (R2, R7): unreachable from the chain's
+        /// head for threads that pin from now on.
+        unsafe fn push(&mut self, item: *mut T) {
+            // SAFETY: R6, R2: the chain's count, handed over once per the
+            // contract; R1: the batch gives it back through a deferral made
+            // from now on, after the unlink.
+            self.counts.push(unsafe { Arc::from_raw(item) });
+        }
+    }
+
+    /// The items a drain removes, remembered until it has unlinked them:
+    /// up to [`ON_STACK`] in place; past that, all of them in a vector
+    /// sized once (from the buffer's count), which the drain then gives
+    /// back in one deferral of its own, as it did before batches.
+    struct Removed<T> {
+        few: [*mut T; ON_STACK],
+        len: usize,
+        many: Vec<*mut T>,
+    }
+
+    impl<T> Removed<T> {
+        fn new() -> Self {
+            Self {
+                few: [ptr::null_mut(); ON_STACK],
+                len: 0,
+                many: Vec::new(),
+            }
+        }
+
+        /// `expect`: about how many items the drain may remove (the
+        /// buffer's count), to size the vector once.
+        fn push(&mut self, item: *mut T, expect: impl FnOnce() -> usize) {
+            if let Some(place) = self.few.get_mut(self.len) {
+                *place = item;
+            } else {
+                if self.many.is_empty() {
+                    // Capped: the count is approximate.
+                    self.many.reserve_exact(expect().clamp(ON_STACK + 1, 1024));
+                    self.many.extend_from_slice(&self.few);
+                }
+                self.many.push(item);
+            }
+            self.len += 1;
+        }
+    }
 
     /// The chain owns one strong count of each item on it, taken by `push`
     /// (`Arc::into_raw`) and given back, through the epoch, once a drain has
@@ -164,8 +236,8 @@ mod imp {
         }
 
         /// Hands every buffered item to `keep`, then removes those it returns
-        /// false for. Returns false (doing nothing) if another thread is
-        /// draining.
+        /// false for, handing the chain's counts of them to `drained`.
+        /// Returns false (doing nothing) if another thread is draining.
         ///
         /// Kept items stay where they are; the drainer relinks each kept
         /// item's link past the removed ones below it, then swings the link
@@ -175,8 +247,12 @@ mod imp {
         pub(crate) fn drain_with(
             &self,
             guard: &Guard,
+            drained: &mut Drained<T>,
             mut keep: impl FnMut(&Arc<T>) -> bool,
-        ) -> bool {
+        ) -> bool
+        where
+            T: 'static,
+        {
             let Some(draining) = self.try_begin_drain() else {
                 return false;
             };
@@ -185,10 +261,7 @@ mod imp {
             let mut first_kept = ptr::null_mut();
             let mut last_kept: Option<Lent<'_, T>> = None;
             let mut kept = 0;
-            // Sized once from the buffer's count (approximate, so capped),
-            // rather than grown by doubling on every drain.
-            let expect = self.len.load(Ordering::Relaxed).min(1024);
-            let mut removed: Vec<*mut T> = Vec::with_capacity(expect);
+            let mut removed = Removed::new();
             // Whether items were removed since the last kept one.
             let mut gap = false;
             while !cur.is_null() {
@@ -208,7 +281,7 @@ mod imp {
                     kept += 1;
                     gap = false;
                 } else {
-                    removed.push(cur);
+                    removed.push(cur, || self.len.load(Ordering::Relaxed));
                     gap = true;
                 }
                 cur = next;
@@ -221,21 +294,34 @@ mod imp {
             if first_kept != snapshot {
                 self.relink(snapshot, first_kept, guard);
             }
-            self.len.fetch_sub(removed.len(), Ordering::SeqCst);
+            self.len.fetch_sub(removed.len, Ordering::SeqCst);
             self.kept.store(kept, Ordering::Relaxed);
-            if !removed.is_empty() {
+            if removed.many.is_empty() {
+                for &raw in removed.few.iter().take(removed.len) {
+                    // SAFETY: R6, R2, R7: the chain's strong count of an
+                    // item this (the single) drain unlinked, handed over
+                    // once; R1: it is unreachable from the head since
+                    // `relink` (and the link stores above), so the batch's
+                    // deferral, made from now on, waits for every reader
+                    // still on it. R8: the batch moves counts of
+                    // `Send + Sync` items (`Chained`) to the collecting
+                    // thread.
+                    unsafe { drained.push(raw) };
+                }
+            } else {
+                let many = removed.many;
                 let release = move || {
-                    for raw in removed {
+                    for raw in many {
                         // SAFETY: R6, R2: the chain's strong count of an
                         // item this drain unlinked, given back once.
                         drop(unsafe { Arc::from_raw(raw) });
                     }
                 };
-                // SAFETY: R1: every item in `removed` is unreachable from
-                // the head since `relink` (and the link stores above);
-                // readers still on one are pinned, and the deferred call
-                // waits for them. R8: the closure moves counts of
-                // `Send + Sync` items (`Chained`) to the collecting thread.
+                // SAFETY: R1: every item in `many` is unreachable from the
+                // head since `relink` (and the link stores above); readers
+                // still on one are pinned, and the deferred call waits for
+                // them. R8: the closure moves counts of `Send + Sync` items
+                // (`Chained`) to the collecting thread.
                 unsafe { guard.epoch().defer_unchecked(release) };
             }
             drop(draining);
@@ -286,7 +372,7 @@ mod imp {
     }
 }
 
-pub(crate) use imp::Pending;
+pub(crate) use imp::{Drained, Pending};
 
 #[cfg(all(test, not(skipstore_loom)))]
 mod tests {
@@ -295,7 +381,7 @@ mod tests {
     use std::collections::HashSet;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use super::{Arc, Chained, Link, Pending};
+    use super::{Arc, Chained, Drained, Link, Pending};
     use crate::raw::pin;
 
     struct Item {
@@ -336,7 +422,7 @@ mod tests {
             p.push(item(id));
         }
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            p.drain_with(&pin(), |x| {
+            p.drain_with(&pin(), &mut Drained::new(), |x| {
                 assert!(x.id != 3, "keep refused");
                 true
             })
@@ -351,11 +437,42 @@ mod tests {
             (0..8).collect::<Vec<_>>(),
             "an abandoned drain lost items"
         );
-        assert!(p.drain_with(&pin(), |x| x.id % 2 == 0));
+        assert!(p.drain_with(&pin(), &mut Drained::new(), |x| x.id % 2 == 0));
         let mut left = Vec::new();
         p.for_each(&pin(), |x| left.push(x.id));
         left.sort_unstable();
         assert_eq!(left, [0, 2, 4, 6]);
+    }
+
+    /// Drains that remove up to [`ON_STACK`](super::ON_STACK) items hand
+    /// the chain's counts of them to the caller's batch, which gives each
+    /// back once it drops; bigger drains give theirs back on their own.
+    /// Either way, none is lost and none given twice.
+    #[test]
+    fn drained_counts_are_given_back_once() {
+        let few = super::ON_STACK as u64;
+        let n = 4 * few;
+        let items: Vec<Arc<Item>> = (0..n).map(item).collect();
+        let p = Pending::<Item>::new();
+        for it in &items {
+            p.push(Arc::clone(it));
+        }
+        let mut drained = Drained::new();
+        // Two small drains into one batch: exactly `few` items, then one.
+        assert!(p.drain_with(&pin(), &mut drained, |x| x.id >= few));
+        assert!(p.drain_with(&pin(), &mut drained, |x| x.id != few));
+        // The batch holds them until it drops (fewer than it retires on
+        // its own), so none of those was given back yet.
+        assert!(
+            items[..=few as usize]
+                .iter()
+                .all(|it| Arc::strong_count(it) == 2)
+        );
+        // One big drain, past the stack's places, of the rest.
+        assert!(p.drain_with(&pin(), &mut drained, |_| false));
+        assert!(p.is_empty());
+        drop(drained);
+        crate::raw::retire::reclaim_until(|| items.iter().all(|it| Arc::strong_count(it) == 1));
     }
 
     #[test]
@@ -387,7 +504,7 @@ mod tests {
                 let mut round = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     round += 1;
-                    assert!(p.drain_with(&pin(), |x| x.id < STABLE
+                    assert!(p.drain_with(&pin(), &mut Drained::new(), |x| x.id < STABLE
                         || (x.id + round).is_multiple_of(3)));
                 }
             });
@@ -409,14 +526,14 @@ mod tests {
                 }
             }
         });
-        assert!(p.drain_with(&pin(), |x| x.id < STABLE));
+        assert!(p.drain_with(&pin(), &mut Drained::new(), |x| x.id < STABLE));
         let mut left = Vec::new();
         p.for_each(&pin(), |x| left.push(x.id));
         left.sort_unstable();
         assert_eq!(left, (0..STABLE).collect::<Vec<_>>());
         // Counted since the last drain: the kept items are not.
         assert_eq!(p.push(item(STABLE)), 1);
-        assert!(p.drain_with(&pin(), |_| false));
+        assert!(p.drain_with(&pin(), &mut Drained::new(), |_| false));
         assert!(p.is_empty());
     }
 }
