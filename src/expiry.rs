@@ -243,13 +243,6 @@ pub(crate) trait Firing<T> {
     fn rows(&mut self) -> usize;
     /// After each hold of the wheel's mutex, with the mutex released.
     fn between_chunks(&mut self);
-    /// The timer that fires next, while the one before it fires: a chance
-    /// to start loading what firing it will touch. Does nothing by default.
-    fn warm(_timer: &T)
-    where
-        Self: Sized,
-    {
-    }
 }
 
 /// Expiry lanes: one per stripe of the crate's striped counters, so that
@@ -568,14 +561,14 @@ impl<T> Expiry<T> {
     /// lane's timers plus `others` (held by other lanes) outnumber twice
     /// `rows` plus [`PRUNE_SLACK`]; with `rows` `None`, none begins.
     #[allow(clippy::too_many_arguments)] // one private step, called twice
-    fn run<F: Firing<T>>(
+    fn run(
         &self,
         lane: &Lane<T>,
         swept: &mut Swept<T>,
         (now, through): (u64, u64),
         mut budget: usize,
         (rows, others): (Option<usize>, usize),
-        firing: &mut F,
+        firing: &mut impl Firing<T>,
         (again, spent): (&mut Vec<(u64, T)>, &mut Vec<T>),
     ) -> Ran {
         let Swept { wheel, pruning, .. } = swept;
@@ -590,16 +583,15 @@ impl<T> Expiry<T> {
         // caller to re-arm after the sweep.
         let drained = budget > 0;
         let mut removed = 0;
-        let reached = wheel.advance_warming(through, &mut budget, F::warm, |_, timer| match firing
-            .fire(timer)
-        {
-            Fired::Removed(timer) => {
-                removed += 1;
-                spent.push(timer);
-            }
-            Fired::Stale(timer) => spent.push(timer),
-            Fired::NotYet(tick, timer) => again.push((tick, timer)),
-        });
+        let reached =
+            wheel.advance_within(through, &mut budget, |_, timer| match firing.fire(timer) {
+                Fired::Removed(timer) => {
+                    removed += 1;
+                    spent.push(timer);
+                }
+                Fired::Stale(timer) => spent.push(timer),
+                Fired::NotYet(tick, timer) => again.push((tick, timer)),
+            });
         let caught_up = drained && reached;
         if caught_up {
             lane.caught_up_at.fetch_max(now, Ordering::Relaxed);

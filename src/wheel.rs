@@ -233,19 +233,6 @@ impl<T> Wheel<T> {
         &mut self,
         now: u64,
         budget: &mut usize,
-        fire: impl FnMut(u64, T),
-    ) -> bool {
-        self.advance_warming(now, budget, |_| {}, fire)
-    }
-
-    /// As [`advance_within`](Self::advance_within), calling `warm` on the
-    /// timer that fires next in a slot while one fires, so its owner can
-    /// start loading what that timer's firing will touch (a prefetch).
-    pub(crate) fn advance_warming(
-        &mut self,
-        now: u64,
-        budget: &mut usize,
-        warm: impl Fn(&T),
         mut fire: impl FnMut(u64, T),
     ) -> bool {
         loop {
@@ -284,9 +271,6 @@ impl<T> Wheel<T> {
                     // expiry, whereas re-placing it could loop forever.
                     debug_assert!(level == 0, "cascade must reach a finer level");
                     self.len -= 1;
-                    if let Some((_, next)) = lvl.slots[slot].last() {
-                        warm(next);
-                    }
                     fire(deadline, payload);
                 } else {
                     // Cascades only move timers to finer levels, never back

@@ -311,19 +311,6 @@ impl<V: Clone + Send + Sync + 'static> Firing<Timer<V>> for Sweep<'_, V> {
         timer.entry.timer.is_live(timer.ticket)
     }
 
-    /// Starts loading the entry (its `Arc`'s counts and fields) that the
-    /// next firing reads: rows written milliseconds ago are out of the
-    /// first-level cache by the time their timer fires.
-    fn warm(timer: &Timer<V>) {
-        let at = Arc::as_ptr(&timer.entry).cast::<u8>();
-        // The `Arc`'s two counts sit just before the entry.
-        let counts = 2 * std::mem::size_of::<usize>();
-        crate::raw::prefetch(
-            at.wrapping_sub(counts),
-            counts + std::mem::size_of::<Entry<V>>(),
-        );
-    }
-
     fn rows(&mut self) -> usize {
         self.engine.rows.sum()
     }

@@ -81,9 +81,6 @@
 //!   to dereference what it points at.
 //! * **R10 (whole UTF-8 copies)**: bytes written into a `String`'s spare
 //!   capacity become part of it only as a whole copy of a `&str`.
-//! * **R11 (hints only)**: a prefetch reads nothing the program sees and
-//!   cannot fault, whatever the address; it is issued only where the
-//!   build's target has the instruction (`sse`, part of x86-64's baseline).
 
 pub(crate) mod hashindex;
 pub(crate) mod pending;
@@ -118,35 +115,6 @@ impl Guard {
 #[inline]
 pub(crate) fn pin() -> Guard {
     Guard(crossbeam_epoch::pin())
-}
-
-/// Asks the CPU to start loading the cache lines of the `bytes` bytes at
-/// `p` into its caches: a hint, which reads nothing (so `p` may be any
-/// address) and does nothing where the target has no such instruction (or
-/// under Miri and loom, which model no caches).
-#[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T, bytes: usize) {
-    #[cfg(all(target_arch = "x86_64", not(miri), not(skipstore_loom)))]
-    {
-        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let p = p.cast::<i8>();
-        let mut at = 0;
-        while at < bytes {
-            // SAFETY: R11: a prefetch accesses no memory the program sees
-            // and never faults, so any address is sound (`wrapping_add`
-            // keeps the pointer arithmetic itself defined); `sse`, the
-            // intrinsic's target feature, is in x86-64's baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at)) };
-            at += 64;
-        }
-        // The last byte's line, when `bytes` is not a multiple of a line.
-        if bytes > 0 {
-            // SAFETY: R11, as above.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(bytes - 1)) };
-        }
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(miri), not(skipstore_loom))))]
-    let _ = (p, bytes);
 }
 
 /// A member borrowed from the point set or the write buffer, as the `Arc`
