@@ -14,8 +14,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long a server may take to answer its first `PING`.
+/// How long a server may take to answer its first command.
 const STARTUP: Duration = Duration::from_secs(10);
+
+/// Ports a fresh start tries, when the server on the one before exited at
+/// startup (its port was taken between the probe and the bind).
+const PORT_ATTEMPTS: u32 = 5;
 
 /// The install hint in every "not found" error.
 pub const INSTALL_HINT: &str = "redis-server is not on the PATH: install it with \
@@ -42,7 +46,7 @@ impl LocalRedis {
     /// When `redis-server` is missing ([`INSTALL_HINT`]) or does not answer
     /// within 10 s.
     pub fn start() -> io::Result<Self> {
-        Self::start_on(free_port(false)?, false, Vec::new())
+        Self::start_on(false, Vec::new())
     }
 
     /// Starts a server on a free port with more `redis-server` arguments
@@ -53,25 +57,38 @@ impl LocalRedis {
     /// As [`Self::start`].
     pub fn start_with(args: &[&str]) -> io::Result<Self> {
         let extra = args.iter().map(|a| (*a).to_owned()).collect();
-        Self::start_on(free_port(false)?, false, extra)
+        Self::start_on(false, extra)
     }
 
-    fn start_on(port: u16, cluster: bool, extra: Vec<String>) -> io::Result<Self> {
-        let dir = std::env::temp_dir().join(format!(
-            "skipstore-redis-{}-{}-{port}",
-            std::process::id(),
-            NEXT_DIR.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)?;
-        let mut server = Self {
-            child: None,
-            port,
-            dir,
-            cluster,
-            extra,
-        };
-        server.spawn()?;
-        Ok(server)
+    /// Starts a server on a port that was free a moment ago, and on another
+    /// one if that server exits at startup: between the probe and the
+    /// server's bind, the port may have been taken (by another test's
+    /// server, or as the local end of a client's connection).
+    fn start_on(cluster: bool, extra: Vec<String>) -> io::Result<Self> {
+        let mut attempt = 1;
+        loop {
+            let port = free_port(cluster)?;
+            let dir = std::env::temp_dir().join(format!(
+                "skipstore-redis-{}-{}-{port}",
+                std::process::id(),
+                NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&dir)?;
+            let mut server = Self {
+                child: None,
+                port,
+                dir,
+                cluster,
+                extra: extra.clone(),
+            };
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempt < PORT_ATTEMPTS => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn spawn(&mut self) -> io::Result<()> {
@@ -96,22 +113,32 @@ impl LocalRedis {
         self.wait_ready()
     }
 
+    /// Waits until the server answers, and checks that the server that
+    /// answers is this child (by its process id): another server that took
+    /// the port first would answer too, while this one exits.
     fn wait_ready(&mut self) -> io::Result<()> {
         let start = Instant::now();
+        let pid = self.child.as_ref().map(Child::id);
         while start.elapsed() < STARTUP {
-            if ping(self.port) {
+            if pid.is_some_and(|pid| serves(self.port, pid)) {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
             {
-                return Err(io::Error::other(other_exit(self.port, status)));
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    other_exit(self.port, status),
+                ));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         Err(io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("redis-server on port {} did not answer PING", self.port),
+            format!(
+                "redis-server on port {} did not answer within {STARTUP:?}",
+                self.port
+            ),
         ))
     }
 
@@ -171,7 +198,7 @@ impl LocalCluster {
     pub fn start() -> io::Result<Self> {
         let mut nodes = Vec::with_capacity(3);
         for _ in 0..3 {
-            nodes.push(LocalRedis::start_on(free_port(true)?, true, Vec::new())?);
+            nodes.push(LocalRedis::start_on(true, Vec::new())?);
         }
         let addresses: Vec<String> = nodes
             .iter()
@@ -229,7 +256,7 @@ impl LocalCluster {
     /// As [`Self::start`], or when the cluster does not learn of the node
     /// within 20 s.
     pub fn add_node(&mut self) -> io::Result<usize> {
-        let node = LocalRedis::start_on(free_port(true)?, true, Vec::new())?;
+        let node = LocalRedis::start_on(true, Vec::new())?;
         let port = node.port;
         self.nodes.push(node);
         let first = self.nodes[0].port;
@@ -318,8 +345,12 @@ fn node_id(port: u16) -> io::Result<String> {
         .ok_or_else(|| io::Error::other(format!("CLUSTER MYID on port {port}: {reply:?}")))
 }
 
-fn ping(port: u16) -> bool {
-    command(port, "PING").starts_with("+PONG")
+/// Whether the server on `port` is the process `pid` (`INFO server`'s
+/// `process_id`).
+fn serves(port: u16, pid: u32) -> bool {
+    command(port, "INFO server")
+        .lines()
+        .any(|line| line.strip_prefix("process_id:") == Some(&pid.to_string()))
 }
 
 /// Sends one inline command and returns what arrives within 200 ms.
@@ -334,4 +365,43 @@ fn command(port: u16, line: &str) -> String {
     let mut buf = vec![0; 4096];
     let n = stream.read(&mut buf).unwrap_or(0);
     String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The readiness check knows a server by its process id, so a server
+    /// of someone else's on the port does not pass for this one.
+    #[test]
+    fn a_server_is_known_by_its_process_id() {
+        let server = LocalRedis::start().unwrap();
+        let pid = server.child.as_ref().map(Child::id).unwrap();
+        assert!(serves(server.port, pid));
+        assert!(!serves(server.port, pid + 1));
+    }
+
+    /// A server whose port was taken between the probe and its bind exits
+    /// at startup, with the error a fresh start retries on another port.
+    #[test]
+    fn a_taken_port_is_an_addr_in_use_error() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!(
+            "skipstore-redis-{}-taken-{port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = LocalRedis {
+            child: None,
+            port,
+            dir,
+            cluster: false,
+            extra: Vec::new(),
+        };
+        let err = server.spawn().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+        drop(taken);
+    }
 }
