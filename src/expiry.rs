@@ -734,38 +734,37 @@ mod tests {
         let expiry = Expiry::<u64>::new();
         let (due, stale) = (100, 100);
         // Stale timers in one lane, due ones in a later lane (threads take
-        // lanes in turn, so a few threads find both).
-        let mut placed: Option<usize> = None;
+        // lanes in turn, so a few threads find both). Each thread files into
+        // its own lane and says which timers it filed.
+        let mut stale_lane: Option<usize> = None;
         let mut both = false;
         for _ in 0..32 {
-            let lane = std::thread::scope(|s| {
+            let (lane, filed_stale, filed_due) = std::thread::scope(|s| {
                 s.spawn(|| {
                     let lane = own_lane();
-                    match placed {
-                        None if lane + 1 < super::LANES => {
-                            for id in 0..stale {
-                                expiry.schedule(1 << 20, STALE + id);
-                            }
+                    let filed_stale = stale_lane.is_none() && lane + 1 < super::LANES;
+                    let filed_due = stale_lane.is_some_and(|first| lane > first);
+                    if filed_stale {
+                        for id in 0..stale {
+                            expiry.schedule(1 << 20, STALE + id);
                         }
-                        Some(first) if lane > first => {
-                            for id in 0..due {
-                                expiry.schedule(1 + id % 3, id);
-                            }
-                        }
-                        _ => {}
                     }
-                    lane
+                    if filed_due {
+                        for id in 0..due {
+                            expiry.schedule(1 + id % 3, id);
+                        }
+                    }
+                    (lane, filed_stale, filed_due)
                 })
                 .join()
                 .unwrap()
             });
-            match placed {
-                None if lane + 1 < super::LANES => placed = Some(lane),
-                Some(first) if lane > first => {
-                    both = true;
-                    break;
-                }
-                _ => {}
+            if filed_stale {
+                stale_lane = Some(lane);
+            }
+            if filed_due {
+                both = true;
+                break;
             }
         }
         assert!(both, "no two threads got lanes in order");
