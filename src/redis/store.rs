@@ -429,8 +429,9 @@ where
         let layout = &self.inner.layout;
         let now = now_ns();
         let timing = options.ttl.and_then(|ttl| deadline_for(now, ttl));
+        let deadline = timing.map(|(deadline, _)| deadline);
         let trim_upto = (now / 1_000).saturating_sub(TRIM_GRACE.as_micros());
-        let mut payload = row_header(timing.map(|(deadline, _)| deadline));
+        let mut payload = row_header(deadline);
         self.inner
             .codec
             .encode_into(&value, &mut payload)
@@ -448,7 +449,7 @@ where
             store: self,
             ns,
             key,
-            deadline: timing.map(|(deadline, _)| deadline),
+            deadline,
             trim_upto,
             armed: true,
         };
