@@ -36,6 +36,22 @@ fn assert_names_key(err: &Error, row: &str, what: &str) {
     assert!(message.contains(what), "{message}");
 }
 
+/// A get and a put of `k`, where `row` holds a value of another type,
+/// both fail with an error naming the row key and saying `what`.
+async fn assert_get_and_put_refused(
+    store: &RedisStore<String>,
+    ctx: &ExecutionContext,
+    row: &str,
+    what: &str,
+) {
+    for err in [
+        store.get(ctx, &ns(), "k").await.unwrap_err(),
+        store.put(ctx, &ns(), "k", "v".into()).await.unwrap_err(),
+    ] {
+        assert_names_key(&err, row, what);
+    }
+}
+
 async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
     fixture::raw(url).await
 }
@@ -150,12 +166,7 @@ async fn a_value_of_another_type_at_our_key_is_a_clear_error() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    for err in [
-        store.get(&ctx, &ns(), "k").await.unwrap_err(),
-        store.put(&ctx, &ns(), "k", "v".into()).await.unwrap_err(),
-    ] {
-        assert_names_key(&err, &row, "another Redis type");
-    }
+    assert_get_and_put_refused(&store, &ctx, &row, "another Redis type").await;
     // The refused put changed nothing: not the foreign value, not the indexes.
     let still: Vec<String> = redis::cmd("LRANGE")
         .arg(&row)
@@ -192,12 +203,7 @@ async fn a_hash_row_of_the_old_layout_is_a_clear_error() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    for err in [
-        store.get(&ctx, &ns(), "k").await.unwrap_err(),
-        store.put(&ctx, &ns(), "k", "v".into()).await.unwrap_err(),
-    ] {
-        assert_names_key(&err, &row, "WRONGTYPE");
-    }
+    assert_get_and_put_refused(&store, &ctx, &row, "WRONGTYPE").await;
     let kind: String = redis::cmd("TYPE")
         .arg(&row)
         .query_async(&mut conn)
