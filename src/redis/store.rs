@@ -220,9 +220,10 @@ where
             return Ok(Overwrite::Done { joined: false });
         }
         let deadline = timing.map(|(deadline, _)| deadline);
-        let joined = self
-            .settle_put(ns, key, old.is_none(), deadline, trim_upto)
-            .await?;
+        // Boxed: the common put never takes this step, and its future
+        // would otherwise make every put's future (boxed and moved by
+        // `async_trait`) several times larger.
+        let joined = Box::pin(self.settle_put(ns, key, old.is_none(), deadline, trim_upto)).await?;
         Ok(Overwrite::Done { joined })
     }
 
@@ -480,7 +481,8 @@ where
                 } else {
                     String::new()
                 };
-                guarded(ctx, self.inner.combiner.put(&lane, put)).await?;
+                // Boxed, as the settle step is: new rows are the rarer put.
+                guarded(ctx, Box::pin(self.inner.combiner.put(&lane, put))).await?;
                 timing.is_some()
             }
         };
@@ -488,7 +490,7 @@ where
         // after the write (see the module docs); this step is not abandoned
         // on cancellation, since the row is already written.
         if joined && cluster {
-            self.register_tenant(ns.tenant_id()).await?;
+            Box::pin(self.register_tenant(ns.tenant_id())).await?;
         }
         Ok(())
     }
