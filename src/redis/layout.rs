@@ -168,13 +168,11 @@ impl Layout {
     fn push_tenant_base(&self, out: &mut String, tenant: &TenantId) {
         out.push_str(&self.prefix);
         out.push('{');
-        for ch in tenant.as_str().chars() {
-            match ch {
-                '\\' => out.push_str("\\\\"),
-                '}' => out.push_str("\\)"),
-                other => out.push(other),
-            }
-        }
+        push_escaped(out, tenant.as_str(), |byte| match byte {
+            b'\\' => Some("\\\\"),
+            b'}' => Some("\\)"),
+            _ => None,
+        });
         out.push('}');
     }
 
@@ -188,12 +186,11 @@ impl Layout {
     fn push_scope_id(out: &mut String, scope: &[String]) {
         for segment in scope {
             out.push(':');
-            for ch in segment.chars() {
-                if matches!(ch, ':' | '\\') {
-                    out.push('\\');
-                }
-                out.push(ch);
-            }
+            push_escaped(out, segment, |byte| match byte {
+                b':' => Some("\\:"),
+                b'\\' => Some("\\\\"),
+                _ => None,
+            });
         }
     }
 
@@ -340,6 +337,23 @@ fn namespace(tenant: TenantId, scope: Vec<String>) -> Namespace {
 
 /// The slot-determining part of `key` by Redis Cluster's rule: between the
 /// first `{` and the first `}` after it, if that is not empty; else all of it.
+/// Appends `text` to `out` with each byte that `escape` maps replaced by its
+/// escape. Only ASCII bytes are escaped, so every escaped byte is a char
+/// boundary, and the runs between them are copied whole (the row key is
+/// built on every call, and a push per char cost more than the escaping).
+fn push_escaped(out: &mut String, text: &str, escape: impl Fn(u8) -> Option<&'static str>) {
+    let mut run = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        if let Some(escaped) = escape(byte) {
+            debug_assert!(byte.is_ascii());
+            out.push_str(&text[run..at]);
+            out.push_str(escaped);
+            run = at + 1;
+        }
+    }
+    out.push_str(&text[run..]);
+}
+
 #[cfg(test)]
 pub(crate) fn hash_tag(key: &[u8]) -> &[u8] {
     let Some(open) = key.iter().position(|&b| b == b'{') else {
