@@ -132,14 +132,17 @@ async fn compare(args: &Args, url: &str) -> Result<(), String> {
     for work in Work::ALL {
         for &tasks in &args.redis_tasks {
             // Rounds interleave the stores, so load that comes and goes on
-            // the machine falls on all of them alike.
+            // the machine falls on all of them alike, and each round starts
+            // with the next store, so none always runs right after another
+            // (or first).
             let mut rounds = vec![Vec::new(); subjects.len()];
             for round in 0..args.rounds {
                 let seed = u64::from(round) * 7919 + u64::from(tasks);
-                for (s, samples) in subjects.iter().zip(&mut rounds) {
-                    samples.push(
-                        measure(&s.store, work, tasks, namespaces, args.seconds, seed).await?,
-                    );
+                for i in 0..subjects.len() {
+                    let at = (i + round as usize) % subjects.len();
+                    let store = &subjects[at].store;
+                    rounds[at]
+                        .push(measure(store, work, tasks, namespaces, args.seconds, seed).await?);
                 }
             }
             let medians: Vec<f64> = rounds.iter().map(|r| median(r)).collect();
