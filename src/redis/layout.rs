@@ -335,8 +335,6 @@ fn namespace(tenant: TenantId, scope: Vec<String>) -> Namespace {
         .fold(Namespace::new(tenant), Namespace::with_scope)
 }
 
-/// The slot-determining part of `key` by Redis Cluster's rule: between the
-/// first `{` and the first `}` after it, if that is not empty; else all of it.
 /// Appends `text` to `out` with each byte that `escape` maps replaced by its
 /// escape. Only ASCII bytes are escaped, so every escaped byte is a char
 /// boundary, and the runs between them are copied whole (the row key is
@@ -354,6 +352,8 @@ fn push_escaped(out: &mut String, text: &str, escape: impl Fn(u8) -> Option<&'st
     out.push_str(&text[run..]);
 }
 
+/// The slot-determining part of `key` by Redis Cluster's rule: between the
+/// first `{` and the first `}` after it, if that is not empty; else all of it.
 #[cfg(test)]
 pub(crate) fn hash_tag(key: &[u8]) -> &[u8] {
     let Some(open) = key.iter().position(|&b| b == b'{') else {
