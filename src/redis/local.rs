@@ -67,20 +67,7 @@ impl LocalRedis {
     fn start_on(cluster: bool, extra: Vec<String>) -> io::Result<Self> {
         let mut attempt = 1;
         loop {
-            let port = free_port(cluster)?;
-            let dir = std::env::temp_dir().join(format!(
-                "skipstore-redis-{}-{}-{port}",
-                std::process::id(),
-                NEXT_DIR.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&dir)?;
-            let mut server = Self {
-                child: None,
-                port,
-                dir,
-                cluster,
-                extra: extra.clone(),
-            };
+            let mut server = Self::unstarted(free_port(cluster)?, cluster, extra.clone())?;
             match server.spawn() {
                 Ok(()) => return Ok(server),
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempt < PORT_ATTEMPTS => {
@@ -89,6 +76,24 @@ impl LocalRedis {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// A server on `port` with a fresh temporary directory of its own (gone
+    /// on drop), not started yet.
+    fn unstarted(port: u16, cluster: bool, extra: Vec<String>) -> io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "skipstore-redis-{}-{}-{port}",
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self {
+            child: None,
+            port,
+            dir,
+            cluster,
+            extra,
+        })
     }
 
     fn spawn(&mut self) -> io::Result<()> {
@@ -388,18 +393,7 @@ mod tests {
     fn a_taken_port_is_an_addr_in_use_error() {
         let taken = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port();
-        let dir = std::env::temp_dir().join(format!(
-            "skipstore-redis-{}-taken-{port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut server = LocalRedis {
-            child: None,
-            port,
-            dir,
-            cluster: false,
-            extra: Vec::new(),
-        };
+        let mut server = LocalRedis::unstarted(port, false, Vec::new()).unwrap();
         let err = server.spawn().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
         drop(taken);
