@@ -9,6 +9,7 @@ use super::{Cause, Engine, Notices, Timer, thread_cadence};
 use crate::entry::Entry;
 use crate::expiry::{Fired, Firing, SWEEP_EVERY, ceil_tick};
 use crate::namespace::NsNode;
+use crate::raw::pending::Reach;
 use crate::raw::slot::NEVER;
 use crate::raw::{Guard, pin};
 use crate::render::render_prefix;
@@ -193,7 +194,7 @@ where
                     // dead. One load, not a drain and a scan.
                     return ControlFlow::Continue(());
                 }
-                self.drain(node, notices, guard);
+                self.drain(node, Reach::All, notices, guard);
                 node.keys.scan(Bound::Unbounded, |entry| {
                     if entry.slot.is_dead() {
                         // Being removed by another thread.

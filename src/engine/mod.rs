@@ -81,7 +81,7 @@ use crate::entry::{Entry, Publication};
 use crate::expiry::{Arm, Expiry, ceil_tick};
 use crate::index::{Member, OrderedSet, PointSet, point_hash};
 use crate::namespace::NsNode;
-use crate::raw::pending::Drained;
+use crate::raw::pending::{Drained, Reach};
 use crate::raw::slot::{Displaced, Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
 use crate::raw::{Guard, pin};
 use crate::render::with_rendered;
@@ -114,8 +114,16 @@ const DRAIN_AT: usize = 2;
 /// rows a second holds about a hundred of them live at a time; with room
 /// for 64 (the earlier bound) half of them went into the skiplist and were
 /// searched for twice when they expired (18% of a 2-thread churn profile
-/// at 100 namespaces, BENCHMARKS.md, issue 15). Each drain still looks at
-/// every kept entry once.
+/// at 100 namespaces, BENCHMARKS.md, issue 15).
+///
+/// It bounds the kept run as well: a drain walks only the entries pushed
+/// since the previous drain (whose kept run, dead entries included, stays
+/// as it was) while that run holds at most `KEEP_MAX - DRAIN_AT`, and every
+/// entry once it holds more (or once the namespace retires). At 100
+/// namespaces of 1-50 ms rows a namespace keeps about 150, so about one
+/// drain in three walks them, not every drain (BENCHMARKS.md, issue 15,
+/// "Drains of new rows"). Under tests and loom every drain walks every
+/// entry.
 #[cfg(not(any(test, skipstore_loom)))]
 const KEEP_MAX: usize = 8 * DRAIN_AT;
 #[cfg(any(test, skipstore_loom))]
@@ -382,7 +390,11 @@ where
             }
         };
         if buffered >= DRAIN_AT {
-            self.drain(&entry.ns, notices, guard);
+            // The kept run waits until it fills (see `KEEP_MAX`).
+            let reach = Reach::New {
+                unless_kept_over: KEEP_MAX - DRAIN_AT,
+            };
+            self.drain(&entry.ns, reach, notices, guard);
         }
         match written {
             Ok(written) => {
@@ -440,24 +452,26 @@ where
         }
     }
 
-    /// Settles `node`'s pending entries: drops the dead, removes the
-    /// expired (as their timers would), leaves in the buffer (up to
-    /// [`KEEP_MAX`]) those that expire soon, and moves the rest into the
-    /// ordered keys. Returns at once if another thread is draining `node`.
-    fn drain(&self, node: &NsNode<V>, notices: &mut Notices<V>, guard: &Guard) {
+    /// Settles `node`'s pending entries (those `reach` selects): drops the
+    /// dead, removes the expired (as their timers would), leaves in the
+    /// buffer (up to [`KEEP_MAX`]) those that expire soon, and moves the
+    /// rest into the ordered keys. Returns at once if another thread is
+    /// draining `node`.
+    fn drain(&self, node: &NsNode<V>, reach: Reach, notices: &mut Notices<V>, guard: &Guard) {
         loop {
             let now = self.now();
             // Racy when drains overlap (only one of them runs): an estimate.
             let interval = now.saturating_sub(node.drained_at.swap(now, Ordering::Relaxed));
             let soon = now.saturating_add(interval.saturating_mul(KEEP_DRAINS));
-            let mut kept = 0;
             // Out of `notices` while `settle` borrows it, and back after.
             let mut removed = std::mem::replace(&mut notices.drained, Drained::new());
-            let drained = node.pending.drain_with(guard, &mut removed, |entry| {
-                let keep = self.settle(node, entry, (now, soon), kept < KEEP_MAX, notices, guard);
-                kept += usize::from(keep);
-                keep
-            });
+            // A retired node's buffer must empty.
+            let reach = if node.is_retired() { Reach::All } else { reach };
+            let drained = node
+                .pending
+                .drain_with(guard, &mut removed, reach, |entry, kept| {
+                    self.settle(node, entry, (now, soon), kept < KEEP_MAX, notices, guard)
+                });
             notices.drained = removed;
             if !drained {
                 return; // The active drainer re-checks below when it is done.
@@ -710,7 +724,7 @@ impl<V: Send + Sync + 'static> Drop for Engine<V> {
             // on (and free what earlier nodes let go of) meanwhile, instead
             // of leaving a whole store's garbage to whatever pins next.
             node.pending
-                .drain_with(&pin(), &mut Drained::new(), |_| false);
+                .drain_with(&pin(), &mut Drained::new(), Reach::All, |_, _| false);
             ControlFlow::Continue(())
         });
         self.namespaces.clear();

@@ -11,6 +11,7 @@ use super::{Engine, Notices};
 use crate::index::point_hash;
 use crate::namespace::{NsNode, Pinned};
 use crate::raw::Guard;
+use crate::raw::pending::Reach;
 use crate::sync::Arc;
 
 /// Idle namespace nodes (linked, no row) the store keeps for reuse.
@@ -99,7 +100,7 @@ where
         // pinned it since, whose expired rows the drain removes into
         // `notices`, delivered with the operation's own once its guard is
         // dropped); drop them, they point back at the node.
-        self.drain(node, notices, guard);
+        self.drain(node, Reach::All, notices, guard);
         let over = self.idle.sum().saturating_sub(IDLE_MAX);
         if over > 0 {
             self.reclaim_near(node, over, notices, guard);
@@ -153,7 +154,7 @@ where
         self.idle.add(-1);
         self.unlink_namespace(node, guard);
         // A retired node keeps no entry (protocol rule 5).
-        self.drain(node, notices, guard);
+        self.drain(node, Reach::All, notices, guard);
         true
     }
 

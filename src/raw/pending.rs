@@ -26,6 +26,15 @@
 //!   each kept item past them, and the link into the snapshot at the first
 //!   kept item), so an item leaves the buffer only after its destination
 //!   saw it, and a kept item never leaves it.
+//! * A drain may walk only the items pushed since the last drain
+//!   ([`Reach::New`]): it stops at the top of the run the last drain kept
+//!   (`kept_top`) and leaves that run as it is. Only drainers unlink, and
+//!   each one records the first item it kept, so that item is on the chain
+//!   when the next drain comes; a drain clears the record while it runs, so
+//!   one abandoned midway leaves the next to walk every item. Such a walk
+//!   does exactly what a walk of every item does when `keep` keeps the
+//!   whole run below it (no link in that run changes), so the rules above
+//!   cover it.
 //! * Unlinked items' counts are released through crossbeam-epoch once the
 //!   drain has unlinked them: a drain that removes a few hands them to the
 //!   caller's [`Drained`] batch (so an operation that drains many
@@ -84,6 +93,20 @@ fn begin_drain(flag: &AtomicBool) -> Option<Draining<'_>> {
     }
 }
 
+/// Which buffered items a drain hands to its `keep`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// Every one.
+    All,
+    /// Only those pushed since the last drain, unless that drain kept more
+    /// than `unless_kept_over` (then every one): the run of items the last
+    /// drain kept stays as it is, dead ones included, until a drain of
+    /// every item. Under churn most kept items are rows that expire soon,
+    /// which their timers remove; looking at each of them on every drain
+    /// was most of a drain's cost.
+    New { unless_kept_over: usize },
+}
+
 /// Removed items a drain remembers on its stack before it needs a vector:
 /// most drains under churn remove a row or two (the emptied namespace's
 /// last), so they allocate nothing.
@@ -92,7 +115,9 @@ const ON_STACK: usize = 16;
 mod imp {
     use std::ptr;
 
-    use super::{Arc, AtomicBool, AtomicUsize, Chained, Draining, ON_STACK, Ordering, begin_drain};
+    use super::{
+        Arc, AtomicBool, AtomicUsize, Chained, Draining, ON_STACK, Ordering, Reach, begin_drain,
+    };
     use crate::raw::retire::Batch;
     use crate::raw::{Guard, Lent};
     use crate::sync::AtomicPtr;
@@ -159,6 +184,44 @@ mod imp {
         }
     }
 
+    impl<T: Chained + 'static> Removed<T> {
+        /// Gives the chain's counts of the removed items back: a few
+        /// through the caller's batch, many in one deferral of their own.
+        ///
+        /// # Safety
+        /// Every item in `self` is one this thread's drain unlinked (R2,
+        /// R7): unreachable from the chain's head for threads that pin from
+        /// now on, and given back by no one else.
+        unsafe fn give_back(self, drained: &mut Drained<T>, guard: &Guard) {
+            if self.many.is_empty() {
+                for &raw in self.few.iter().take(self.len) {
+                    // SAFETY: R6, R2, R7: the chain's strong count of an
+                    // item this (the single) drain unlinked, handed over
+                    // once; R1: it is unreachable from the head (the
+                    // contract), so the batch's deferral, made from now on,
+                    // waits for every reader still on it. R8: the batch
+                    // moves counts of `Send + Sync` items (`Chained`) to
+                    // the collecting thread.
+                    unsafe { drained.push(raw) };
+                }
+                return;
+            }
+            let many = self.many;
+            let release = move || {
+                for raw in many {
+                    // SAFETY: R6, R2: the chain's strong count of an item
+                    // this drain unlinked, given back once.
+                    drop(unsafe { Arc::from_raw(raw) });
+                }
+            };
+            // SAFETY: R1: every item in `many` is unreachable from the head
+            // (the contract); readers still on one are pinned, and the
+            // deferred call waits for them. R8: the closure moves counts of
+            // `Send + Sync` items (`Chained`) to the collecting thread.
+            unsafe { guard.epoch().defer_unchecked(release) };
+        }
+    }
+
     /// The chain owns one strong count of each item on it, taken by `push`
     /// (`Arc::into_raw`) and given back, through the epoch, once a drain has
     /// unlinked the item (or when the buffer drops).
@@ -167,6 +230,12 @@ mod imp {
         len: AtomicUsize,
         /// Items the last drain kept (written by the drainer only).
         kept: AtomicUsize,
+        /// The first item the last drain kept: the top of the kept run,
+        /// where a drain of [`Reach::New`] items stops. Written and read by
+        /// the drainer only (the flag's `SeqCst` CAS orders successive
+        /// drainers); null while a drain runs, so a drain abandoned midway
+        /// (its `keep` panicked) leaves the next one to walk everything.
+        kept_top: AtomicPtr<T>,
         draining: AtomicBool,
     }
 
@@ -176,6 +245,7 @@ mod imp {
                 head: AtomicPtr::new(ptr::null_mut()),
                 len: AtomicUsize::new(0),
                 kept: AtomicUsize::new(0),
+                kept_top: AtomicPtr::new(ptr::null_mut()),
                 draining: AtomicBool::new(false),
             }
         }
@@ -235,20 +305,25 @@ mod imp {
             self.draining.load(Ordering::SeqCst)
         }
 
-        /// Hands every buffered item to `keep`, then removes those it returns
-        /// false for, handing the chain's counts of them to `drained`.
-        /// Returns false (doing nothing) if another thread is draining.
+        /// Hands the buffered items that `reach` selects to `keep` (with
+        /// the number of items kept so far, counting those below a
+        /// [`Reach::New`] walk), then removes those it returns false for,
+        /// handing the chain's counts of them to `drained`. Returns false
+        /// (doing nothing) if another thread is draining.
         ///
         /// Kept items stay where they are; the drainer relinks each kept
         /// item's link past the removed ones below it, then swings the link
         /// into the snapshot to the first kept item. A reader on a removed
         /// item still follows its old (unchanged) link, and every path down
         /// the chain still meets every kept item, so no reader misses one.
+        /// A walk of new items stops at the run the last drain kept, which
+        /// it leaves as it is (below the walk, the chain is unchanged).
         pub(crate) fn drain_with(
             &self,
             guard: &Guard,
             drained: &mut Drained<T>,
-            mut keep: impl FnMut(&Arc<T>) -> bool,
+            reach: Reach,
+            mut keep: impl FnMut(&Arc<T>, usize) -> bool,
         ) -> bool
         where
             T: 'static,
@@ -256,21 +331,34 @@ mod imp {
             let Some(draining) = self.try_begin_drain() else {
                 return false;
             };
+            // Cleared until this drain ends: see `kept_top`.
+            let top = self.kept_top.swap(ptr::null_mut(), Ordering::Relaxed);
+            let kept_before = self.kept.load(Ordering::Relaxed);
+            // Where the walk stops, and the items kept below that.
+            let (bottom, mut kept) = match reach {
+                Reach::New { unless_kept_over } if kept_before <= unless_kept_over => {
+                    (top, if top.is_null() { 0 } else { kept_before })
+                }
+                _ => (ptr::null_mut(), 0),
+            };
             let snapshot = self.head.load(Ordering::Acquire);
             let mut cur = snapshot;
-            let mut first_kept = ptr::null_mut();
+            let mut first_kept = bottom;
             let mut last_kept: Option<Lent<'_, T>> = None;
-            let mut kept = 0;
             let mut removed = Removed::new();
             // Whether items were removed since the last kept one.
             let mut gap = false;
-            while !cur.is_null() {
+            while cur != bottom {
+                debug_assert!(!cur.is_null(), "the kept run is not below the head");
+                if cur.is_null() {
+                    break;
+                }
                 // SAFETY: R1, R6 as in `for_each`; R7: only this (the
                 // single) drainer unlinks, so the snapshot chain stays
                 // linked meanwhile.
                 let item = unsafe { Lent::new(cur, guard) };
                 let next = item.chain().0.load(Ordering::Acquire);
-                if keep(&item) {
+                if keep(&item, kept) {
                     match &last_kept {
                         // Skip the removed items between the two kept ones.
                         Some(above) if gap => above.chain().0.store(cur, Ordering::Release),
@@ -286,44 +374,22 @@ mod imp {
                 }
                 cur = next;
             }
+            // Past the removed items below the last kept one, to the kept
+            // run below the walk (or the end).
             if let Some(last) = &last_kept
                 && gap
             {
-                last.chain().0.store(ptr::null_mut(), Ordering::Release);
+                last.chain().0.store(bottom, Ordering::Release);
             }
             if first_kept != snapshot {
                 self.relink(snapshot, first_kept, guard);
             }
             self.len.fetch_sub(removed.len, Ordering::SeqCst);
             self.kept.store(kept, Ordering::Relaxed);
-            if removed.many.is_empty() {
-                for &raw in removed.few.iter().take(removed.len) {
-                    // SAFETY: R6, R2, R7: the chain's strong count of an
-                    // item this (the single) drain unlinked, handed over
-                    // once; R1: it is unreachable from the head since
-                    // `relink` (and the link stores above), so the batch's
-                    // deferral, made from now on, waits for every reader
-                    // still on it. R8: the batch moves counts of
-                    // `Send + Sync` items (`Chained`) to the collecting
-                    // thread.
-                    unsafe { drained.push(raw) };
-                }
-            } else {
-                let many = removed.many;
-                let release = move || {
-                    for raw in many {
-                        // SAFETY: R6, R2: the chain's strong count of an
-                        // item this drain unlinked, given back once.
-                        drop(unsafe { Arc::from_raw(raw) });
-                    }
-                };
-                // SAFETY: R1: every item in `many` is unreachable from the
-                // head since `relink` (and the link stores above); readers
-                // still on one are pinned, and the deferred call waits for
-                // them. R8: the closure moves counts of `Send + Sync` items
-                // (`Chained`) to the collecting thread.
-                unsafe { guard.epoch().defer_unchecked(release) };
-            }
+            self.kept_top.store(first_kept, Ordering::Relaxed);
+            // SAFETY: R2, R7: this (the single) drain unlinked every item
+            // in `removed` (the link stores and `relink` above), each once.
+            unsafe { removed.give_back(drained, guard) };
             drop(draining);
             true
         }
@@ -381,7 +447,7 @@ mod tests {
     use std::collections::HashSet;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use super::{Arc, Chained, Drained, Link, Pending};
+    use super::{Arc, Chained, Drained, Link, Pending, Reach};
     use crate::raw::pin;
 
     struct Item {
@@ -421,8 +487,11 @@ mod tests {
         for id in 0..8 {
             p.push(item(id));
         }
+        // A drain that keeps them all: the next drain of new items would
+        // have nothing to walk, had the panicking one not reset that.
+        assert!(p.drain_with(&pin(), &mut Drained::new(), Reach::All, |_, _| true));
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            p.drain_with(&pin(), &mut Drained::new(), |x| {
+            p.drain_with(&pin(), &mut Drained::new(), Reach::All, |x, _| {
                 assert!(x.id != 3, "keep refused");
                 true
             })
@@ -437,7 +506,10 @@ mod tests {
             (0..8).collect::<Vec<_>>(),
             "an abandoned drain lost items"
         );
-        assert!(p.drain_with(&pin(), &mut Drained::new(), |x| x.id % 2 == 0));
+        let reach = Reach::New {
+            unless_kept_over: usize::MAX,
+        };
+        assert!(p.drain_with(&pin(), &mut Drained::new(), reach, |x, _| x.id % 2 == 0));
         let mut left = Vec::new();
         p.for_each(&pin(), |x| left.push(x.id));
         left.sort_unstable();
@@ -459,8 +531,8 @@ mod tests {
         }
         let mut drained = Drained::new();
         // Two small drains into one batch: exactly `few` items, then one.
-        assert!(p.drain_with(&pin(), &mut drained, |x| x.id >= few));
-        assert!(p.drain_with(&pin(), &mut drained, |x| x.id != few));
+        assert!(p.drain_with(&pin(), &mut drained, Reach::All, |x, _| x.id >= few));
+        assert!(p.drain_with(&pin(), &mut drained, Reach::All, |x, _| x.id != few));
         // The batch holds them until it drops (fewer than it retires on
         // its own), so none of those was given back yet.
         assert!(
@@ -469,9 +541,76 @@ mod tests {
                 .all(|it| Arc::strong_count(it) == 2)
         );
         // One big drain, past the stack's places, of the rest.
-        assert!(p.drain_with(&pin(), &mut drained, |_| false));
+        assert!(p.drain_with(&pin(), &mut drained, Reach::All, |_, _| false));
         assert!(p.is_empty());
         drop(drained);
+        crate::raw::retire::reclaim_until(|| items.iter().all(|it| Arc::strong_count(it) == 1));
+    }
+
+    /// What a drain was shown, newest first, and the counts it passed.
+    fn drain_seen(p: &Pending<Item>, reach: Reach, keep: &[u64]) -> Vec<(u64, usize)> {
+        let mut seen = Vec::new();
+        assert!(p.drain_with(&pin(), &mut Drained::new(), reach, |x, kept| {
+            seen.push((x.id, kept));
+            keep.contains(&x.id)
+        }));
+        seen
+    }
+
+    fn buffered(p: &Pending<Item>) -> Vec<u64> {
+        let mut ids = Vec::new();
+        p.for_each(&pin(), |x| ids.push(x.id));
+        ids
+    }
+
+    /// A drain of new items hands `keep` only the items pushed since the
+    /// last drain (with the count kept below them), leaves the run that
+    /// drain kept as it was, and links what it keeps (or, keeping nothing,
+    /// the link into its snapshot) to that run; once the run is longer than
+    /// the caller allows, or after a drain of every item, it walks every
+    /// item. No item's count is lost or given back twice.
+    #[test]
+    fn a_drain_of_new_items_leaves_the_kept_run_alone() {
+        let items: Vec<Arc<Item>> = (0..12).map(item).collect();
+        let p = Pending::<Item>::new();
+        let new = |over| Reach::New {
+            unless_kept_over: over,
+        };
+        for it in &items[..4] {
+            p.push(Arc::clone(it));
+        }
+        // No drain before: a walk of every item, whatever the reach.
+        let seen = drain_seen(&p, new(8), &[0, 2]);
+        assert_eq!(seen, [(3, 0), (2, 0), (1, 1), (0, 1)]);
+        assert_eq!(buffered(&p), [2, 0]);
+        // New items only: removed above and below the one kept, which
+        // then links past them to the kept run.
+        for it in &items[4..8] {
+            p.push(Arc::clone(it));
+        }
+        let seen = drain_seen(&p, new(8), &[6]);
+        assert_eq!(seen, [(7, 2), (6, 2), (5, 3), (4, 3)]);
+        assert_eq!(buffered(&p), [6, 2, 0]);
+        // Keeping none of the new: the head moves down to the kept run.
+        for it in &items[8..10] {
+            p.push(Arc::clone(it));
+        }
+        assert_eq!(drain_seen(&p, new(3), &[]), [(9, 3), (8, 3)]);
+        assert_eq!(buffered(&p), [6, 2, 0]);
+        // Counted since the last drain: the kept items are not.
+        assert_eq!(p.push(Arc::clone(&items[10])), 1);
+        // The kept run (3) is longer than allowed (2): every item.
+        let seen = drain_seen(&p, new(2), &[10, 6, 0]);
+        assert_eq!(seen, [(10, 0), (6, 1), (2, 2), (0, 2)]);
+        assert_eq!(buffered(&p), [10, 6, 0]);
+        // A drain of every item, then new items only again.
+        p.push(Arc::clone(&items[11]));
+        assert_eq!(drain_seen(&p, new(8), &[11]), [(11, 3)]);
+        assert_eq!(drain_seen(&p, Reach::All, &[6]).len(), 4);
+        assert_eq!(buffered(&p), [6]);
+        assert!(drain_seen(&p, new(8), &[]).is_empty());
+        assert_eq!(drain_seen(&p, Reach::All, &[]), [(6, 0)]);
+        assert!(p.is_empty());
         crate::raw::retire::reclaim_until(|| items.iter().all(|it| Arc::strong_count(it) == 1));
     }
 
@@ -504,8 +643,19 @@ mod tests {
                 let mut round = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     round += 1;
-                    assert!(p.drain_with(&pin(), &mut Drained::new(), |x| x.id < STABLE
-                        || (x.id + round).is_multiple_of(3)));
+                    // Every third drain walks every item; the others only
+                    // the new ones, above the run the last drain kept.
+                    let reach = if round.is_multiple_of(3) {
+                        Reach::All
+                    } else {
+                        Reach::New {
+                            unless_kept_over: 4 * STABLE as usize,
+                        }
+                    };
+                    assert!(
+                        p.drain_with(&pin(), &mut Drained::new(), reach, |x, _| x.id < STABLE
+                            || (x.id + round).is_multiple_of(3))
+                    );
                 }
             });
             /// Stops the other threads even if a check below fails.
@@ -526,14 +676,17 @@ mod tests {
                 }
             }
         });
-        assert!(p.drain_with(&pin(), &mut Drained::new(), |x| x.id < STABLE));
+        assert!(
+            p.drain_with(&pin(), &mut Drained::new(), Reach::All, |x, _| x.id
+                < STABLE)
+        );
         let mut left = Vec::new();
         p.for_each(&pin(), |x| left.push(x.id));
         left.sort_unstable();
         assert_eq!(left, (0..STABLE).collect::<Vec<_>>());
         // Counted since the last drain: the kept items are not.
         assert_eq!(p.push(item(STABLE)), 1);
-        assert!(p.drain_with(&pin(), &mut Drained::new(), |_| false));
+        assert!(p.drain_with(&pin(), &mut Drained::new(), Reach::All, |_, _| false));
         assert!(p.is_empty());
     }
 }
