@@ -7,10 +7,12 @@
 //! valgrind --tool=cachegrind target/release/examples/churn det 1 0.3
 //! ```
 //!
-//! Arguments: `skip`, `base` or `det`; threads; seconds; rows; namespaces
-//! (defaults 1, 3, 200000, 2000). `skip` and `base` fill the store, then
-//! write new keys with 1-50 ms TTLs from each thread while another thread
-//! calls `evict_expired` every 10 ms, and print the write rate.
+//! Arguments: `skip`, `base`, `null` or `det`; threads; seconds; rows;
+//! namespaces (defaults 1, 3, 200000, 2000). `skip` and `base` fill the
+//! store, then write new keys with 1-50 ms TTLs from each thread while
+//! another thread calls `evict_expired` every 10 ms, and print the write
+//! rate. `null` does the same to a store that keeps nothing: what the
+//! driver alone costs, the ceiling of any store's rate here.
 //!
 //! `det-mix` counts the same way for the core operations instead: after the
 //! fill, `seconds * 1e6` operations alternating a `get` and an overwriting
@@ -131,7 +133,56 @@ fn main() {
             seconds,
             rows,
         ),
-        other => eprintln!("unknown store {other:?}: skip, base, det or det-mix"),
+        "null" => timed(&setup, &Null, which, threads, seconds, rows),
+        other => eprintln!("unknown store {other:?}: skip, base, null, det or det-mix"),
+    }
+}
+
+/// A store that keeps nothing. Through it a churned put costs only what the
+/// driver does per call (the formatted key, the value's clone and drop, the
+/// `ExecutionContext`, the boxed future): a store's share of a put is its
+/// time less this one.
+struct Null;
+
+#[async_trait::async_trait]
+impl Store<String> for Null {
+    async fn put_with_options(
+        &self,
+        _: &ExecutionContext,
+        _: &Namespace,
+        _: &str,
+        value: String,
+        _: PutOptions,
+    ) -> entelix_core::Result<()> {
+        drop(value);
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        _: &ExecutionContext,
+        _: &Namespace,
+        _: &str,
+    ) -> entelix_core::Result<Option<String>> {
+        Ok(None)
+    }
+
+    async fn delete(
+        &self,
+        _: &ExecutionContext,
+        _: &Namespace,
+        _: &str,
+    ) -> entelix_core::Result<()> {
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        _: &ExecutionContext,
+        _: &Namespace,
+        _: Option<&str>,
+    ) -> entelix_core::Result<Vec<String>> {
+        Ok(Vec::new())
     }
 }
 
