@@ -37,21 +37,29 @@ pub(crate) enum Pinned {
     Retired,
 }
 
+/// A namespace's node. `repr(C)`, in this order: every write pins its
+/// namespace's node (and every expiry unpins it) through `hash` (the lookup),
+/// `rows`, `pending` and `drained_at`, so those sit together right after the
+/// `Arc`'s counts, which the pin's clone touches too: two or three cache
+/// lines of a node that went cold (most of them, with short-lived rows over
+/// 10,000 namespaces), where the compiler's order spread them over three or
+/// four (BENCHMARKS.md, issue 15, "The namespace node's hot fields").
+#[repr(C)]
 pub(crate) struct NsNode<V: Send + Sync + 'static> {
-    pub(crate) rendered: Box<str>,
-    pub(crate) namespace: Namespace,
-    pub(crate) keys: OrderedSet<Entry<V>>,
-    /// New entries not yet moved into `keys` (see [`crate::raw::pending`]).
-    pub(crate) pending: Pending<Entry<V>>,
     /// `point_hash("", rendered)`.
     pub(crate) hash: u64,
+    rows: AtomicUsize,
+    /// New entries not yet moved into `keys` (see [`crate::raw::pending`]).
+    pub(crate) pending: Pending<Entry<V>>,
     /// Clock time of the last drain of `pending` (0: none yet); tells a
     /// drain how fast the namespace is written.
     pub(crate) drained_at: AtomicU64,
-    rows: AtomicUsize,
     /// Set once the node is linked in the store's ordered namespaces
     /// (protocol rule 7 in [`crate::engine`]).
     ordered: AtomicBool,
+    pub(crate) rendered: Box<str>,
+    pub(crate) namespace: Namespace,
+    pub(crate) keys: OrderedSet<Entry<V>>,
 }
 
 impl<V: Send + Sync + 'static> NsNode<V> {
