@@ -6,6 +6,8 @@
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::combinators::LogCoord;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::report::{Report, Row, human};
@@ -137,40 +139,9 @@ fn draw_panel(
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
     }
     if kinds == StoreKind::BOTH {
-        // Two stores: skipstore's ratio above the pair, level.
-        let ratios = rows.iter().enumerate().map(|(i, r)| {
-            let highest = r
-                .stores()
-                .iter()
-                .map(|(_, s, _)| s.median)
-                .fold(0.0, f64::max);
-            let above = highest.max(floor) * 1.4;
-            let ratio = r.ratio.unwrap_or(f64::NAN);
-            Text::new(
-                format!("{ratio:.2}x"),
-                (i as f64 - 0.2, above),
-                ("sans-serif", 13),
-            )
-        });
-        chart.draw_series(ratios)?;
+        draw_pair_ratios(&mut chart, rows, floor)?;
     } else {
-        // More: each store's ratio upright above its own bar.
-        let upright = ("sans-serif", 11)
-            .into_font()
-            .transform(FontTransform::Rotate270);
-        for (i, r) in rows.iter().enumerate() {
-            let labels = r
-                .stores()
-                .into_iter()
-                .enumerate()
-                .filter_map(|(j, (_, side, ratio))| {
-                    let ratio = ratio?;
-                    let x = i as f64 + offset(j) - bar / 4.0;
-                    let y = side.median.max(floor) * 1.15;
-                    Some(Text::new(format!("{ratio:.2}x"), (x, y), upright.clone()))
-                });
-            chart.draw_series(labels)?;
-        }
+        draw_upright_ratios(&mut chart, rows, floor, (bar, &offset))?;
     }
     chart
         .configure_series_labels()
@@ -178,6 +149,56 @@ fn draw_panel(
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()?;
+    Ok(())
+}
+
+/// A panel's chart: slots of workloads across, rates on a log scale up.
+type Panel<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, LogCoord<f64>>>;
+
+/// Two stores: skipstore's ratio above each pair, level.
+fn draw_pair_ratios(chart: &mut Panel<'_, '_>, rows: &[&Row], floor: f64) -> DrawResult<()> {
+    let ratios = rows.iter().enumerate().map(|(i, r)| {
+        let highest = r
+            .stores()
+            .iter()
+            .map(|(_, s, _)| s.median)
+            .fold(0.0, f64::max);
+        let above = highest.max(floor) * 1.4;
+        let ratio = r.ratio.unwrap_or(f64::NAN);
+        Text::new(
+            format!("{ratio:.2}x"),
+            (i as f64 - 0.2, above),
+            ("sans-serif", 13),
+        )
+    });
+    chart.draw_series(ratios)?;
+    Ok(())
+}
+
+/// More than two stores: each store's ratio upright above its own bar
+/// (`bar` wide, the `j`th of a slot at `offset(j)` from its centre).
+fn draw_upright_ratios(
+    chart: &mut Panel<'_, '_>,
+    rows: &[&Row],
+    floor: f64,
+    (bar, offset): (f64, &dyn Fn(usize) -> f64),
+) -> DrawResult<()> {
+    let upright = ("sans-serif", 11)
+        .into_font()
+        .transform(FontTransform::Rotate270);
+    for (i, r) in rows.iter().enumerate() {
+        let labels = r
+            .stores()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(j, (_, side, ratio))| {
+                let ratio = ratio?;
+                let x = i as f64 + offset(j) - bar / 4.0;
+                let y = side.median.max(floor) * 1.15;
+                Some(Text::new(format!("{ratio:.2}x"), (x, y), upright.clone()))
+            });
+        chart.draw_series(labels)?;
+    }
     Ok(())
 }
 
