@@ -145,31 +145,8 @@ async fn compare(args: &Args, url: &str) -> Result<(), String> {
     );
     for work in Work::ALL {
         for &tasks in &args.redis_tasks {
-            let mut medians = Vec::new();
-            let mut ratio = 0.0;
-            let mut warmed = Duration::ZERO;
-            for (name, store) in &subjects {
-                if *name == "near-cache" {
-                    // Until the local tier is as warm as a host's (module
-                    // docs, "Warm-up").
-                    warmed = warm_near(&cache, store, work, tasks, rows, args.near_warmup).await?;
-                } else {
-                    measure(store, work, tasks, rows, args.seconds, 1).await?;
-                }
-                let before = cache.stats();
-                let mut rounds = Vec::new();
-                for round in 0..args.rounds {
-                    let seed = u64::from(round) * 7919 + u64::from(tasks) + 2;
-                    rounds.push(measure(store, work, tasks, rows, args.seconds, seed).await?);
-                }
-                if *name == "near-cache" {
-                    let after = cache.stats();
-                    let hits = after.local_hits - before.local_hits;
-                    let gets = hits + after.misses - before.misses;
-                    ratio = hits as f64 / gets.max(1) as f64;
-                }
-                medians.push(median(&rounds));
-            }
+            let (medians, ratio, warmed) =
+                measure_subjects(&subjects, &cache, (work, tasks, rows), args).await?;
             println!(
                 "{:<12} {:>5} {:>12} {:>14} {:>13} {:>11.1}x {:>8.1}% {:>7.0}s",
                 work.name(),
@@ -190,6 +167,44 @@ async fn compare(args: &Args, url: &str) -> Result<(), String> {
     );
     println!("load average after: {}", load_average());
     cleanup(url, PREFIX, TENANT).await
+}
+
+/// One row of the table: each subject's median rate over `args.rounds`
+/// runs of `work` with `tasks` tasks over `rows` rows (the near cache's
+/// after its warm-up, the others' after one unrecorded run), the near
+/// cache's local hit ratio over those runs, and how long its warm-up took.
+async fn measure_subjects(
+    subjects: &[(&str, Dyn)],
+    cache: &NearCache<String>,
+    (work, tasks, rows): (Work, u32, usize),
+    args: &Args,
+) -> Result<(Vec<f64>, f64, Duration), String> {
+    let mut medians = Vec::new();
+    let mut ratio = 0.0;
+    let mut warmed = Duration::ZERO;
+    for (name, store) in subjects {
+        if *name == "near-cache" {
+            // Until the local tier is as warm as a host's (module docs,
+            // "Warm-up").
+            warmed = warm_near(cache, store, work, tasks, rows, args.near_warmup).await?;
+        } else {
+            measure(store, work, tasks, rows, args.seconds, 1).await?;
+        }
+        let before = cache.stats();
+        let mut rounds = Vec::new();
+        for round in 0..args.rounds {
+            let seed = u64::from(round) * 7919 + u64::from(tasks) + 2;
+            rounds.push(measure(store, work, tasks, rows, args.seconds, seed).await?);
+        }
+        if *name == "near-cache" {
+            let after = cache.stats();
+            let hits = after.local_hits - before.local_hits;
+            let gets = hits + after.misses - before.misses;
+            ratio = hits as f64 / gets.max(1) as f64;
+        }
+        medians.push(median(&rounds));
+    }
+    Ok((medians, ratio, warmed))
 }
 
 /// Runs `work` on the near cache in [`WARMUP_SLICE`]s until a slice's
