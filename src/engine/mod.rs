@@ -122,8 +122,10 @@ const DRAIN_AT: usize = 2;
 /// entry once it holds more (or once the namespace retires). At 100
 /// namespaces of 1-50 ms rows a namespace keeps about 150, so about one
 /// drain in three walks them, not every drain (BENCHMARKS.md, issue 15,
-/// "Drains of new rows"). Under tests and loom every drain walks every
-/// entry.
+/// "Drains of new rows"). The price: until that walk, dead entries of the
+/// run stay buffered (their memory, not their rows: each is already out of
+/// every index and count), at most `KEEP_MAX - DRAIN_AT` per namespace.
+/// Under tests and loom every drain walks every entry.
 #[cfg(not(any(test, skipstore_loom)))]
 const KEEP_MAX: usize = 8 * DRAIN_AT;
 #[cfg(any(test, skipstore_loom))]
