@@ -468,6 +468,13 @@ mod tests {
         })
     }
 
+    /// The ids of the buffered items, newest first.
+    fn buffered(p: &Pending<Item>) -> Vec<u64> {
+        let mut ids = Vec::new();
+        p.for_each(&pin(), |x| ids.push(x.id));
+        ids
+    }
+
     /// Items below this are kept by every drain; the rest are kept by some
     /// drains and dropped by a later one, so drains relink past removed
     /// nodes, keep runs of nodes, and drop nodes kept before.
@@ -498,8 +505,7 @@ mod tests {
         }));
         assert!(panicked.is_err());
         assert!(!p.is_draining());
-        let mut left = Vec::new();
-        p.for_each(&pin(), |x| left.push(x.id));
+        let mut left = buffered(&p);
         left.sort_unstable();
         assert_eq!(
             left,
@@ -510,8 +516,7 @@ mod tests {
             unless_kept_over: usize::MAX,
         };
         assert!(p.drain_with(&pin(), &mut Drained::new(), reach, |x, _| x.id % 2 == 0));
-        let mut left = Vec::new();
-        p.for_each(&pin(), |x| left.push(x.id));
+        let mut left = buffered(&p);
         left.sort_unstable();
         assert_eq!(left, [0, 2, 4, 6]);
     }
@@ -555,12 +560,6 @@ mod tests {
             keep.contains(&x.id)
         }));
         seen
-    }
-
-    fn buffered(p: &Pending<Item>) -> Vec<u64> {
-        let mut ids = Vec::new();
-        p.for_each(&pin(), |x| ids.push(x.id));
-        ids
     }
 
     /// A drain of new items hands `keep` only the items pushed since the
@@ -680,8 +679,7 @@ mod tests {
             p.drain_with(&pin(), &mut Drained::new(), Reach::All, |x, _| x.id
                 < STABLE)
         );
-        let mut left = Vec::new();
-        p.for_each(&pin(), |x| left.push(x.id));
+        let mut left = buffered(&p);
         left.sort_unstable();
         assert_eq!(left, (0..STABLE).collect::<Vec<_>>());
         // Counted since the last drain: the kept items are not.
