@@ -381,6 +381,9 @@ impl<T> Expiry<T> {
         let own = own_lane();
         (0..LANES).find_map(|i| {
             let lane = &self.lanes[(own + i) % LANES];
+            if lane.held_estimate() == 0 {
+                return None; // empty, as it is when no row has a TTL
+            }
             let mut swept = try_lock(&lane.wheel)?;
             for _ in 0..STEP_BUDGET {
                 let Some((tick, timer)) = lane.inbox.pop() else {
@@ -409,6 +412,16 @@ impl<T> Expiry<T> {
         let turn = usize::try_from(now / TICK_NANOS).unwrap_or(0) % (LANES - 1);
         let other = (own + 1 + turn) % LANES;
         self.lanes[other].is_late(now).then_some(other)
+    }
+
+    /// Whether lane `at` holds no timer, as far as a thread can tell without
+    /// its mutex (the wheel's count when its mutex was last let go, and the
+    /// inbox): a timer being filed meanwhile may be missed, as a step that
+    /// finds the lane busy misses it.
+    pub(crate) fn lane_is_empty(&self, at: usize) -> bool {
+        self.lanes
+            .get(at)
+            .is_none_or(|lane| lane.held_estimate() == 0)
     }
 
     /// The calling thread's lane (for a step that is not a writer's help).

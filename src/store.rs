@@ -220,8 +220,12 @@ where
     /// timers of the wheel); then, for rows without a TTL, an approximation
     /// of least-recently-read: a clock hand sweeps the ordered index, giving
     /// each row read since its last pass (a reference bit that reads set
-    /// only in bounded stores) a second chance. Each write evicts at most a
-    /// few rows, so concurrent writers can overshoot the bound briefly.
+    /// only in bounded stores) a second chance. The clock visits one
+    /// namespace at a time and chooses there up to 16 such rows for the
+    /// writes that follow to evict, one each (passing over any read or
+    /// removed meanwhile), so that it finds and drains a namespace once for
+    /// all of them. Each write evicts at most a few rows, so concurrent
+    /// writers can overshoot the bound briefly.
     /// Evictions reach the removal listener as [`RemovalCause::Evicted`].
     pub fn max_entries(mut self, max: usize) -> Self {
         self.max_entries = Some(max);

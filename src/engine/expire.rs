@@ -21,6 +21,37 @@ const EVICT_PER_WRITE: usize = 4;
 const EVICT_CAP: usize = 256;
 /// Entries the eviction clock looks at before it evicts regardless.
 const CLOCK_PATIENCE: usize = 64;
+/// Entries one visit of the eviction clock chooses at most (see
+/// [`Engine::clock_visit`]).
+#[cfg(not(any(test, skipstore_loom)))]
+const CLOCK_CHOICE: usize = 16;
+#[cfg(any(test, skipstore_loom))]
+const CLOCK_CHOICE: usize = 2;
+
+/// The eviction clock (behind the engine's `clock_hand` mutex): where it
+/// stands, and the entries its last visit chose and no write has evicted
+/// yet.
+///
+/// The chosen entries are kept alive until they are evicted or passed
+/// over, even if another thread removes them first: at most
+/// [`CLOCK_CHOICE`] entries' memory, never a row (a removed entry is
+/// out of every index and count, and is never evicted twice: `kill`
+/// removes only a live one).
+pub(super) struct ClockHand<V: Send + Sync + 'static> {
+    /// The rendered namespace it last visited.
+    cursor: String,
+    /// Entries chosen there, the next to evict last.
+    chosen: Vec<Arc<Entry<V>>>,
+}
+
+impl<V: Send + Sync + 'static> ClockHand<V> {
+    pub(super) fn new() -> Self {
+        Self {
+            cursor: String::new(),
+            chosen: Vec::new(),
+        }
+    }
+}
 
 impl<V> Engine<V>
 where
@@ -149,7 +180,10 @@ where
                 return;
             }
             work += 1;
-            if self.sweep_step(self.expiry.own_lane(), notices) > 0 {
+            // A lane without timers has nothing expired (the common case
+            // of a bound without TTLs): skip the step and its clock read.
+            let lane = self.expiry.own_lane();
+            if !self.expiry.lane_is_empty(lane) && self.sweep_step(lane, notices) > 0 {
                 continue;
             }
             if let Some(timer) = self.expiry.pop_soonest() {
@@ -165,12 +199,16 @@ where
         }
     }
 
-    /// Advances the eviction clock: from its cursor, clears reference bits
-    /// of recently read entries and evicts the first entry without one (or,
-    /// after [`CLOCK_PATIENCE`] entries, the next one regardless). Returns
-    /// whether it evicted; `wait` says whether to wait for a busy hand.
+    /// Evicts one entry by the eviction clock: the next of the entries its
+    /// last visit chose, or, when none is left, the first of those a new
+    /// visit chooses. Returns whether it evicted; `wait` says whether to
+    /// wait for a busy hand.
+    ///
+    /// A chosen entry read since its visit chose it is passed over (its
+    /// second chance, as the visit would have given it), and so is one that
+    /// is gone already.
     fn clock_evict_one(&self, wait: bool, notices: &mut Notices<V>, guard: &Guard) -> bool {
-        let hand = if wait {
+        let mut hand = if wait {
             crate::sync::lock(&self.clock_hand)
         } else {
             match crate::sync::try_lock(&self.clock_hand) {
@@ -178,10 +216,35 @@ where
                 None => return false,
             }
         };
-        let mut cursor = hand;
+        // Two visits at most: one whose choices were all read in between
+        // (by other threads) leaves the next write to try again.
+        for _ in 0..2 {
+            while let Some(entry) = hand.chosen.pop() {
+                if entry.slot.is_dead() || entry.take_accessed() {
+                    continue;
+                }
+                drop(hand);
+                return self.kill(&entry, |_| true, Cause::Evicted, notices, guard);
+            }
+            self.clock_visit(&mut hand, notices, guard);
+            if hand.chosen.is_empty() {
+                return false; // nothing to evict
+            }
+        }
+        false
+    }
+
+    /// Moves the eviction clock from its cursor to the next namespace that
+    /// holds rows, and chooses there up to [`CLOCK_CHOICE`] entries in key
+    /// order: each not read since the clock last passed it (the reference
+    /// bit, cleared as it passes), or, after [`CLOCK_PATIENCE`] entries,
+    /// each regardless. One visit serves that many evictions, so the
+    /// search for the cursor and the drain of the namespace's buffer are
+    /// paid once for all of them.
+    fn clock_visit(&self, hand: &mut ClockHand<V>, notices: &mut Notices<V>, guard: &Guard) {
+        let ClockHand { cursor, chosen } = hand;
         let mut seen = 0usize;
-        let mut victim: Option<Arc<Entry<V>>> = None;
-        let from = std::mem::take(&mut *cursor);
+        let from = std::mem::take(cursor);
         for lap in 0..2 {
             let start = if lap == 0 {
                 Bound::Excluded(from.as_str())
@@ -204,33 +267,37 @@ where
                     if entry.take_accessed() && seen < CLOCK_PATIENCE {
                         return ControlFlow::Continue(());
                     }
-                    victim = Some(Arc::clone(entry));
-                    ControlFlow::Break(())
+                    chosen.push(Arc::clone(entry));
+                    if chosen.len() < CLOCK_CHOICE {
+                        ControlFlow::Continue(())
+                    } else {
+                        ControlFlow::Break(())
+                    }
                 });
-                if victim.is_none() {
+                if chosen.is_empty() {
                     // Another thread is draining this namespace's buffer:
                     // its rows are candidates too.
                     node.pending.for_each(guard, |entry| {
                         let reachable = || self.is_reachable(entry, guard);
-                        if victim.is_none() && !entry.slot.is_dead() && reachable() {
-                            victim = Some(Arc::clone(entry));
+                        if chosen.is_empty() && !entry.slot.is_dead() && reachable() {
+                            chosen.push(Arc::clone(entry));
                         }
                     });
                 }
                 cursor.clear();
                 cursor.push_str(&node.rendered);
-                if victim.is_some() {
-                    ControlFlow::Break(())
-                } else {
+                if chosen.is_empty() {
                     ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
                 }
             });
-            if victim.is_some() {
+            if !chosen.is_empty() {
                 break;
             }
         }
-        drop(cursor);
-        victim.is_some_and(|entry| self.kill(&entry, |_| true, Cause::Evicted, notices, guard))
+        // Evicted last chosen first: `pop` takes them in key order.
+        chosen.reverse();
     }
 
     /// Deletes every row of every namespace under `prefix`; returns how many.

@@ -201,8 +201,9 @@ pub(crate) struct Engine<V: Send + Sync + 'static> {
     /// Idle namespace nodes still linked (see [`IDLE_MAX`]).
     idle: StripedCounter,
     hooks: Hooks<V>,
-    /// The eviction clock's position: the rendered namespace it last visited.
-    clock_hand: Mutex<String>,
+    /// The eviction clock: the namespace it last visited, and the entries
+    /// it chose there.
+    clock_hand: Mutex<expire::ClockHand<V>>,
 }
 
 impl<V> Engine<V>
@@ -219,7 +220,7 @@ where
             rows: StripedCounter::new(),
             idle: StripedCounter::new(),
             hooks,
-            clock_hand: Mutex::new(String::new()),
+            clock_hand: Mutex::new(expire::ClockHand::new()),
         }
     }
 

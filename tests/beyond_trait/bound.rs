@@ -214,3 +214,49 @@ fn rows_read_recently_survive_rows_never_read_do_not() {
     drop(log);
     assert_invariants(&store);
 }
+
+/// One visit of the clock chooses several victims at once (16), which the
+/// writes that follow evict one each. A chosen row deleted meanwhile is not
+/// evicted (nor counted) again, one read meanwhile gets its second chance,
+/// and when every chosen row is gone the next write visits afresh.
+#[test]
+fn rows_chosen_by_the_clock_but_deleted_or_read_meanwhile_are_passed_over() {
+    const MAX: usize = 40;
+    let (_clock, store, log) = bounded(MAX);
+    let ctx = ExecutionContext::new();
+    let space = ns("acme", &["a"]);
+    let key = |i: usize| format!("k{i:02}");
+    for i in 0..MAX {
+        store.put_versioned(&space, &key(i), 0, None);
+    }
+    // 41 rows: evicts k00; the same visit chose k01..k15 too.
+    store.put_versioned(&space, "n00", 0, None);
+    ready(store.delete(&ctx, &space, &key(1))).unwrap();
+    assert!(ready(store.get(&ctx, &space, &key(2))).unwrap().is_some());
+    // 41 rows again: passes over k01 (deleted) and k02 (read, its second
+    // chance), evicts k03.
+    store.put_versioned(&space, "n01", 0, None);
+    store.put_versioned(&space, "n02", 0, None);
+    // The rest of the chosen rows go another way; the next eviction finds
+    // none of them alive and visits again: k02 comes first now.
+    for i in 4..16 {
+        ready(store.delete(&ctx, &space, &key(i))).unwrap();
+    }
+    for n in 3..16 {
+        store.put_versioned(&space, &format!("n{n:02}"), 0, None);
+    }
+    assert_eq!(store.total_entries(), MAX);
+    let log = log.lock().unwrap();
+    let evicted: Vec<&str> = log
+        .iter()
+        .filter(|(_, c)| *c == RemovalCause::Evicted)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(evicted, ["k00", "k03", "k02"]);
+    assert_eq!(log.len(), 3 + 13, "3 evicted and 13 deleted");
+    drop(log);
+    let stats = store.stats();
+    assert_eq!((stats.evictions, stats.deletes), (3, 13));
+    assert!(present(&store, &space, &key(16)));
+    assert_invariants(&store);
+}
