@@ -18,6 +18,13 @@
 //! fill, `seconds * 1e6` operations alternating a `get` and an overwriting
 //! `put` (no TTL) of uniformly chosen present rows.
 //!
+//! `fill-base`, `fill-skip` and `fill-bound` time a fill of `seconds *
+//! 1e6` new rows without a TTL into an empty store instead: the baseline,
+//! an unbounded `SkipStore`, and one bounded to `rows` (`max_entries`),
+//! which evicts a row for each row written once full (the compare
+//! command's `bounded-fill`, without its first half that evicts nothing):
+//! `churn fill-bound 1 0.4 100000`.
+//!
 //! `det` is the deterministic variant, for instruction and cache-miss
 //! counts that do not depend on this machine's noise: SkipStore only, one
 //! thread, a manual clock moved 1 us per put (or the sixth argument's
@@ -134,7 +141,17 @@ fn main() {
             rows,
         ),
         "null" => timed(&setup, &Null, which, threads, seconds, rows),
-        other => eprintln!("unknown store {other:?}: skip, base, null, det or det-mix"),
+        "fill-base" => fill_timed(&setup, &InMemoryStore::<String>::new(), which, seconds),
+        "fill-skip" => fill_timed(&setup, &SkipStore::<String>::new(), which, seconds),
+        "fill-bound" => {
+            let bounded = SkipStore::<String>::builder()
+                .max_entries(rows as usize)
+                .build();
+            fill_timed(&setup, &bounded, which, seconds);
+        }
+        other => eprintln!(
+            "unknown store {other:?}: skip, base, null, det, det-mix, fill-base, fill-skip or fill-bound"
+        ),
     }
 }
 
@@ -225,6 +242,15 @@ fn timed(
         workers.into_iter().map(|w| w.join().expect("worker")).sum()
     });
     println!("{name} threads={threads}: {:.1} k puts/s", rate / 1e3);
+}
+
+/// Fills `store` with `seconds * 1e6` rows from one thread, timed.
+fn fill_timed(setup: &Setup, store: &dyn Store<String>, name: &str, seconds: f64) {
+    let puts = (seconds * 1e6) as u64;
+    let begun = Instant::now();
+    setup.fill(store, puts);
+    let rate = puts as f64 / begun.elapsed().as_secs_f64();
+    println!("{name}: {puts} puts, {:.1} k puts/s", rate / 1e3);
 }
 
 fn deterministic(setup: &Setup, rows: u64, puts: u64, step_us: u64) {
