@@ -281,57 +281,15 @@ impl<V> Slot<V> {
                 contain(|| drop(refused));
                 return Replaced::Declined;
             }
-            if let Next::Unplaced(v) = next {
-                if cur.tag() & FREE == 0 {
-                    next = Next::Boxed(Owned::new(v));
-                } else {
-                    // Claim the free cell: clearing the mark makes this
-                    // write its one owner.
-                    let claimed = cur.with_tag(cur.tag() & !FREE);
-                    match self.current.compare_exchange(
-                        cur,
-                        claimed,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                        guard,
-                    ) {
-                        Ok(_) => {
-                            // Unit tests widen the window between the
-                            // claim and the install, so that the racing
-                            // test would see two owners of one cell.
-                            #[cfg(all(test, not(skipstore_loom)))]
-                            std::thread::yield_now();
-                            // SAFETY: R4: claimed; empty (the release dropped
-                            // its last version before marking it free).
-                            self.inline.with_mut(|cell| unsafe { (*cell).write(v) });
-                            next = Next::Inline;
-                            cur = claimed;
-                        }
-                        Err(e) => {
-                            next = Next::Unplaced(v);
-                            cur = e.current;
-                            continue;
-                        }
-                    }
-                }
-            }
-            let number = next_version(cur_ref.version);
-            let new = match &mut next {
-                Next::Unplaced(_) => unreachable!("placed above"),
-                Next::Boxed(owned) => {
-                    owned.version = number;
-                    // A boxed install keeps the cell's free mark.
-                    let raw = &**owned as *const Version<V>;
-                    Shared::from(raw).with_tag(cur.tag() & FREE)
-                }
-                Next::Inline => {
-                    // SAFETY: R4: claimed and written by this write, not yet
-                    // published.
-                    self.inline
-                        .with_mut(|cell| unsafe { (*cell).assume_init_mut() }.version = number);
-                    Shared::null().with_tag(INLINE)
+            next = match self.place(next, &mut cur, guard) {
+                Ok(placed) => placed,
+                Err(unplaced) => {
+                    next = unplaced;
+                    continue; // lost the cell to another write: look again
                 }
             };
+            let number = next_version(cur_ref.version);
+            let new = self.numbered(&mut next, number, cur.tag());
             match self.current.compare_exchange(
                 cur,
                 new,
@@ -361,6 +319,76 @@ impl<V> Slot<V> {
                         cur = self.current.load(Ordering::Acquire, guard);
                     }
                 }
+            }
+        }
+    }
+
+    /// Places `next` for an install over `cur`, if it is still unplaced: in
+    /// the inline cell when `cur` marks it free (claimed by clearing the
+    /// mark, which makes this write its one owner; `cur` becomes the
+    /// claimed word), else in a box. `Err` if the claim lost a race: `next`
+    /// back, unplaced, and `cur` the word found.
+    fn place<'g>(
+        &self,
+        next: Next<V>,
+        cur: &mut Shared<'g, Version<V>>,
+        guard: &'g EpochGuard,
+    ) -> Result<Next<V>, Next<V>> {
+        let Next::Unplaced(v) = next else {
+            return Ok(next);
+        };
+        if cur.tag() & FREE == 0 {
+            return Ok(Next::Boxed(Owned::new(v)));
+        }
+        let claimed = cur.with_tag(cur.tag() & !FREE);
+        match self.current.compare_exchange(
+            *cur,
+            claimed,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+            guard,
+        ) {
+            Ok(_) => {
+                // Unit tests widen the window between the claim and the
+                // install, so that the racing test would see two owners
+                // of one cell.
+                #[cfg(all(test, not(skipstore_loom)))]
+                std::thread::yield_now();
+                // SAFETY: R4: claimed; empty (the release dropped its last
+                // version before marking it free).
+                self.inline.with_mut(|cell| unsafe { (*cell).write(v) });
+                *cur = claimed;
+                Ok(Next::Inline)
+            }
+            Err(e) => {
+                *cur = e.current;
+                Err(Next::Unplaced(v))
+            }
+        }
+    }
+
+    /// Gives the placed `next` its `number` and returns the word that
+    /// publishes it over a word tagged `cur_tag`.
+    fn numbered<'g>(
+        &self,
+        next: &mut Next<V>,
+        number: u64,
+        cur_tag: usize,
+    ) -> Shared<'g, Version<V>> {
+        match next {
+            Next::Unplaced(_) => unreachable!("placed first"),
+            Next::Boxed(owned) => {
+                owned.version = number;
+                // A boxed install keeps the cell's free mark.
+                let raw = &**owned as *const Version<V>;
+                Shared::from(raw).with_tag(cur_tag & FREE)
+            }
+            Next::Inline => {
+                // SAFETY: R4: claimed and written by this write, not yet
+                // published.
+                self.inline
+                    .with_mut(|cell| unsafe { (*cell).assume_init_mut() }.version = number);
+                Shared::null().with_tag(INLINE)
             }
         }
     }
