@@ -1,5 +1,5 @@
 //! Expiry bookkeeping follows the rows held, not the writes: the floors of
-//! issue 14, part 1, at full size (the tests in `tests/failure_modes.rs`
+//! issue 14, part 1, at full size (the tests in `tests/failure_modes/memory.rs`
 //! run them smaller).
 //!
 //! ```text
