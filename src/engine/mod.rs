@@ -268,6 +268,9 @@ where
             let notices = &mut notices;
             with_rendered(ns, |rendered| {
                 let hash = point_hash(rendered, key);
+                // The point index's probe and the namespace's lookup are
+                // independent: their cache misses overlap.
+                self.entries.prefetch(hash, &guard);
                 let mut next = next;
                 loop {
                     let node = self.pin_namespace(rendered, ns, &guard);
