@@ -221,6 +221,13 @@ impl<T> Lane<T> {
     fn held_estimate(&self) -> usize {
         self.held.load(Ordering::Relaxed) + self.inbox.len()
     }
+
+    /// No timer held, as far as a thread can tell without the mutex (a
+    /// timer being filed meanwhile may be missed, as a step that finds the
+    /// lane busy misses it).
+    fn is_empty(&self) -> bool {
+        self.held_estimate() == 0
+    }
 }
 
 /// What one [`Expiry::run`] did.
@@ -381,8 +388,8 @@ impl<T> Expiry<T> {
         let own = own_lane();
         (0..LANES).find_map(|i| {
             let lane = &self.lanes[(own + i) % LANES];
-            if lane.held_estimate() == 0 {
-                return None; // empty, as it is when no row has a TTL
+            if lane.is_empty() {
+                return None; // as it is when no row has a TTL
             }
             let mut swept = try_lock(&lane.wheel)?;
             for _ in 0..STEP_BUDGET {
@@ -414,14 +421,9 @@ impl<T> Expiry<T> {
         self.lanes[other].is_late(now).then_some(other)
     }
 
-    /// Whether lane `at` holds no timer, as far as a thread can tell without
-    /// its mutex (the wheel's count when its mutex was last let go, and the
-    /// inbox): a timer being filed meanwhile may be missed, as a step that
-    /// finds the lane busy misses it.
+    /// Whether lane `at` holds no timer (see [`Lane::is_empty`]).
     pub(crate) fn lane_is_empty(&self, at: usize) -> bool {
-        self.lanes
-            .get(at)
-            .is_none_or(|lane| lane.held_estimate() == 0)
+        self.lanes.get(at).is_none_or(|lane| lane.is_empty())
     }
 
     /// The calling thread's lane (for a step that is not a writer's help).
