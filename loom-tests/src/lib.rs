@@ -86,6 +86,18 @@ pub fn put(s: &SkipStore<u32>, ns: &Namespace, key: &str, v: u32, ttl: Option<Du
     run(s.put_with_options(&ExecutionContext::new(), ns, key, v, opts)).expect("put");
 }
 
+/// A thread that does one [`put`] on clones of `s` and `ns`.
+pub fn spawn_put(
+    s: &SkipStore<u32>,
+    ns: &Namespace,
+    key: &'static str,
+    v: u32,
+    ttl: Option<Duration>,
+) -> loom::thread::JoinHandle<()> {
+    let (s, ns) = (s.clone(), ns.clone());
+    loom::thread::spawn(move || put(&s, &ns, key, v, ttl))
+}
+
 pub fn get(s: &SkipStore<u32>, ns: &Namespace, key: &str) -> Option<u32> {
     run(s.get(&ExecutionContext::new(), ns, key)).expect("get")
 }

@@ -19,10 +19,7 @@ fn overwrite_racing_expiry() {
         let a = ns("a");
         put(&s, &a, "k", 1, Some(MS));
         clock.advance(2 * MS);
-        let writer = {
-            let (s, a) = (s.clone(), a.clone());
-            thread::spawn(move || put(&s, &a, "k", 2, None))
-        };
+        let writer = spawn_put(&s, &a, "k", 2, None);
         let swept = evict(&s);
         writer.join().unwrap();
         assert!(swept <= 1);
@@ -61,10 +58,7 @@ fn get_racing_overwrite() {
         let (s, _clock) = store();
         let a = ns("a");
         put(&s, &a, "k", 1, None);
-        let writer = {
-            let (s, a) = (s.clone(), a.clone());
-            thread::spawn(move || put(&s, &a, "k", 2, None))
-        };
+        let writer = spawn_put(&s, &a, "k", 2, None);
         let seen = get(&s, &a, "k");
         assert!(matches!(seen, Some(1 | 2)), "saw {seen:?}");
         writer.join().unwrap();
@@ -83,10 +77,7 @@ fn two_writers_with_different_ttls() {
         let (s, clock) = store();
         let a = ns("a");
         put(&s, &a, "k", 0, None);
-        let short = {
-            let (s, a) = (s.clone(), a.clone());
-            thread::spawn(move || put(&s, &a, "k", 1, Some(5 * MS)))
-        };
+        let short = spawn_put(&s, &a, "k", 1, Some(5 * MS));
         put(&s, &a, "k", 2, Some(10 * MS));
         short.join().unwrap();
         let winner = get(&s, &a, "k");
@@ -114,11 +105,8 @@ fn earlier_expiry_racing_a_refile() {
         put(&s, &a, "k", 1, Some(2 * MS)); // a timer at 2 ms
         put(&s, &a, "k", 2, Some(10 * MS)); // covered by it: none filed
         clock.advance(3 * MS);
-        let writer = {
-            let (s, a) = (s.clone(), a.clone());
-            // Expires at 4 ms: before the 10 ms the sweep may file for.
-            thread::spawn(move || put(&s, &a, "k", 3, Some(MS)))
-        };
+        // Expires at 4 ms: before the 10 ms the sweep may file for.
+        let writer = spawn_put(&s, &a, "k", 3, Some(MS));
         assert_eq!(evict(&s), 0);
         writer.join().unwrap();
         assert_settled(&s, &a, "k", Some(3));
@@ -136,15 +124,35 @@ fn namespace_retirement_racing_insert() {
         let (s, _clock) = store();
         let a = ns("a");
         put(&s, &a, "old", 1, None);
-        let writer = {
-            let (s, a) = (s.clone(), a.clone());
-            thread::spawn(move || put(&s, &a, "new", 2, None))
-        };
+        let writer = spawn_put(&s, &a, "new", 2, None);
         delete(&s, &a, "old");
         writer.join().unwrap();
         assert_settled(&s, &a, "new", Some(2));
         assert_settled(&s, &a, "old", None);
         assert_eq!(s.stats().namespaces, 1);
+    });
+}
+
+/// An overwrite racing the delete of its namespace's only row, which
+/// retires the namespace. The overwrite takes no namespace pin while it
+/// replaces a live entry (rule 1): either it replaces before the delete
+/// (then the delete removes its value) or it finds the entry dead and
+/// inserts anew, into a new node. Every read path agrees with `get`, and
+/// the namespace is listed exactly when the key is present.
+#[test]
+fn overwrite_racing_delete_of_the_last_row() {
+    model(|| {
+        let (s, _clock) = store();
+        let a = ns("a");
+        put(&s, &a, "k", 1, None);
+        let writer = spawn_put(&s, &a, "k", 2, None);
+        delete(&s, &a, "k");
+        writer.join().unwrap();
+        let now = get(&s, &a, "k");
+        assert!(matches!(now, None | Some(2)), "{now:?}");
+        assert_settled(&s, &a, "k", now);
+        assert_eq!(s.stats().namespaces, usize::from(now.is_some()));
+        assert_eq!(s.total_entries(), usize::from(now.is_some()));
     });
 }
 
@@ -155,10 +163,7 @@ fn insert_racing_delete() {
     model(|| {
         let (s, _clock) = store();
         let a = ns("a");
-        let writer = {
-            let (s, a) = (s.clone(), a.clone());
-            thread::spawn(move || put(&s, &a, "k", 1, None))
-        };
+        let writer = spawn_put(&s, &a, "k", 1, None);
         delete(&s, &a, "k");
         writer.join().unwrap();
         let now = get(&s, &a, "k");
@@ -178,10 +183,7 @@ fn list_racing_drain() {
         let a = ns("a");
         put(&s, &a, "k1", 1, None);
         // The second new key fills the buffer and drains both into the keys.
-        let writer = {
-            let (s, a) = (s.clone(), a.clone());
-            thread::spawn(move || put(&s, &a, "k2", 2, None))
-        };
+        let writer = spawn_put(&s, &a, "k2", 2, None);
         let listed = list(&s, &a);
         assert_listed(&listed, &["k1"]);
         writer.join().unwrap();
@@ -229,10 +231,7 @@ fn drain_expiry_racing_sweep() {
         put(&s, &a, "k1", 1, Some(MS));
         clock.advance(2 * MS);
         // The second new key fills the buffer; its drain finds k1 expired.
-        let writer = {
-            let (s, a) = (s.clone(), a.clone());
-            thread::spawn(move || put(&s, &a, "k2", 2, None))
-        };
+        let writer = spawn_put(&s, &a, "k2", 2, None);
         let swept = evict(&s);
         writer.join().unwrap();
         assert!(swept <= 1);
@@ -288,10 +287,7 @@ fn assert_drained(s: &skipstore::SkipStore<u32>, a: &entelix_memory::Namespace, 
 fn drain_keeping_racing_list() {
     model(|| {
         let (s, a) = store_to_drain();
-        let writer = {
-            let (s, a) = (s.clone(), a.clone());
-            thread::spawn(move || put(&s, &a, "k2", 2, Some(3 * MS)))
-        };
+        let writer = spawn_put(&s, &a, "k2", 2, Some(3 * MS));
         let listed = list(&s, &a);
         assert_listed(&listed, &["j", "k0", "k1"]);
         writer.join().unwrap();
@@ -328,10 +324,7 @@ fn drain_keeping_racing_list_and_delete() {
             let (s, a) = (s.clone(), a.clone());
             thread::spawn(move || delete(&s, &a, "k1"))
         };
-        let writer = {
-            let (s, a) = (s.clone(), a.clone());
-            thread::spawn(move || put(&s, &a, "k2", 2, Some(3 * MS)))
-        };
+        let writer = spawn_put(&s, &a, "k2", 2, Some(3 * MS));
         let listed = list(&s, &a);
         assert_listed(&listed, &["j", "k0"]);
         deleter.join().unwrap();
@@ -356,10 +349,7 @@ fn a_returned_put_is_listed_while_a_racing_insert_runs() {
         let (s, _clock) = store();
         let a = ns("a");
         put(&s, &a, "j", 0, None);
-        let other = {
-            let (s, a) = (s.clone(), a.clone());
-            thread::spawn(move || put(&s, &a, "k", 1, None))
-        };
+        let other = spawn_put(&s, &a, "k", 1, None);
         put(&s, &a, "k", 2, None);
         assert!(get(&s, &a, "k").is_some());
         assert_eq!(

@@ -88,6 +88,16 @@ impl<V: Send + Sync + 'static> Notices<V> {
         }
     }
 
+    /// Retires what the operation unlinked so far (displaced versions,
+    /// released counts) through its own guard, before it drops it: a pin
+    /// saved per write. Kept versions stay readable: their keepsakes hold a
+    /// pin of their own until delivery.
+    pub(crate) fn retire_now(&mut self, guard: &crate::raw::Guard) {
+        self.graveyard.retire_now(guard);
+        self.released.retire_now(guard);
+        self.drained.retire_now(guard);
+    }
+
     /// A removal of `entry`'s version kept at `kept` (in `keepsakes`).
     pub(crate) fn push(&mut self, entry: &SyncArc<Entry<V>>, kept: usize, cause: Cause) {
         self.removals.push((SyncArc::clone(entry), cause, kept));

@@ -20,11 +20,13 @@
 //!
 //! # Protocol (the invariants loom-tests/ checks)
 //!
-//! 1. A put pins the namespace node (linked in `namespaces` before the pin
-//!    is handed out, see rule 7), then either replaces the live entry's
-//!    version in place or buffers a new entry in the node's `pending`
-//!    buffer and only then publishes it in `entries` (the linearization
-//!    point of an insert). So a key `get` can read is already reachable by
+//! 1. A put that finds the key's entry in `entries` replaces its version
+//!    in place (a CAS on the slot, which fails once the slot is dead); it
+//!    takes no pin of its own, since a live entry holds one on its node.
+//!    Otherwise it pins the namespace node (linked in `namespaces` before
+//!    the pin is handed out, see rule 7), buffers a new entry in the
+//!    node's `pending` buffer and only then publishes it in `entries` (the
+//!    linearization point of an insert). So a key `get` can read is already reachable by
 //!    `list`. A buffered entry is *fresh* until its insert knows the
 //!    outcome: *published*, or *void* when another entry of the key won
 //!    (the loser kills its slot and retries with a copy of its version,
@@ -265,35 +267,11 @@ where
         let mut notices = Notices::new();
         let written = {
             let guard = pin();
-            let notices = &mut notices;
-            with_rendered(ns, |rendered| {
-                let hash = point_hash(rendered, key);
-                // The point index's probe and the namespace's lookup are
-                // independent: their cache misses overlap.
-                self.entries.prefetch(hash, &guard);
-                let mut next = next;
-                loop {
-                    let node = self.pin_namespace(rendered, ns, &guard);
-                    let attempt = match self.entries.get(hash, rendered, key, &guard) {
-                        Some(entry) => {
-                            let entry = Arc::clone(&entry);
-                            self.replace(&node, entry, next, condition, notices, &guard)
-                        }
-                        None if matches!(condition, Condition::IfVersion(_)) => {
-                            self.unpin(&node, notices, &guard);
-                            return Written::Refused(None);
-                        }
-                        None => self.insert(node, key, hash, next, notices, &guard),
-                    };
-                    match attempt {
-                        Ok(written) => return written,
-                        // Raced with a removal or another insert: the node
-                        // was unpinned; start over with the version handed
-                        // back.
-                        Err(back) => next = back,
-                    }
-                }
-            })
+            let written = with_rendered(ns, |rendered| {
+                self.write_pinned(ns, rendered, key, next, condition, &mut notices, &guard)
+            });
+            notices.retire_now(&guard);
+            written
         };
         if matches!(written, Written::Stored(_)) {
             self.hooks.stats.add_write();
@@ -303,11 +281,53 @@ where
         written
     }
 
-    /// Writes over the entry found for the key (the node is pinned; this
-    /// unpins it). `Err` hands `next` back when the entry turned out dead.
+    /// [`Engine::write`] of `next` under `guard`, with `ns` rendered.
+    #[allow(clippy::too_many_arguments)] // `write`'s body, split out
+    fn write_pinned(
+        &self,
+        ns: &Namespace,
+        rendered: &str,
+        key: &str,
+        mut next: Version<V>,
+        condition: Condition,
+        notices: &mut Notices<V>,
+        guard: &Guard,
+    ) -> Written {
+        let hash = point_hash(rendered, key);
+        // If the key is new, the namespace's lookup follows the probe:
+        // start loading both, so that their misses overlap.
+        let ns_hash = point_hash("", rendered);
+        self.entries.prefetch(hash, guard);
+        self.ns_lookup.prefetch(ns_hash, guard);
+        loop {
+            // An overwrite needs no pin of its own: the live entry holds
+            // one on its node (rule 1).
+            let attempt = match self.entries.get(hash, rendered, key, guard) {
+                Some(entry) => {
+                    let entry = Arc::clone(&entry);
+                    self.replace(entry, next, condition, notices, guard)
+                }
+                None if matches!(condition, Condition::IfVersion(_)) => {
+                    return Written::Refused(None);
+                }
+                None => {
+                    let node = self.pin_namespace(rendered, ns_hash, ns, guard);
+                    self.insert(node, key, hash, next, notices, guard)
+                }
+            };
+            match attempt {
+                Ok(written) => return written,
+                // Raced with a removal or another insert (any pin taken was
+                // released): start over with the version handed back.
+                Err(back) => next = back,
+            }
+        }
+    }
+
+    /// Writes over the entry found for the key. `Err` hands `next` back
+    /// when the entry turned out dead.
     fn replace(
         &self,
-        node: &Arc<NsNode<V>>,
         entry: Arc<Entry<V>>,
         next: Version<V>,
         condition: Condition,
@@ -336,7 +356,6 @@ where
         let hold = || Arc::clone(&entry);
         let outcome =
             (entry.slot).replace_if(next, allowed, keep_old, &mut notices.graveyard, hold, guard);
-        self.unpin(node, notices, guard);
         match outcome {
             Replaced::Done(version, (kept, cause)) => {
                 if let Some(kept) = kept {
@@ -635,9 +654,11 @@ where
         let mut notices = Notices::new();
         let removed = {
             let guard = pin();
-            self.find(ns, key, &guard).is_some_and(|entry| {
+            let removed = self.find(ns, key, &guard).is_some_and(|entry| {
                 self.kill(&entry, |_| true, Cause::Deleted, &mut notices, &guard)
-            })
+            });
+            notices.retire_now(&guard);
+            removed
         };
         self.hooks.deliver(notices);
         self.maybe_help_sweep();

@@ -8,7 +8,6 @@ use std::ops::{Bound, ControlFlow};
 use entelix_memory::Namespace;
 
 use super::{Engine, Notices};
-use crate::index::point_hash;
 use crate::namespace::{NsNode, Pinned};
 use crate::raw::Guard;
 use crate::raw::pending::Reach;
@@ -41,14 +40,15 @@ impl<V> Engine<V>
 where
     V: Clone + Send + Sync + 'static,
 {
-    /// The namespace node for `rendered`, pinned; created if absent.
+    /// The namespace node for `rendered` (whose lookup hash is `hash`,
+    /// `point_hash("", rendered)`), pinned; created if absent.
     pub(super) fn pin_namespace(
         &self,
         rendered: &str,
+        hash: u64,
         ns: &Namespace,
         guard: &Guard,
     ) -> Arc<NsNode<V>> {
-        let hash = point_hash("", rendered);
         loop {
             if let Some(node) = self.ns_lookup.get(hash, "", rendered, guard) {
                 let node = Arc::clone(&node);

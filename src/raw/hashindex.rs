@@ -91,6 +91,12 @@ impl<T: Member> Released<T> {
         }
     }
 
+    /// Gives the counts released so far back through the caller's pin
+    /// (see [`crate::raw::retire::Batch::retire_now`]).
+    pub(crate) fn retire_now(&mut self, guard: &Guard) {
+        self.counts.retire_now(guard);
+    }
+
     fn push(&mut self, member: *const T, gone: bool) {
         // SAFETY: R2, R6: callers hand over the set's count of a member
         // that their tombstone CAS unlinked, once, with whether it was gone

@@ -136,6 +136,12 @@ mod imp {
             }
         }
 
+        /// Gives the counts drained so far back through the caller's pin
+        /// (see [`crate::raw::retire::Batch::retire_now`]).
+        pub(crate) fn retire_now(&mut self, guard: &crate::raw::Guard) {
+            self.counts.retire_now(guard);
+        }
+
         /// # Safety
         /// `item` is a chain's strong count (R6) of an item that this
         /// thread's drain unlinked (R2, R7): unreachable from the chain's

@@ -57,10 +57,21 @@ impl<T: Send + 'static> Batch<T> {
     }
 
     fn retire(&mut self) {
+        if self.first.is_some() {
+            self.retire_under(&crossbeam_epoch::pin());
+        }
+    }
+
+    /// Retires what the batch holds now, through the caller's pin: an
+    /// operation that still holds its guard saves a pin of its own.
+    pub(crate) fn retire_now(&mut self, guard: &super::Guard) {
+        self.retire_under(guard.epoch());
+    }
+
+    fn retire_under(&mut self, guard: &crossbeam_epoch::Guard) {
         let Some(first) = self.first.take() else {
             return;
         };
-        let guard = crossbeam_epoch::pin();
         if self.more.is_empty() {
             guard.defer(move || drop(first));
             return;

@@ -317,6 +317,13 @@ impl<V: Send + Sync + 'static, O: Send + Sync + 'static> Graveyard<V, O> {
             inline: Batch::new(),
         }
     }
+
+    /// Retires the versions displaced so far through the caller's pin
+    /// (see [`Batch::retire_now`]).
+    pub(crate) fn retire_now(&mut self, guard: &super::Guard) {
+        self.boxed.retire_now(guard);
+        self.inline.retire_now(guard);
+    }
 }
 
 /// A boxed version a slot CAS unlinked: freed when this drops.
