@@ -13,7 +13,7 @@ use entelix_core::{ExecutionContext, TenantId};
 use entelix_memory::Namespace;
 
 use crate::cli::Args;
-use crate::runner::{StoreKind, Subject, ready};
+use crate::runner::{StoreKind, Subject, ready, release_freed_memory};
 
 /// Namespaces the rows are spread over, round-robin.
 pub const NAMESPACES: usize = 1_000;
@@ -85,24 +85,6 @@ fn grow(kind: StoreKind, rows: u64) -> Result<Growth, String> {
         puts_per_second: rows as f64 / elapsed.as_secs_f64().max(1e-9),
     })
 }
-
-/// Returns freed heap memory to the system (glibc's `malloc_trim`, which
-/// first consolidates the free blocks).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn release_freed_memory() {
-    unsafe extern "C" {
-        fn malloc_trim(pad: usize) -> std::ffi::c_int;
-    }
-    // SAFETY: `malloc_trim` takes a plain integer and only reorganises the
-    // allocator's own free lists; it is safe to call at any time.
-    unsafe {
-        malloc_trim(0);
-    }
-}
-
-/// Elsewhere, nothing to do.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_freed_memory() {}
 
 /// Runs `args.rounds` rounds of both stores.
 pub fn run(args: &Args) -> Result<GrowReport, String> {

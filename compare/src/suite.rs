@@ -10,7 +10,7 @@ use crate::cli::Args;
 use crate::fixture::Fixture;
 use crate::memory::{Footprint, measure};
 use crate::report::{Machine, Params, Report, Row, Side};
-use crate::runner::{Background, StoreKind, Subject, run_timed};
+use crate::runner::{Background, StoreKind, Subject, release_freed_memory, run_timed};
 use crate::workloads::{self, Worker, Workload};
 
 /// A run's settings, resolved from the arguments.
@@ -138,6 +138,14 @@ impl<'a> Suite<'a> {
                 ));
                 self.round(workload, threads, &filled[i], kind, seed, &mut sides[i])
                     .map_err(|e| format!("{} on {}: {e}", workload.name(), kind.name()))?;
+                // A round on a fresh store drops it after the clock stops;
+                // without this, the next round's first large allocation
+                // (the next store's, whichever it is) would pay for merging
+                // the hundreds of thousands of small blocks it freed (glibc
+                // consolidates them then): a stall of 0.1-0.2 s inside a
+                // 0.3 s round, the harness's, not the store's (the `grow`
+                // workload found it first).
+                release_freed_memory();
                 self.progress.inc(1);
             }
         }
