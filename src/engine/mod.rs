@@ -303,10 +303,9 @@ where
             // An overwrite needs no pin of its own: the live entry holds
             // one on its node (rule 1).
             let attempt = match self.entries.get(hash, rendered, key, guard) {
-                Some(entry) => {
-                    let entry = Arc::clone(&entry);
-                    self.replace(entry, next, condition, notices, guard)
-                }
+                // Borrowed under the guard: a count of our own is taken only
+                // if the displaced version needs one (see `replace`).
+                Some(entry) => self.replace(&entry, next, condition, notices, guard),
                 None if matches!(condition, Condition::IfVersion(_)) => {
                     return Written::Refused(None);
                 }
@@ -328,7 +327,7 @@ where
     /// when the entry turned out dead.
     fn replace(
         &self,
-        entry: Arc<Entry<V>>,
+        entry: &Arc<Entry<V>>,
         next: Version<V>,
         condition: Condition,
         notices: &mut Notices<V>,
@@ -353,16 +352,16 @@ where
             };
             (wants.then(|| keepsakes.keep(old)), cause)
         };
-        let hold = || Arc::clone(&entry);
+        let hold = || Arc::clone(entry);
         let outcome =
             (entry.slot).replace_if(next, allowed, keep_old, &mut notices.graveyard, hold, guard);
         match outcome {
             Replaced::Done(version, (kept, cause)) => {
                 if let Some(kept) = kept {
-                    notices.push(&entry, kept, cause);
+                    notices.push(entry, kept, cause);
                 }
                 self.hooks.stats.add_removal(cause);
-                self.arm(&entry, guard);
+                self.arm(entry, guard);
                 Ok(Written::Stored(version))
             }
             Replaced::Declined => {
@@ -373,7 +372,7 @@ where
             }
             Replaced::Dead(back) => {
                 // Dead but not yet unlinked: help, then retry.
-                self.entries.remove_same(&entry, guard);
+                self.entries.remove_same(entry, guard);
                 Err(back)
             }
         }
