@@ -26,17 +26,17 @@
 //!    Otherwise it pins the namespace node (linked in `namespaces` before
 //!    the pin is handed out, see rule 7), buffers a new entry in the
 //!    node's `pending` buffer and only then publishes it in `entries` (the
-//!    linearization point of an insert). So a key `get` can read is already reachable by
-//!    `list`. A buffered entry is *fresh* until its insert knows the
-//!    outcome: *published*, or *void* when another entry of the key won
-//!    (the loser kills its slot and retries with a copy of its version,
-//!    see `Engine::void`). Whoever walks a buffer reads a fresh entry's slot only after
-//!    finding that very entry in `entries` (`Engine::is_reachable`); a drain
-//!    keeps fresh entries and drops void ones. A drain later moves live
-//!    published entries into `keys`, except that it removes the expired
-//!    ones (as their timers would, see rule 6) and may leave those about to
-//!    expire in the buffer, so that short-lived rows never touch the
-//!    skiplist.
+//!    linearization point of an insert). So a key `get` can read is
+//!    already reachable by `list`. A buffered entry is *fresh* until its
+//!    insert knows the outcome: *published*, or *void* when another entry
+//!    of the key won (the loser kills its slot and retries with a copy of
+//!    its version, see `Engine::void`). Whoever walks a buffer reads a
+//!    fresh entry's slot only after finding that very entry in `entries`
+//!    (`Engine::is_reachable`); a drain keeps fresh entries and drops void
+//!    ones. A drain later moves live published entries into `keys`, except
+//!    that it removes the expired ones (as their timers would, see rule 6)
+//!    and may leave those about to expire in the buffer, so that
+//!    short-lived rows never touch the skiplist.
 //! 2. Delete, expiry and eviction kill the slot (the linearization point of a
 //!    removal), then unlink the entry from `entries` and (if it got there)
 //!    from `keys`, and unpin the node. A node whose last pin goes stays
