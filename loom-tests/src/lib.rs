@@ -98,6 +98,16 @@ pub fn spawn_put(
     loom::thread::spawn(move || put(&s, &ns, key, v, ttl))
 }
 
+/// A thread that does one [`delete`] on clones of `s` and `ns`.
+pub fn spawn_delete(
+    s: &SkipStore<u32>,
+    ns: &Namespace,
+    key: &'static str,
+) -> loom::thread::JoinHandle<()> {
+    let (s, ns) = (s.clone(), ns.clone());
+    loom::thread::spawn(move || delete(&s, &ns, key))
+}
+
 pub fn get(s: &SkipStore<u32>, ns: &Namespace, key: &str) -> Option<u32> {
     run(s.get(&ExecutionContext::new(), ns, key)).expect("get")
 }

@@ -38,10 +38,7 @@ fn delete_racing_expiry() {
         let a = ns("a");
         put(&s, &a, "k", 1, Some(MS));
         clock.advance(2 * MS);
-        let deleter = {
-            let (s, a) = (s.clone(), a.clone());
-            thread::spawn(move || delete(&s, &a, "k"))
-        };
+        let deleter = spawn_delete(&s, &a, "k");
         let swept = evict(&s);
         deleter.join().unwrap();
         assert!(swept <= 1);
@@ -303,10 +300,7 @@ fn drain_keeping_racing_list() {
 fn drain_keeping_racing_delete() {
     model(|| {
         let (s, a) = store_to_drain();
-        let deleter = {
-            let (s, a) = (s.clone(), a.clone());
-            thread::spawn(move || delete(&s, &a, "k1"))
-        };
+        let deleter = spawn_delete(&s, &a, "k1");
         put(&s, &a, "k2", 2, Some(3 * MS));
         deleter.join().unwrap();
         assert_drained(&s, &a, None);
@@ -320,10 +314,7 @@ fn drain_keeping_racing_delete() {
 fn drain_keeping_racing_list_and_delete() {
     model_bounded(1, || {
         let (s, a) = store_to_drain();
-        let deleter = {
-            let (s, a) = (s.clone(), a.clone());
-            thread::spawn(move || delete(&s, &a, "k1"))
-        };
+        let deleter = spawn_delete(&s, &a, "k1");
         let writer = spawn_put(&s, &a, "k2", 2, Some(3 * MS));
         let listed = list(&s, &a);
         assert_listed(&listed, &["j", "k0"]);
