@@ -123,7 +123,18 @@ fn main() {
     let setup = Setup::new(arg(5, 2_000.0) as u64);
     match which {
         "det" => deterministic(&setup, rows, (seconds * 1e6) as u64, arg(6, 1.0) as u64),
-        "det-mix" => deterministic_mix(&setup, rows, (seconds * 1e6) as u64),
+        "det-mix" => deterministic_mix(
+            &setup,
+            &SkipStore::<String>::new(),
+            rows,
+            (seconds * 1e6) as u64,
+        ),
+        "det-mix-base" => deterministic_mix(
+            &setup,
+            &InMemoryStore::<String>::new(),
+            rows,
+            (seconds * 1e6) as u64,
+        ),
         "base" => timed(
             &setup,
             &InMemoryStore::<String>::new(),
@@ -275,9 +286,8 @@ fn deterministic(setup: &Setup, rows: u64, puts: u64, step_us: u64) {
     );
 }
 
-fn deterministic_mix(setup: &Setup, rows: u64, ops: u64) {
-    let store = SkipStore::<String>::new();
-    setup.fill(&store, rows);
+fn deterministic_mix(setup: &Setup, store: &dyn Store<String>, rows: u64, ops: u64) {
+    setup.fill(store, rows);
     let ctx = ExecutionContext::new();
     let n = setup.namespaces.len() as u64;
     let mut x = 0x9E37_79B9_7F4A_7C15;
