@@ -24,7 +24,6 @@ mod std_types {
     pub(crate) type AtomicBool = std::sync::atomic::AtomicBool;
     pub(crate) type AtomicIsize = std::sync::atomic::AtomicIsize;
     pub(crate) type AtomicPtr<T> = std::sync::atomic::AtomicPtr<T>;
-    pub(crate) type AtomicU8 = std::sync::atomic::AtomicU8;
     pub(crate) type AtomicU64 = std::sync::atomic::AtomicU64;
     pub(crate) type AtomicUsize = std::sync::atomic::AtomicUsize;
 }
@@ -37,9 +36,7 @@ pub(crate) use std_types::*;
 #[cfg(skipstore_loom)]
 pub(crate) use loom::sync::{
     Arc, Mutex, MutexGuard,
-    atomic::{
-        AtomicBool, AtomicIsize, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence,
-    },
+    atomic::{AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence},
 };
 
 /// A cell of memory that the crate's unsafe code hands between threads by

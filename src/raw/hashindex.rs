@@ -7,6 +7,17 @@
 //! member's own pointer; a one-byte tag per slot filters probes; removal
 //! leaves a tombstone and hands the member's count to crossbeam-epoch.
 //!
+//! # Groups
+//!
+//! Slots come in groups of seven, each group one 64-byte cache line: seven
+//! pointers and one word holding their tags. A probe starts at the first
+//! slot of its key's home group and reads the group's tags with one load,
+//! so a probe that ends in its home group (nearly all of them, at the
+//! loads below) misses once on the index; with the tags and pointers in
+//! two arrays it missed twice, once on each (BENCHMARKS.md, issue 15,
+//! "Thirteenth session"). Beyond the home group the probe goes on group by
+//! group, in slot order, as linear probing does.
+//!
 //! # Shards
 //!
 //! The set is 256 independent tables (`SHARDS`), chosen by hash bits; each
@@ -42,9 +53,9 @@
 //!   the first null slot of its probe sequence in its shard's table: one
 //!   CAS wins, the other finds the winner there. That is what makes keys
 //!   unique.
-//! * A slot's tag is written once, after its pointer, and only narrows
-//!   probes: a reader that sees the tag sees the pointer; a reader that sees
-//!   no tag reads the pointer.
+//! * A slot's tag is written once, after its pointer (an atomic OR into its
+//!   group's tag word), and only narrows probes: a reader that sees the tag
+//!   sees the pointer; a reader that sees no tag reads the pointer.
 //! * The table owns one strong count of each member it holds. A removal
 //!   (member -> tombstone) gives the count back through the epoch, so a
 //!   reader pinned while it probes can use every member it reaches.
@@ -59,11 +70,9 @@
 
 use std::ptr;
 
-use crossbeam_utils::CachePadded;
-
 use crate::counter::StripedCounter;
 use crate::index::Member;
-use crate::sync::{Arc, AtomicPtr, AtomicU8, AtomicUsize, Mutex, Ordering};
+use crate::sync::{Arc, AtomicPtr, Mutex, Ordering};
 
 use crate::raw::{Guard, Lent};
 
@@ -150,7 +159,7 @@ const FROZEN: usize = 1;
 /// A removed member's slot. Not a valid member address (members are at
 /// least 8-aligned), and distinct from null and from frozen forms.
 const TOMB: usize = 2;
-/// Slots of a shard's first table.
+/// Slot indexes of a shard's first table (seven eighths of them slots).
 #[cfg(not(skipstore_loom))]
 const MIN_SLOTS: usize = 16;
 #[cfg(skipstore_loom)]
@@ -166,82 +175,6 @@ const SHARD_BITS: u32 = 2;
 #[cfg(skipstore_loom)]
 const SHARD_BITS: u32 = 0;
 const SHARDS: usize = 1 << SHARD_BITS;
-
-/// Splits a point hash into a shard, a slot index and a one-byte tag.
-#[derive(Clone, Copy)]
-struct Spread {
-    /// Bits 32.. of the mixed hash, before the table's mask.
-    high: usize,
-    tag: u8,
-    shard: usize,
-}
-
-impl Spread {
-    fn of(hash: u64) -> Self {
-        // Point hashes are seeded and mixed already; multiply once more so
-        // that the slot index (bits 32..), the shard (bits 24..32) and the
-        // tag (bits 0..8) are independent.
-        let h = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        Self {
-            high: (h >> 32) as usize,
-            // Never 0: 0 means "no tag yet".
-            tag: (h as u8) | 0x80,
-            shard: (h >> 24) as usize & (SHARDS - 1),
-        }
-    }
-
-    fn home(self, mask: usize) -> usize {
-        self.high & mask
-    }
-}
-
-struct Table<T> {
-    mask: usize,
-    tags: Box<[AtomicU8]>,
-    slots: Box<[AtomicPtr<T>]>,
-    /// Slots ever filled (members and tombstones): the resize trigger.
-    /// Padded: every insert into the shard bumps it, and readers load the
-    /// fields above on every probe.
-    used: CachePadded<AtomicUsize>,
-}
-
-impl<T> Table<T> {
-    fn new(slots: usize) -> Self {
-        debug_assert!(slots.is_power_of_two());
-        Self {
-            mask: slots - 1,
-            tags: (0..slots).map(|_| AtomicU8::new(0)).collect(),
-            slots: (0..slots)
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
-            used: CachePadded::new(AtomicUsize::new(0)),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.mask + 1
-    }
-
-    /// The slots a probe from `spread` visits that may hold its key, in
-    /// probe order, each with its distance from home: slots whose tag is
-    /// unset or the key's (another tag is another key, skipped without
-    /// loading its pointer).
-    fn probe(&self, spread: Spread) -> impl Iterator<Item = usize> + '_ {
-        let (home, tag) = (spread.home(self.mask), spread.tag);
-        (0..=self.mask)
-            .map(move |n| (home + n) & self.mask)
-            .filter(move |&i| {
-                let seen = self.tags[i].load(Ordering::Acquire);
-                seen == 0 || seen == tag
-            })
-    }
-
-    /// Counts a slot just filled; true if the table is now due for a
-    /// resize (members and tombstones fill three quarters of it).
-    fn fill_one(&self) -> bool {
-        (self.used.fetch_add(1, Ordering::Relaxed) + 1) * 4 >= self.len() * 3
-    }
-}
 
 /// What a slot holds, decoded (whether or not it is frozen).
 enum Seen<T> {
@@ -340,7 +273,7 @@ impl<T: Member> PointSet<T> {
         for i in table.probe(spread) {
             // Readers read through frozen slots: they still name their
             // members.
-            let p = match decode(table.slots[i].load(Ordering::Acquire)).0 {
+            let p = match decode(table.slot(i).load(Ordering::Acquire)).0 {
                 Seen::Empty => return None,
                 Seen::Tomb => continue,
                 Seen::Member(p) => p,
@@ -366,15 +299,11 @@ impl<T: Member> PointSet<T> {
             use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
             let spread = Spread::of(hash);
             if let Some(table) = Self::current(self.shard(spread), guard) {
-                let home = spread.home(table.mask);
-                let (tag, slot) = (&table.tags[home], &table.slots[home]);
+                let line = table.home_line(spread);
                 // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 has;
-                // it reads nothing and cannot fault, and these addresses are
-                // in bounds of a table reached under `guard` anyway.
-                unsafe {
-                    _mm_prefetch::<_MM_HINT_T0>(ptr::from_ref(tag).cast());
-                    _mm_prefetch::<_MM_HINT_T0>(ptr::from_ref(slot).cast());
-                }
+                // it reads nothing and cannot fault, and the address is in
+                // bounds of a table reached under `guard` anyway.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(line) };
             }
         }
         #[cfg(not(all(target_arch = "x86_64", not(miri), not(skipstore_loom))))]
@@ -422,16 +351,16 @@ impl<T: Member> PointSet<T> {
         // Slots of other keys are skipped; if the table is frozen, a null
         // slot further on says so.
         for i in table.probe(spread) {
-            let mut p = table.slots[i].load(Ordering::Acquire);
+            let mut p = table.slot(i).load(Ordering::Acquire);
             if p.is_null() {
-                match table.slots[i].compare_exchange(
+                match table.slot(i).compare_exchange(
                     ptr::null_mut(),
                     raw,
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 ) {
                     Ok(_) => {
-                        table.tags[i].store(spread.tag, Ordering::Release);
+                        table.set_tag(i, spread.tag);
                         return Inserted::Done(table.fill_one());
                     }
                     Err(current) => p = current,
@@ -505,13 +434,13 @@ impl<T: Member> PointSet<T> {
 
     fn remove_from(table: &Table<T>, spread: Spread, target: *mut T) -> Removed {
         for i in table.probe(spread) {
-            match decode(table.slots[i].load(Ordering::Acquire)) {
+            match decode(table.slot(i).load(Ordering::Acquire)) {
                 // Being resized: the member (or its absence) moves to the
                 // new table; look there.
                 (_, true) => return Removed::Frozen,
                 (Seen::Empty, false) => return Removed::Absent,
                 (Seen::Member(p), false) if p == target => {
-                    return match table.slots[i].compare_exchange(
+                    return match table.slot(i).compare_exchange(
                         target,
                         ptr::without_provenance_mut(TOMB),
                         Ordering::AcqRel,
@@ -546,21 +475,12 @@ impl<T: Member> PointSet<T> {
         // SAFETY: R1, R2: current (so not retired), and we hold the
         // shard's mutex, so nobody but us replaces and retires it.
         let members = unsafe { old.as_ref() }.map_or_else(Vec::new, freeze);
-        // At most half full after the copy, so the next resize is at least
-        // a quarter of the table's slots of writes away; a shard of
+        // At most four sevenths full after the copy (half of the indexes,
+        // seven eighths of which are slots), so the next resize is at
+        // least 5/28 of the table's slots of writes away; a shard of
         // tombstones and few members is rehashed at its own size or less.
         let slots = (members.len() * 2).next_power_of_two().max(MIN_SLOTS);
-        let new: Table<T> = Table::new(slots);
-        for &m in &members {
-            let spread = Spread::of(hash_of(m));
-            let mut i = spread.home(new.mask);
-            while !new.slots[i].load(Ordering::Relaxed).is_null() {
-                i = (i + 1) & new.mask;
-            }
-            new.slots[i].store(m, Ordering::Relaxed);
-            new.tags[i].store(spread.tag, Ordering::Relaxed);
-        }
-        new.used.store(members.len(), Ordering::Relaxed);
+        let new = Table::holding(slots, &members, |m| Spread::of(hash_of(m)));
         shard
             .table
             .store(Box::into_raw(Box::new(new)), Ordering::Release);
@@ -585,7 +505,7 @@ impl<T: Member> PointSet<T> {
             let Some(table) = Self::current(shard, guard) else {
                 continue;
             };
-            for slot in &table.slots[..] {
+            for slot in table.slots() {
                 if let (Seen::Member(p), _) = decode(slot.load(Ordering::Acquire)) {
                     // SAFETY: R1, R6: read from a slot of a table reached
                     // under `guard`.
@@ -603,7 +523,7 @@ impl<T: Member> PointSet<T> {
         let guard = crate::raw::pin();
         self.shards
             .iter()
-            .filter_map(|s| Self::current(s, &guard).map(Table::len))
+            .filter_map(|s| Self::current(s, &guard).map(Table::capacity))
             .sum()
     }
 }
@@ -611,8 +531,8 @@ impl<T: Member> PointSet<T> {
 /// Freezes every slot of `table` (sets the low bit of its pointer, so no
 /// insert or removal can succeed there any more) and returns its members.
 fn freeze<T>(table: &Table<T>) -> Vec<*mut T> {
-    let mut members = Vec::with_capacity(table.used.load(Ordering::Relaxed));
-    for slot in &table.slots[..] {
+    let mut members = Vec::with_capacity(table.used());
+    for slot in table.slots() {
         let mut p = slot.load(Ordering::Acquire);
         loop {
             let frozen = p.map_addr(|a| a | FROZEN);
@@ -640,7 +560,7 @@ impl<T: Member> Drop for PointSet<T> {
             // theirs back).
             unsafe {
                 let table = Box::from_raw(table);
-                for slot in &table.slots[..] {
+                for slot in table.slots() {
                     if let (Seen::Member(p), _) = decode(slot.load(Ordering::Relaxed)) {
                         drop(Arc::from_raw(p));
                     }
@@ -656,6 +576,10 @@ impl<T: Member> Drop for PointSet<T> {
 unsafe impl<T: Member> Send for PointSet<T> {}
 // SAFETY: R8, as for `Send`.
 unsafe impl<T: Member> Sync for PointSet<T> {}
+
+mod table;
+
+use table::{Spread, Table};
 
 #[cfg(test)]
 mod test_member;

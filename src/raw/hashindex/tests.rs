@@ -30,7 +30,7 @@ fn find(set: &PointSet<M>, m: &M) -> Option<Arc<M>> {
 
 #[test]
 fn matches_a_map_through_resizes_tombstones_and_collisions() {
-    for buckets in [1, 7, 1 << 40] {
+    for buckets in [1, 7, 64, 1 << 40] {
         let set = PointSet::new();
         let mut model: HashMap<u64, Arc<M>> = HashMap::new();
         let mut x = 0x1234_5678_9abc_def1_u64 ^ buckets;
