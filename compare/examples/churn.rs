@@ -17,6 +17,8 @@
 //! `det-mix` counts the same way for the core operations instead: after the
 //! fill, `seconds * 1e6` operations alternating a `get` and an overwriting
 //! `put` (no TTL) of uniformly chosen present rows.
+//! `det-mix-base` runs the same mix on the baseline, for counts side by
+//! side.
 //!
 //! `fill-base`, `fill-skip` and `fill-bound` time a fill of `seconds *
 //! 1e6` new rows without a TTL into an empty store instead: the baseline,
@@ -161,7 +163,7 @@ fn main() {
             fill_timed(&setup, &bounded, which, seconds);
         }
         other => eprintln!(
-            "unknown store {other:?}: skip, base, null, det, det-mix, fill-base, fill-skip or fill-bound"
+            "unknown store {other:?}: skip, base, null, det, det-mix, det-mix-base, fill-base, fill-skip or fill-bound"
         ),
     }
 }
