@@ -12,8 +12,9 @@
 //! Slots come in groups of seven, each group one 64-byte cache line: seven
 //! pointers and one word holding their tags. A probe starts at the first
 //! slot of its key's home group and reads the group's tags with one load,
-//! so a probe that ends in its home group (nearly all of them, at the
-//! loads below) misses once on the index; with the tags and pointers in
+//! so a probe that ends in its home group (nearly all of them: a table is
+//! at most three quarters full, see "Tombstones") misses once on the
+//! index; with the tags and pointers in
 //! two arrays it missed twice, once on each (BENCHMARKS.md, issue 15,
 //! "Thirteenth session"). Beyond the home group the probe goes on group by
 //! group, in slot order, as linear probing does.
