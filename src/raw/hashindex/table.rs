@@ -68,10 +68,13 @@ struct Group<T> {
 const _: () = assert!(size_of::<Group<u8>>() == 64);
 
 impl<T> Group<T> {
-    fn new() -> Self {
+    /// A group holding `slots`, tagged by `tags` (a tag word). Built
+    /// whole, with no atomic operation: a resize's copy then costs a loom
+    /// model no interleavings.
+    fn holding(slots: [*mut T; PER_GROUP], tags: u64) -> Self {
         Self {
-            tags: AtomicU64::new(0),
-            slots: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            tags: AtomicU64::new(tags),
+            slots: slots.map(AtomicPtr::new),
         }
     }
 }
@@ -92,18 +95,6 @@ pub(super) struct Table<T> {
 }
 
 impl<T> Table<T> {
-    /// A table of `indexes` slot indexes (a power of two).
-    fn new(indexes: usize) -> Self {
-        debug_assert!(indexes.is_power_of_two());
-        let lanes = indexes.min(PER_GROUP);
-        Self {
-            mask: indexes - 1,
-            groups: (0..indexes.div_ceil(GROUP)).map(|_| Group::new()).collect(),
-            lanes: HIGH & (u64::MAX >> (8 * (8 - lanes))),
-            used: CachePadded::new(AtomicUsize::new(0)),
-        }
-    }
-
     /// Slot `i`'s pointer (`i` a slot index a probe gave, never a group's
     /// spare one).
     pub(super) fn slot(&self, i: usize) -> &AtomicPtr<T> {
@@ -120,28 +111,40 @@ impl<T> Table<T> {
 
     /// A table of `indexes` slot indexes (a power of two) holding
     /// `members`, each at the first free slot of its probe order, as an
-    /// insert would put it; `spread` is a member's [`Spread`].
+    /// insert would put it; `spread` is a member's [`Spread`]. Nobody can
+    /// reach the table yet: its groups are laid out in plain memory, then
+    /// moved into atomics whole.
     pub(super) fn holding(
         indexes: usize,
         members: &[*mut T],
         spread: impl Fn(*mut T) -> Spread,
     ) -> Self {
-        let table = Self::new(indexes);
-        // The table is ours alone: the slots each group has filled are
-        // counted here instead of read back.
-        let (width, last) = (table.width(), table.groups.len() - 1);
-        let mut filled = vec![0_usize; table.groups.len()];
+        debug_assert!(indexes.is_power_of_two());
+        let mask = indexes - 1;
+        let width = indexes.min(PER_GROUP);
+        let count = indexes.div_ceil(GROUP);
+        // Per group: its slots, their tag word, and how many it has filled.
+        let mut plain = vec![([ptr::null_mut(); PER_GROUP], 0_u64, 0_usize); count];
         for &m in members {
             let spread = spread(m);
-            let mut g = spread.home(table.mask) / GROUP;
-            while filled[g] == width {
-                g = (g + 1) & last;
+            let mut g = spread.home(mask) / GROUP;
+            while plain[g].2 == width {
+                g = (g + 1) % count;
             }
-            table.seed(g * GROUP + filled[g], m, spread.tag);
-            filled[g] += 1;
+            let (slots, tags, filled) = &mut plain[g];
+            slots[*filled] = m;
+            *tags |= u64::from(spread.tag) << (8 * *filled);
+            *filled += 1;
         }
-        table.used.store(members.len(), Ordering::Relaxed);
-        table
+        Self {
+            mask,
+            groups: plain
+                .into_iter()
+                .map(|(slots, tags, _)| Group::holding(slots, tags))
+                .collect(),
+            lanes: HIGH & (u64::MAX >> (8 * (8 - width))),
+            used: CachePadded::new(AtomicUsize::new(members.len())),
+        }
     }
 
     /// Slots ever filled (members and tombstones).
@@ -156,16 +159,6 @@ impl<T> Table<T> {
     pub(super) fn home_line(&self, spread: Spread) -> *const i8 {
         let group = &self.groups[spread.home(self.mask) / GROUP];
         ptr::from_ref(group).cast()
-    }
-
-    /// Fills slot `i` of a table that no other thread can reach yet (a
-    /// resize's copy): plain stores, no read-modify-write.
-    fn seed(&self, i: usize, member: *mut T, tag: u8) {
-        let group = &self.groups[i / GROUP];
-        group.slots[i % GROUP].store(member, Ordering::Relaxed);
-        let tags = group.tags.load(Ordering::Relaxed);
-        let tags = tags | u64::from(tag) << (8 * (i % GROUP));
-        group.tags.store(tags, Ordering::Relaxed);
     }
 
     /// Every slot, in index order.
