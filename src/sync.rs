@@ -88,3 +88,51 @@ pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
         Err(std::sync::TryLockError::WouldBlock) => None,
     }
 }
+
+/// Plain access to an atomic that no other thread can reach yet (a table
+/// being built): std's `get_mut`, loom's `with_mut`. Neither is an atomic
+/// operation, and under loom neither is a scheduling point.
+pub(crate) trait Unshared {
+    type Value;
+
+    /// Runs `f` on the value, through `&mut self`.
+    fn with_unshared<R>(&mut self, f: impl FnOnce(&mut Self::Value) -> R) -> R;
+}
+
+#[cfg(not(skipstore_loom))]
+impl Unshared for AtomicU64 {
+    type Value = u64;
+
+    #[inline(always)]
+    fn with_unshared<R>(&mut self, f: impl FnOnce(&mut u64) -> R) -> R {
+        f(self.get_mut())
+    }
+}
+
+#[cfg(not(skipstore_loom))]
+impl<T> Unshared for AtomicPtr<T> {
+    type Value = *mut T;
+
+    #[inline(always)]
+    fn with_unshared<R>(&mut self, f: impl FnOnce(&mut *mut T) -> R) -> R {
+        f(self.get_mut())
+    }
+}
+
+#[cfg(skipstore_loom)]
+impl Unshared for AtomicU64 {
+    type Value = u64;
+
+    fn with_unshared<R>(&mut self, f: impl FnOnce(&mut u64) -> R) -> R {
+        self.with_mut(f)
+    }
+}
+
+#[cfg(skipstore_loom)]
+impl<T> Unshared for AtomicPtr<T> {
+    type Value = *mut T;
+
+    fn with_unshared<R>(&mut self, f: impl FnOnce(&mut *mut T) -> R) -> R {
+        self.with_mut(f)
+    }
+}

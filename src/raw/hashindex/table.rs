@@ -6,7 +6,7 @@ use crossbeam_utils::CachePadded;
 use std::ptr;
 
 use super::SHARDS;
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, Unshared};
 
 /// Splits a point hash into a shard, a slot index and a one-byte tag.
 #[derive(Clone, Copy)]
@@ -68,14 +68,19 @@ struct Group<T> {
 const _: () = assert!(size_of::<Group<u8>>() == 64);
 
 impl<T> Group<T> {
-    /// A group holding `slots`, tagged by `tags` (a tag word). Built
-    /// whole, with no atomic operation: a resize's copy then costs a loom
-    /// model no interleavings.
-    fn holding(slots: [*mut T; PER_GROUP], tags: u64) -> Self {
+    fn new() -> Self {
         Self {
-            tags: AtomicU64::new(tags),
-            slots: slots.map(AtomicPtr::new),
+            tags: AtomicU64::new(0),
+            slots: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
         }
+    }
+
+    /// Fills slot `i` of a group that no other thread can reach yet (a
+    /// resize's copy): plain writes, no atomic operation, so the copy
+    /// costs a loom model no interleavings.
+    fn seed(&mut self, i: usize, member: *mut T, tag: u8) {
+        self.slots[i].with_unshared(|p| *p = member);
+        self.tags.with_unshared(|t| *t |= u64::from(tag) << (8 * i));
     }
 }
 
@@ -112,8 +117,7 @@ impl<T> Table<T> {
     /// A table of `indexes` slot indexes (a power of two) holding
     /// `members`, each at the first free slot of its probe order, as an
     /// insert would put it; `spread` is a member's [`Spread`]. Nobody can
-    /// reach the table yet: its groups are laid out in plain memory, then
-    /// moved into atomics whole.
+    /// reach the table yet, so it is filled with plain writes.
     pub(super) fn holding(
         indexes: usize,
         members: &[*mut T],
@@ -123,25 +127,21 @@ impl<T> Table<T> {
         let mask = indexes - 1;
         let width = indexes.min(PER_GROUP);
         let count = indexes.div_ceil(GROUP);
-        // Per group: its slots, their tag word, and how many it has filled.
-        let mut plain = vec![([ptr::null_mut(); PER_GROUP], 0_u64, 0_usize); count];
+        let mut groups: Box<[Group<T>]> = (0..count).map(|_| Group::new()).collect();
+        // Slots each group has filled, counted here instead of read back.
+        let mut filled = vec![0_u8; count];
         for &m in members {
             let spread = spread(m);
             let mut g = spread.home(mask) / GROUP;
-            while plain[g].2 == width {
-                g = (g + 1) % count;
+            while usize::from(filled[g]) == width {
+                g = (g + 1) & (count - 1);
             }
-            let (slots, tags, filled) = &mut plain[g];
-            slots[*filled] = m;
-            *tags |= u64::from(spread.tag) << (8 * *filled);
-            *filled += 1;
+            groups[g].seed(usize::from(filled[g]), m, spread.tag);
+            filled[g] += 1;
         }
         Self {
             mask,
-            groups: plain
-                .into_iter()
-                .map(|(slots, tags, _)| Group::holding(slots, tags))
-                .collect(),
+            groups,
             lanes: HIGH & (u64::MAX >> (8 * (8 - width))),
             used: CachePadded::new(AtomicUsize::new(members.len())),
         }
