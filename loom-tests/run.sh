@@ -64,14 +64,11 @@ echo "$(wc -l <"$jobs") loom models, $JOBS at a time"
 
 # Runs one model; prints its time, and its whole output if it failed.
 run_one() {
-    local preemptions=$1 exe=$2 name=$3 out start status=0
+    local preemptions=$1 exe=$2 name=$3 out start status=0 bound=()
+    [ "$preemptions" = - ] || bound=("LOOM_MAX_PREEMPTIONS=$preemptions")
     out=$(mktemp)
     start=$(date +%s)
-    if [ "$preemptions" = - ]; then
-        "$exe" --exact "$name" >"$out" 2>&1 || status=$?
-    else
-        LOOM_MAX_PREEMPTIONS=$preemptions "$exe" --exact "$name" >"$out" 2>&1 || status=$?
-    fi
+    env "${bound[@]}" "$exe" --exact "$name" >"$out" 2>&1 || status=$?
     if [ "$status" -eq 0 ] && grep -q '^test result: ok. 1 passed' "$out"; then
         printf 'ok      %4ss  %s\n' "$(($(date +%s) - start))" "$name"
     else

@@ -99,40 +99,26 @@ pub(crate) trait Unshared {
     fn with_unshared<R>(&mut self, f: impl FnOnce(&mut Self::Value) -> R) -> R;
 }
 
-#[cfg(not(skipstore_loom))]
 impl Unshared for AtomicU64 {
     type Value = u64;
 
     #[inline(always)]
     fn with_unshared<R>(&mut self, f: impl FnOnce(&mut u64) -> R) -> R {
-        f(self.get_mut())
+        #[cfg(not(skipstore_loom))]
+        return f(self.get_mut());
+        #[cfg(skipstore_loom)]
+        return self.with_mut(f);
     }
 }
 
-#[cfg(not(skipstore_loom))]
 impl<T> Unshared for AtomicPtr<T> {
     type Value = *mut T;
 
     #[inline(always)]
     fn with_unshared<R>(&mut self, f: impl FnOnce(&mut *mut T) -> R) -> R {
-        f(self.get_mut())
-    }
-}
-
-#[cfg(skipstore_loom)]
-impl Unshared for AtomicU64 {
-    type Value = u64;
-
-    fn with_unshared<R>(&mut self, f: impl FnOnce(&mut u64) -> R) -> R {
-        self.with_mut(f)
-    }
-}
-
-#[cfg(skipstore_loom)]
-impl<T> Unshared for AtomicPtr<T> {
-    type Value = *mut T;
-
-    fn with_unshared<R>(&mut self, f: impl FnOnce(&mut *mut T) -> R) -> R {
-        self.with_mut(f)
+        #[cfg(not(skipstore_loom))]
+        return f(self.get_mut());
+        #[cfg(skipstore_loom)]
+        return self.with_mut(f);
     }
 }

@@ -100,6 +100,18 @@ pub(super) struct Table<T> {
 }
 
 impl<T> Table<T> {
+    /// A table of `indexes` slot indexes (a power of two).
+    fn new(indexes: usize) -> Self {
+        debug_assert!(indexes.is_power_of_two());
+        let lanes = indexes.min(PER_GROUP);
+        Self {
+            mask: indexes - 1,
+            groups: (0..indexes.div_ceil(GROUP)).map(|_| Group::new()).collect(),
+            lanes: HIGH & (u64::MAX >> (8 * (8 - lanes))),
+            used: CachePadded::new(AtomicUsize::new(0)),
+        }
+    }
+
     /// Slot `i`'s pointer (`i` a slot index a probe gave, never a group's
     /// spare one).
     pub(super) fn slot(&self, i: usize) -> &AtomicPtr<T> {
@@ -117,34 +129,28 @@ impl<T> Table<T> {
     /// A table of `indexes` slot indexes (a power of two) holding
     /// `members`, each at the first free slot of its probe order, as an
     /// insert would put it; `spread` is a member's [`Spread`]. Nobody can
-    /// reach the table yet, so it is filled with plain writes.
+    /// reach the table yet, so its slots are filled with plain writes.
     pub(super) fn holding(
         indexes: usize,
         members: &[*mut T],
         spread: impl Fn(*mut T) -> Spread,
     ) -> Self {
-        debug_assert!(indexes.is_power_of_two());
-        let mask = indexes - 1;
-        let width = indexes.min(PER_GROUP);
-        let count = indexes.div_ceil(GROUP);
-        let mut groups: Box<[Group<T>]> = (0..count).map(|_| Group::new()).collect();
-        // Slots each group has filled, counted here instead of read back.
-        let mut filled = vec![0_u8; count];
+        let mut table = Self::new(indexes);
+        // The table is ours alone: the slots each group has filled are
+        // counted here instead of read back.
+        let (width, last) = (table.width(), table.groups.len() - 1);
+        let mut filled = vec![0_usize; table.groups.len()];
         for &m in members {
             let spread = spread(m);
-            let mut g = spread.home(mask) / GROUP;
-            while usize::from(filled[g]) == width {
-                g = (g + 1) & (count - 1);
+            let mut g = spread.home(table.mask) / GROUP;
+            while filled[g] == width {
+                g = (g + 1) & last;
             }
-            groups[g].seed(usize::from(filled[g]), m, spread.tag);
+            table.groups[g].seed(filled[g], m, spread.tag);
             filled[g] += 1;
         }
-        Self {
-            mask,
-            groups,
-            lanes: HIGH & (u64::MAX >> (8 * (8 - width))),
-            used: CachePadded::new(AtomicUsize::new(members.len())),
-        }
+        table.used.store(members.len(), Ordering::Relaxed);
+        table
     }
 
     /// Slots ever filled (members and tombstones).
