@@ -98,7 +98,7 @@ impl<T: Send + 'static> Drop for Batch<T> {
 /// spinning through its tries in a few milliseconds: without the
 /// sleeps, it failed once under load.
 #[cfg(test)]
-pub(super) fn reclaim_until(mut done: impl FnMut() -> bool) {
+pub(crate) fn reclaim_until(mut done: impl FnMut() -> bool) {
     for i in 0..100_000 {
         if done() {
             return;
