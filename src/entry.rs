@@ -39,9 +39,9 @@ pub(crate) struct Entry<V: Send + Sync + 'static> {
     /// once, when inserted; see [`crate::raw::pending`]). In an entry, not a node
     /// of its own: one allocation less per new row. With the slot's inline
     /// first version and the timer word, an entry of `String` values is
-    /// 112 bytes (128 with the `Arc`'s counts: glibc's 144-byte chunk;
-    /// 128 before the timer word, and 80 + 64 when an entry and a boxed
-    /// version were two allocations).
+    /// 112 bytes (120 with the [`Arc`]'s count: glibc's 128-byte chunk;
+    /// with std's `Arc` and its weak count, 128 bytes in a 144-byte chunk;
+    /// 80 + 64 when an entry and a boxed version were two allocations).
     pending_link: Link<Entry<V>>,
 }
 
@@ -167,5 +167,19 @@ impl<V: Send + Sync + 'static> Member for Entry<V> {
     /// anyway (no handle and no deferral of its own).
     fn unlinked(&self, proof: &crate::raw::Unlinked<'_, Self>) {
         self.slot.release_killed(proof);
+    }
+}
+
+#[cfg(all(test, not(skipstore_loom)))]
+mod tests {
+    use super::Entry;
+
+    /// The sizes `pending_link`'s docs give: a row of `String` values is one
+    /// 112-byte entry behind an 8-byte count (one 120-byte request).
+    #[test]
+    fn an_entry_of_strings_requests_120_bytes() {
+        assert_eq!(size_of::<Entry<String>>(), 112);
+        let counted = std::alloc::Layout::new::<(usize, Entry<String>)>();
+        assert_eq!(counted.size(), 120);
     }
 }

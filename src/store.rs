@@ -13,7 +13,7 @@ use crate::clock::{Clock, SharedClock, SystemClock, share};
 #[cfg(doc)]
 use crate::engine::RemovalCause;
 use crate::engine::{Engine, Hooks, Listener, Removal, listener_of};
-use crate::sync::Arc;
+use crate::sync::StdArc;
 
 /// A lock-free, ordered, TTL-aware in-memory [`Store`].
 ///
@@ -48,7 +48,7 @@ pub struct SkipStore<V>
 where
     V: Clone + Send + Sync + 'static,
 {
-    pub(crate) inner: Arc<Inner<V>>,
+    pub(crate) inner: StdArc<Inner<V>>,
 }
 
 pub(crate) struct Inner<V>
@@ -116,7 +116,7 @@ where
 {
     fn clone(&self) -> Self {
         Self {
-            inner: Arc::clone(&self.inner),
+            inner: StdArc::clone(&self.inner),
         }
     }
 }
@@ -236,7 +236,7 @@ where
     /// refused a thread), the store is built without it; writers still sweep.
     pub fn build(self) -> SkipStore<V> {
         let clock = self.clock.unwrap_or_else(|| share(SystemClock::new()));
-        let inner = Arc::new(Inner {
+        let inner = StdArc::new(Inner {
             engine: Engine::new(clock, Hooks::new(self.listener, self.max_entries)),
             #[cfg(not(skipstore_loom))]
             sweeper: std::sync::OnceLock::new(),
@@ -244,7 +244,7 @@ where
         #[cfg(not(skipstore_loom))]
         if let Some(interval) = self.sweep_every
             && let Ok(handle) = crate::sweeper::spawn(
-                Arc::downgrade(&inner),
+                StdArc::downgrade(&inner),
                 interval.max(Duration::from_millis(1)),
                 |inner: &Inner<V>| {
                     inner.engine.evict_expired();

@@ -50,9 +50,9 @@ impl Drop for Tracked {
     }
 }
 
-/// An owner as the engine's entries are: the slot in an `Arc`, which an
+/// An owner as the engine's entries are: the slot in the crate's `Arc`, which an
 /// overwrite's release of the inline version holds.
-type Owner = Arc<Slot<Tracked>>;
+type Owner = crate::sync::Arc<Slot<Tracked>>;
 
 type Grave = Graveyard<Tracked, Slot<Tracked>>;
 
@@ -81,7 +81,7 @@ fn replace(owner: &Owner, id: u64, live: &Arc<AtomicI64>) -> u64 {
         |_| true,
         |old| old.value.check(),
         &mut grave,
-        || Arc::clone(owner),
+        || Owner::clone(owner),
         &pin(),
     ) {
         Replaced::Done(_, old) => old,
@@ -92,7 +92,7 @@ fn replace(owner: &Owner, id: u64, live: &Arc<AtomicI64>) -> u64 {
 #[test]
 fn the_inline_cell_is_reclaimed_and_reused() {
     let live = Arc::new(AtomicI64::new(0));
-    let owner: Owner = Arc::new(Slot::new(version(1, &live)));
+    let owner: Owner = Owner::new(Slot::new(version(1, &live)));
     assert!(is_inline(&owner));
     assert_eq!(replace(&owner, 2, &live), 1);
     assert!(!is_inline(&owner), "the second version is boxed");
@@ -120,13 +120,13 @@ fn the_inline_cell_is_reclaimed_and_reused() {
     );
     assert!(matches!(killed, Killed::Now));
     drop(grave);
-    reclaim_until(|| live.load(Ordering::SeqCst) == 0 && Arc::strong_count(&owner) == 1);
+    reclaim_until(|| live.load(Ordering::SeqCst) == 0 && Owner::strong_count(&owner) == 1);
 }
 
 #[test]
 fn a_write_that_claims_the_cell_and_is_refused_gives_it_back() {
     let live = Arc::new(AtomicI64::new(0));
-    let owner: Owner = Arc::new(Slot::new(version(1, &live)));
+    let owner: Owner = Owner::new(Slot::new(version(1, &live)));
     replace(&owner, 2, &live);
     reclaim_until(|| is_free(&owner));
     let mut grave = Grave::new();
@@ -135,7 +135,7 @@ fn a_write_that_claims_the_cell_and_is_refused_gives_it_back() {
         |_| false,
         |_| (),
         &mut grave,
-        || Arc::clone(&owner),
+        || Owner::clone(&owner),
         &pin(),
     );
     assert!(matches!(out, Replaced::Declined));
@@ -157,7 +157,7 @@ fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
     /// Writes that land in the reused inline cell before the kill.
     const REUSES: u64 = if cfg!(miri) { 2 } else { 50 };
     let live = Arc::new(AtomicI64::new(0));
-    let owner: Owner = Arc::new(Slot::new(version(0, &live)));
+    let owner: Owner = Owner::new(Slot::new(version(0, &live)));
     let (displaced, inline_seen) = (AtomicU64::new(0), AtomicU64::new(0));
     let killed = AtomicBool::new(false);
     // The writers, the reader and the killer.
@@ -177,7 +177,7 @@ fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
                         |_| true,
                         |old| old.value.check(),
                         &mut grave,
-                        || Arc::clone(owner),
+                        || Owner::clone(owner),
                         &pin(),
                     );
                     match out {
@@ -236,7 +236,7 @@ fn racing_writers_readers_and_a_killer_lose_and_repeat_nothing() {
     );
     // Every reader is gone: what the point index's release would do.
     owner.release_killed(&released(&owner));
-    reclaim_until(|| live.load(Ordering::SeqCst) == 0 && Arc::strong_count(&owner) == 1);
+    reclaim_until(|| live.load(Ordering::SeqCst) == 0 && Owner::strong_count(&owner) == 1);
 }
 
 /// A value's `Drop` runs in crossbeam-epoch's deferred destruction: its
