@@ -264,7 +264,7 @@ pub(crate) use crate::raw::hashindex::{PointSet, Released};
 pub(crate) use imp::OrderedSet;
 
 #[cfg(all(test, not(skipstore_loom)))]
-mod tests {
+mod ordered_set_tests {
     use std::ops::{Bound, ControlFlow};
 
     use super::{Member, OrderedSet};
