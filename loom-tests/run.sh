@@ -25,10 +25,14 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
 export RUSTFLAGS="--cfg skipstore_loom --cfg crossbeam_loom"
 TARGET=(--release --target-dir target/loom)
-# The lib built with this crate's release profile (see above).
-PROFILE=(--config profile.release.debug=0
-    --config profile.release.debug-assertions=true
-    --config profile.release.overflow-checks=true)
+# The lib built with this crate's release profile (see above): the
+# settings of its [profile.release], read from its manifest so that the two
+# builds cannot drift apart, over the workspace's (whose `debug = 1` this
+# crate leaves at 0).
+PROFILE=(--config profile.release.debug=0)
+while read -r setting; do
+    PROFILE+=(--config "profile.release.$setting")
+done < <(sed -n '/^\[profile\.release\]/,/^\[/{s/ //g;/^[a-z-]*=/p}' loom-tests/Cargo.toml)
 
 jobs=$(mktemp)
 built=$(mktemp)
