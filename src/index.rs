@@ -77,7 +77,8 @@ mod imp {
     ///
     /// The member is the node's key and its value is `()`: the member's one
     /// handle in the node, so a node is 8 bytes smaller than with the member
-    /// held twice (key and value), and its insert takes one count less.
+    /// held twice (key and value), and an insert takes one count, not two
+    /// (the caller lends its handle).
     struct ByKey<T: Member>(Arc<T>);
 
     impl<T: Member> PartialEq for ByKey<T> {
@@ -135,12 +136,12 @@ mod imp {
         /// then the insert is tried again. Between the two, another insert
         /// may take the key; if its member is present it stays, as it would
         /// have after `compare_insert` (which also removes, then inserts).
-        pub(crate) fn insert_over_gone(&self, member: Arc<T>) {
+        pub(crate) fn insert_over_gone(&self, member: &Arc<T>) {
             let map = self.map.get_or_init(|| Box::new(SkipMap::new()));
             loop {
-                let held = map.get_or_insert(ByKey(Arc::clone(&member)), ());
+                let held = map.get_or_insert(ByKey(Arc::clone(member)), ());
                 let occupant = &held.key().0;
-                if Arc::ptr_eq(occupant, &member) || !occupant.is_gone() {
+                if Arc::ptr_eq(occupant, member) || !occupant.is_gone() {
                     return;
                 }
                 held.remove();
@@ -210,13 +211,13 @@ mod imp {
             }
         }
 
-        pub(crate) fn insert_over_gone(&self, member: Arc<T>) {
+        pub(crate) fn insert_over_gone(&self, member: &Arc<T>) {
             let mut map = lock(&self.map);
             let key = member.sort_key().to_owned();
             match map.get(&key) {
                 Some(old) if !old.is_gone() => {}
                 _ => {
-                    map.insert(key, member);
+                    map.insert(key, Arc::clone(member));
                 }
             }
         }
@@ -315,19 +316,19 @@ mod ordered_set_tests {
         let set = OrderedSet::new();
         let (a, b, c) = (member("k"), member("k"), member("k"));
         let other = member("j");
-        set.insert_over_gone(Arc::clone(&a));
-        set.insert_over_gone(Arc::clone(&other));
-        set.insert_over_gone(Arc::clone(&b));
+        set.insert_over_gone(&a);
+        set.insert_over_gone(&other);
+        set.insert_over_gone(&b);
         assert!(holds(&set, &a), "a present occupant stays");
 
         a.gone.store(true, Ordering::SeqCst);
-        set.insert_over_gone(Arc::clone(&b));
+        set.insert_over_gone(&b);
         assert!(holds(&set, &b), "a gone occupant is replaced");
         assert_eq!(keys(&set), [Arc::as_ptr(&other), Arc::as_ptr(&b)]);
         // The replaced node lets its member go once the epoch frees it.
         crate::raw::retire::reclaim_until(|| Arc::strong_count(&a) == 1);
 
-        set.insert_over_gone(Arc::clone(&c));
+        set.insert_over_gone(&c);
         assert!(holds(&set, &b));
         set.remove_same(&a);
         assert!(
@@ -360,7 +361,7 @@ mod ordered_set_tests {
                         let mut mine: Vec<Arc<M>> = Vec::with_capacity(rounds);
                         for i in 0..rounds {
                             let m = member(KEYS[(i + t) % KEYS.len()]);
-                            set.insert_over_gone(Arc::clone(&m));
+                            set.insert_over_gone(&m);
                             if let Some(last) = mine.last() {
                                 last.gone.store(true, Ordering::SeqCst);
                                 if i % 2 == 0 {
@@ -390,7 +391,7 @@ mod ordered_set_tests {
         for key in KEYS {
             let before = set.get(key);
             let fresh = member(key);
-            set.insert_over_gone(Arc::clone(&fresh));
+            set.insert_over_gone(&fresh);
             match before {
                 Some(old) if !old.is_gone() => assert!(holds(&set, &old), "a present holder stays"),
                 _ => assert!(holds(&set, &fresh), "a gone holder, or none, gives way"),

@@ -552,7 +552,7 @@ where
         if entry.slot.is_dead() {
             return;
         }
-        node.keys.insert_over_gone(Arc::clone(entry));
+        node.keys.insert_over_gone(entry);
         entry.set_in_keys();
         // Pairs with the fence in `kill`: one of the two sees the other, so a
         // dead entry never stays in `keys`.

@@ -82,7 +82,7 @@ where
     /// only once retired), so this node replaces it.
     fn link_ordered(&self, node: &Arc<NsNode<V>>) {
         if !node.is_ordered() {
-            self.namespaces.insert_over_gone(Arc::clone(node));
+            self.namespaces.insert_over_gone(node);
             node.set_ordered();
         }
     }
