@@ -302,10 +302,11 @@ mod ordered_set_tests {
         set.get(m.key).is_some_and(|held| Arc::ptr_eq(&held, m))
     }
 
-    fn keys(set: &OrderedSet<M>) -> Vec<*const M> {
+    /// What `of` makes of each member a whole scan visits, in order.
+    fn scanned<R>(set: &OrderedSet<M>, of: impl Fn(&Arc<M>) -> R) -> Vec<R> {
         let mut seen = Vec::new();
         set.scan(Bound::Unbounded, |m| {
-            seen.push(Arc::as_ptr(m));
+            seen.push(of(m));
             ControlFlow::Continue(())
         });
         seen
@@ -324,7 +325,10 @@ mod ordered_set_tests {
         a.gone.store(true, Ordering::SeqCst);
         set.insert_over_gone(&b);
         assert!(holds(&set, &b), "a gone occupant is replaced");
-        assert_eq!(keys(&set), [Arc::as_ptr(&other), Arc::as_ptr(&b)]);
+        assert_eq!(
+            scanned(&set, Arc::as_ptr),
+            [Arc::as_ptr(&other), Arc::as_ptr(&b)]
+        );
         // The replaced node lets its member go once the epoch frees it.
         crate::raw::retire::reclaim_until(|| Arc::strong_count(&a) == 1);
 
@@ -338,7 +342,7 @@ mod ordered_set_tests {
         set.remove_same(&b);
         assert!(set.get("k").is_none());
         set.clear();
-        assert!(keys(&set).is_empty());
+        assert!(scanned(&set, Arc::as_ptr).is_empty());
     }
 
     /// Three writers insert over each other on three keys of the real
@@ -379,11 +383,7 @@ mod ordered_set_tests {
             }
         });
 
-        let mut held = Vec::new();
-        set.scan(Bound::Unbounded, |m| {
-            held.push(m.key);
-            ControlFlow::Continue(())
-        });
+        let held = scanned(&set, |m| m.key);
         assert!(
             held.is_sorted_by(|a, b| a < b),
             "each key once, in order: {held:?}"
