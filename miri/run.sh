@@ -131,20 +131,25 @@ for t in "${RACING[@]}"; do skips+=(--skip "$t"); done
 step "unit tests (slot, retire, pending, hash index), Tree Borrows"
 miri "$TB" --lib -- "${skips[@]}"
 
-# Seeds one at a time (not -Zmiri-many-seeds, which stops at the first run
-# that exits non-zero, as each does with crossbeam-epoch's leaks above).
+# Runs `miri` with MIRIFLAGS=$1 once per seed in 0..SEEDS: seeds one at a
+# time (not -Zmiri-many-seeds, which stops at the first run that exits
+# non-zero, as each does with crossbeam-epoch's leaks above).
+miri_seeds() {
+    local flags=$1 seed
+    shift
+    for seed in $(seq 0 $((SEEDS - 1))); do
+        miri "$flags -Zmiri-seed=$seed" "$@"
+    done
+}
+
 step "racing unit tests, Tree Borrows, seeds 0..$SEEDS"
-for seed in $(seq 0 $((SEEDS - 1))); do
-    miri "$TB -Zmiri-seed=$seed" --lib -- "${RACING[@]}"
-done
+miri_seeds "$TB" --lib -- "${RACING[@]}"
 
 step "the ordered set (no aliasing model: crossbeam-skiplist), seeds 0..$SEEDS"
 # Our use of the skiplist (`index.rs`: a node's one count of its member,
 # inserts over gone occupants racing removals), with the leak check on:
 # the tests reclaim until every member's count is back to one.
-for seed in $(seq 0 $((SEEDS - 1))); do
-    miri "$NO_ALIASING -Zmiri-seed=$seed" --lib -- ordered_set_tests::
-done
+miri_seeds "$NO_ALIASING" --lib -- ordered_set_tests::
 
 step "trait contract on a manual clock (no aliasing model: crossbeam-skiplist)"
 # The shared suite's 50 cases through SkipStore on a ManualClock (the same
@@ -169,10 +174,7 @@ miri "$INTEGRATION" --test failure_modes -- \
     a_panicking_clone_poisons_nothing dropping_the_store_in_use
 
 step "stress (real threads; no aliasing model: crossbeam-skiplist), seeds 0..$SEEDS"
-for seed in $(seq 0 $((SEEDS - 1))); do
-    miri "$INTEGRATION -Zmiri-seed=$seed" --test stress -- \
-        get_never_misses_a_key_being_overwritten
-done
+miri_seeds "$INTEGRATION" --test stress -- get_never_misses_a_key_being_overwritten
 
 step "render and wheel, Stacked Borrows (they never enter crossbeam-epoch)"
 miri "" --lib -- render:: wheel::
