@@ -37,9 +37,12 @@ pub(crate) trait Member: Send + Sync + 'static {
     fn scope(&self) -> &str;
     /// True once the member is logically removed and may be replaced.
     fn is_gone(&self) -> bool;
-    /// `point_hash(self.scope(), self.sort_key())`, computed once when the
+    /// The member's hash in its point index, computed once when the
     /// member was made, so that probes compare it before any string and
-    /// resizing the hash index rehashes no string (it reads this word).
+    /// resizing the hash index rehashes no string (it reads this word):
+    /// `point_hash(self.scope(), self.sort_key())` for an entry,
+    /// `scope_hash(self.sort_key())` for a namespace node (whose scope is
+    /// empty). Lookups pass the same function's hash.
     fn point_hash(&self) -> u64;
     /// Called once the point index has unlinked the member and the grace
     /// period of a deferral made after the unlink is over, just before the
@@ -49,14 +52,31 @@ pub(crate) trait Member: Send + Sync + 'static {
 
 /// The point-index hash of `(scope, key)`: foldhash with a per-process
 /// random seed (so keys chosen by an adversary cannot force collisions
-/// across processes).
+/// across processes), of the key and the scope's own hash
+/// ([`scope_hash`]). 60 bits: entries keep four flags in the top bits of
+/// the same word.
 pub(crate) fn point_hash(scope: &str, key: &str) -> u64 {
+    point_hash_in(scope_hash(scope), key)
+}
+
+/// [`point_hash`] of a key in the scope whose [`scope_hash`] is
+/// `scope_hash`: a write, which needs both (the namespace's hash is its
+/// node's lookup hash), reads the rendered namespace once, not twice.
+pub(crate) fn point_hash_in(scope_hash: u64, key: &str) -> u64 {
     use std::hash::BuildHasher;
+    seed().hash_one((scope_hash, key)) >> 4
+}
+
+/// The hash of a scope alone (60 bits): a namespace node's lookup hash,
+/// and the start of [`point_hash`] for every key in the namespace.
+pub(crate) fn scope_hash(scope: &str) -> u64 {
+    use std::hash::BuildHasher;
+    seed().hash_one(scope) >> 4
+}
+
+fn seed() -> &'static foldhash::fast::RandomState {
     static SEED: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
-    // 60 bits: entries keep four flags in the top bits of the same word.
     SEED.get_or_init(foldhash::fast::RandomState::default)
-        .hash_one((scope, key))
-        >> 4
 }
 
 #[cfg(not(skipstore_loom))]

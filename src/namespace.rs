@@ -19,7 +19,7 @@ use std::ops::{Bound, ControlFlow};
 use entelix_memory::Namespace;
 
 use crate::entry::Entry;
-use crate::index::{Member, OrderedSet, point_hash};
+use crate::index::{Member, OrderedSet, scope_hash};
 use crate::raw::Guard;
 use crate::raw::pending::Pending;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -46,7 +46,8 @@ pub(crate) enum Pinned {
 /// four (BENCHMARKS.md, issue 15, "The namespace node's hot fields").
 #[repr(C)]
 pub(crate) struct NsNode<V: Send + Sync + 'static> {
-    /// `point_hash("", rendered)`.
+    /// `scope_hash(rendered)`: its lookup hash, and the start of every
+    /// entry's point hash (see [`crate::index::point_hash_in`]).
     pub(crate) hash: u64,
     rows: AtomicUsize,
     /// New entries not yet moved into `keys` (see [`crate::raw::pending`]).
@@ -70,7 +71,7 @@ impl<V: Send + Sync + 'static> NsNode<V> {
             namespace: namespace.clone(),
             keys: OrderedSet::new(),
             pending: Pending::new(),
-            hash: point_hash("", rendered),
+            hash: scope_hash(rendered),
             drained_at: AtomicU64::new(0),
             rows: AtomicUsize::new(1),
             ordered: AtomicBool::new(false),

@@ -81,7 +81,7 @@ use crate::clock::{SharedClock, saturating_nanos};
 use crate::counter::{StripedCounter, thread_cadence};
 use crate::entry::{Entry, Publication};
 use crate::expiry::{Arm, Expiry, ceil_tick};
-use crate::index::{Member, OrderedSet, PointSet, point_hash};
+use crate::index::{Member, OrderedSet, PointSet, point_hash, point_hash_in, scope_hash};
 use crate::namespace::NsNode;
 use crate::raw::pending::{Drained, Reach};
 use crate::raw::slot::{Displaced, Killed, NEVER, Replaced, Slide, Slot, Version, first_version};
@@ -293,10 +293,12 @@ where
         notices: &mut Notices<V>,
         guard: &Guard,
     ) -> Written {
-        let hash = point_hash(rendered, key);
+        // The namespace's lookup hash, and the key's from it: the rendered
+        // namespace is hashed once.
+        let ns_hash = scope_hash(rendered);
+        let hash = point_hash_in(ns_hash, key);
         // If the key is new, the namespace's lookup follows the probe:
         // start loading both, so that their misses overlap.
-        let ns_hash = point_hash("", rendered);
         self.entries.prefetch(hash, guard);
         self.ns_lookup.prefetch(ns_hash, guard);
         loop {

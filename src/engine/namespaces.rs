@@ -41,7 +41,7 @@ where
     V: Clone + Send + Sync + 'static,
 {
     /// The namespace node for `rendered` (whose lookup hash is `hash`,
-    /// `point_hash("", rendered)`), pinned; created if absent.
+    /// `scope_hash(rendered)`), pinned; created if absent.
     pub(super) fn pin_namespace(
         &self,
         rendered: &str,

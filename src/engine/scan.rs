@@ -6,7 +6,7 @@ use entelix_memory::{Namespace, NamespacePrefix};
 
 use super::Engine;
 use crate::entry::Entry;
-use crate::index::point_hash;
+use crate::index::scope_hash;
 use crate::namespace::NsNode;
 use crate::raw::{Guard, pin};
 use crate::render::{render_prefix, with_rendered};
@@ -67,7 +67,7 @@ where
     /// The namespace node of `ns`, if one is linked.
     fn namespace_node(&self, ns: &Namespace, guard: &Guard) -> Option<Arc<NsNode<V>>> {
         with_rendered(ns, |r| {
-            let node = self.ns_lookup.get(point_hash("", r), "", r, guard)?;
+            let node = self.ns_lookup.get(scope_hash(r), "", r, guard)?;
             Some(Arc::clone(&node))
         })
     }
