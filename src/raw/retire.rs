@@ -56,6 +56,9 @@ impl<T: Send + 'static> Batch<T> {
         }
     }
 
+    // Inline, so that an empty batch's drop (most operations' batches)
+    // compiles to a test of `first` and of the vector's capacity.
+    #[inline]
     fn retire(&mut self) {
         if self.first.is_some() {
             self.retire_under(&crossbeam_epoch::pin());
@@ -86,6 +89,7 @@ impl<T: Send + 'static> Batch<T> {
 }
 
 impl<T: Send + 'static> Drop for Batch<T> {
+    #[inline]
     fn drop(&mut self) {
         self.retire();
     }
