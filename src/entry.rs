@@ -149,7 +149,11 @@ impl<V: Send + Sync + 'static> Member for Entry<V> {
     /// namespace exists, and a node retires only once all its entries are
     /// unlinked, so equal scopes mean the same node among live entries.
     fn scope(&self) -> &str {
-        &self.ns.rendered
+        self.ns.rendered()
+    }
+
+    fn has_scope(&self, scope: &str) -> bool {
+        self.ns.is_rendered(scope)
     }
 
     fn is_gone(&self) -> bool {

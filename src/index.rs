@@ -35,6 +35,15 @@ pub(crate) trait Member: Send + Sync + 'static {
     /// The point-index scope: members with equal `(scope, sort_key)` are the
     /// same logical item.
     fn scope(&self) -> &str;
+    /// Whether the member's sort key is `key` (a point lookup's compare: a
+    /// member may hold a copy that is cheaper to reach).
+    fn has_sort_key(&self, key: &str) -> bool {
+        self.sort_key() == key
+    }
+    /// Whether the member's scope is `scope` (as [`Self::has_sort_key`]).
+    fn has_scope(&self, scope: &str) -> bool {
+        self.scope() == scope
+    }
     /// True once the member is logically removed and may be replaced.
     fn is_gone(&self) -> bool;
     /// The member's hash in its point index, computed once when the

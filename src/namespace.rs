@@ -22,6 +22,7 @@ use crate::entry::Entry;
 use crate::index::{Member, OrderedSet, scope_hash};
 use crate::raw::Guard;
 use crate::raw::pending::Pending;
+use crate::raw::text::InlineText;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 const RETIRED: usize = 1 << (usize::BITS - 1);
@@ -37,18 +38,25 @@ pub(crate) enum Pinned {
     Retired,
 }
 
-/// A namespace's node. `repr(C)`, in this order: every write pins its
-/// namespace's node (and every expiry unpins it) through `hash` (the lookup),
-/// `rows`, `pending` and `drained_at`, so those sit together right after the
-/// `Arc`'s counts, which the pin's clone touches too: two or three cache
-/// lines of a node that went cold (most of them, with short-lived rows over
-/// 10,000 namespaces), where the compiler's order spread them over three or
-/// four (BENCHMARKS.md, issue 15, "The namespace node's hot fields").
+/// A namespace's node. `repr(C)`, in this order: every point lookup
+/// compares its namespace with its entry's node's name, so `hash` and the
+/// name held in place (`name`) come first, right after the `Arc`'s count:
+/// one cache line for most names, where a boxed name was two (the field,
+/// then the bytes; BENCHMARKS.md, issue 15, "A point lookup's namespace
+/// compare"). Every write pins its namespace's node (and every expiry
+/// unpins it) through `hash` (the lookup), `rows`, `pending` and
+/// `drained_at`, so those follow together: two or three cache lines of a
+/// node that went cold (most of them, with short-lived rows over 10,000
+/// namespaces), where the compiler's order spread them over three or four
+/// (BENCHMARKS.md, issue 15, "The namespace node's hot fields").
 #[repr(C)]
 pub(crate) struct NsNode<V: Send + Sync + 'static> {
     /// `scope_hash(rendered)`: its lookup hash, and the start of every
     /// entry's point hash (see [`crate::index::point_hash_in`]).
     pub(crate) hash: u64,
+    /// The rendered namespace, if it fits in place (most do); else
+    /// `long` holds it.
+    name: InlineText,
     rows: AtomicUsize,
     /// New entries not yet moved into `keys` (see [`crate::raw::pending`]).
     pub(crate) pending: Pending<Entry<V>>,
@@ -58,7 +66,8 @@ pub(crate) struct NsNode<V: Send + Sync + 'static> {
     /// Set once the node is linked in the store's ordered namespaces
     /// (protocol rule 7 in [`crate::engine`]).
     ordered: AtomicBool,
-    pub(crate) rendered: Box<str>,
+    /// The rendered namespace if `name` could not hold it.
+    long: Option<Box<str>>,
     pub(crate) namespace: Namespace,
     pub(crate) keys: OrderedSet<Entry<V>>,
 }
@@ -66,8 +75,11 @@ pub(crate) struct NsNode<V: Send + Sync + 'static> {
 impl<V: Send + Sync + 'static> NsNode<V> {
     /// A node pinned once on behalf of its creator.
     pub(crate) fn new_pinned(rendered: &str, namespace: &Namespace) -> Arc<Self> {
+        let name = InlineText::new(rendered);
+        let long = name.get().is_none().then(|| rendered.into());
         Arc::new(Self {
-            rendered: rendered.into(),
+            name,
+            long,
             namespace: namespace.clone(),
             keys: OrderedSet::new(),
             pending: Pending::new(),
@@ -76,6 +88,23 @@ impl<V: Send + Sync + 'static> NsNode<V> {
             rows: AtomicUsize::new(1),
             ordered: AtomicBool::new(false),
         })
+    }
+
+    /// The rendered namespace.
+    pub(crate) fn rendered(&self) -> &str {
+        match &self.long {
+            Some(long) => long,
+            None => self.name.get().unwrap_or_default(),
+        }
+    }
+
+    /// Whether the node's rendered namespace is `rendered`: the compare of
+    /// every point lookup, in place for most names.
+    #[inline]
+    pub(crate) fn is_rendered(&self, rendered: &str) -> bool {
+        self.name
+            .is(rendered)
+            .unwrap_or_else(|| self.long.as_deref() == Some(rendered))
     }
 
     /// Pins the node for a write. Fails once the node is retired.
@@ -168,11 +197,15 @@ impl<V: Send + Sync + 'static> NsNode<V> {
 
 impl<V: Send + Sync + 'static> Member for NsNode<V> {
     fn sort_key(&self) -> &str {
-        &self.rendered
+        self.rendered()
     }
 
     fn scope(&self) -> &str {
         ""
+    }
+
+    fn has_sort_key(&self, key: &str) -> bool {
+        self.is_rendered(key)
     }
 
     fn is_gone(&self) -> bool {
@@ -181,5 +214,45 @@ impl<V: Send + Sync + 'static> Member for NsNode<V> {
 
     fn point_hash(&self) -> u64 {
         self.hash
+    }
+}
+
+#[cfg(all(test, not(skipstore_loom)))]
+mod tests {
+    use entelix_core::TenantId;
+    use entelix_memory::Namespace;
+
+    use super::NsNode;
+    use crate::index::Member;
+
+    /// A node's name compares equal to its own rendered namespace only,
+    /// held in place or not: near misses differ in the last byte, in
+    /// length, or only after the bytes held in place.
+    #[test]
+    fn a_node_is_its_own_name_only() {
+        let namespace = Namespace::new(TenantId::new("t"));
+        for len in (0..=60).chain([200, 4096]) {
+            let name = "n".repeat(len);
+            let node = NsNode::<u32>::new_pinned(&name, &namespace);
+            assert_eq!(node.rendered(), name);
+            assert_eq!(node.sort_key(), name);
+            assert!(node.is_rendered(&name), "{len}");
+            assert!(node.has_sort_key(&name), "{len}");
+            let longer = format!("{name}n");
+            assert!(!node.is_rendered(&longer), "{len}");
+            if let Some(shorter) = name.get(..len.saturating_sub(1))
+                && len > 0
+            {
+                assert!(!node.is_rendered(shorter), "{len}");
+            }
+            for at in [0, len / 2, len.saturating_sub(1), 47] {
+                if at < len {
+                    let mut other = name.clone().into_bytes();
+                    other[at] = b'm';
+                    let other = String::from_utf8(other).expect("ASCII");
+                    assert!(!node.is_rendered(&other), "{len} at {at}");
+                }
+            }
+        }
     }
 }

@@ -285,7 +285,7 @@ where
                     });
                 }
                 cursor.clear();
-                cursor.push_str(&node.rendered);
+                cursor.push_str(node.rendered());
                 if chosen.is_empty() {
                     ControlFlow::Continue(())
                 } else {

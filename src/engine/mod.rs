@@ -473,7 +473,7 @@ where
             Publication::Void => false,
             Publication::Fresh => self
                 .entries
-                .get(entry.point_hash(), &entry.ns.rendered, &entry.key, guard)
+                .get(entry.point_hash(), entry.ns.rendered(), &entry.key, guard)
                 .is_some_and(|e| Arc::ptr_eq(&e, entry)),
         }
     }

@@ -122,7 +122,7 @@ where
         let mut found = Vec::new();
         if RECLAIM_VISITS > 0 {
             let mut visits = 0;
-            let from = Bound::Excluded(&*emptied.rendered);
+            let from = Bound::Excluded(emptied.rendered());
             self.namespaces.scan(from, |node| {
                 visits += 1;
                 if node.pins() == 0 && !node.is_retired() {

@@ -88,7 +88,7 @@ where
         let below = format!("{exact}:");
         self.namespaces
             .scan(Bound::Included(below.as_str()), |node| {
-                if !node.rendered.starts_with(below.as_str()) {
+                if !node.rendered().starts_with(below.as_str()) {
                     return ControlFlow::Break(());
                 }
                 f(node)
@@ -216,7 +216,7 @@ where
                 Bound::Unbounded => Bound::Unbounded,
             };
             self.namespaces.scan(start, |node| {
-                if !node.rendered.starts_with(below.as_str()) {
+                if !node.rendered().starts_with(below.as_str()) {
                     return ControlFlow::Break(());
                 }
                 match self.visit(&mut walk, node, &guard) {
@@ -248,7 +248,7 @@ where
         node: &NsNode<V>,
         guard: &Guard,
     ) -> ControlFlow<(), Option<String>> {
-        let r: &str = &node.rendered;
+        let r: &str = node.rendered();
         let Some(depth) = walk
             .max_depth
             .filter(|d| node.namespace.scope().len() >= *d)
@@ -281,7 +281,7 @@ where
     fn first_in_group(&self, group: &str) -> Option<String> {
         let mut first = None;
         self.for_each_under(group, |node| {
-            first = Some(node.rendered.to_string());
+            first = Some(node.rendered().to_string());
             ControlFlow::Break(())
         });
         first

@@ -70,7 +70,7 @@ where
         fail: &mut impl FnMut(String),
         guard: &Guard,
     ) -> usize {
-        let name = &node.rendered;
+        let name = node.rendered();
         let linked = self.ns_lookup.get(node.hash, "", name, guard);
         if !linked.is_some_and(|n| Arc::ptr_eq(&n, node)) {
             fail(format!("namespace {name:?} ordered but not looked up"));

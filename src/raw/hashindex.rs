@@ -198,7 +198,7 @@ fn decode<T>(p: *mut T) -> (Seen<T>, bool) {
 /// (the hash first: it rejects almost every other member without touching
 /// a string).
 fn is_key<T: Member>(member: &T, hash: u64, scope: &str, key: &str) -> bool {
-    member.point_hash() == hash && member.sort_key() == key && member.scope() == scope
+    member.point_hash() == hash && member.has_sort_key(key) && member.has_scope(scope)
 }
 
 /// The point hash of a member we hold a count of.

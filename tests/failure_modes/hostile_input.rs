@@ -52,6 +52,52 @@ fn odd_keys_are_ordinary_keys() {
     store.check_invariants().unwrap();
 }
 
+/// Rendered namespaces around the length that a namespace node holds in
+/// place (47 bytes) and past it: namespaces that differ only in their last
+/// byte, or only after the first 47, are distinct everywhere.
+#[test]
+fn namespace_names_around_the_inline_length() {
+    let _serial = serial();
+    let (store, _) = manual::<u32>();
+    let ctx = ExecutionContext::new();
+    let mut spaces = Vec::new();
+    for len in [45, 46, 47, 48, 49, 200] {
+        for last in ["a", "b"] {
+            // "t:" + the segment: `len` bytes rendered.
+            let segment = format!("{}{last}", "s".repeat(len - 3));
+            let space = Namespace::new(TenantId::new("t")).with_scope(segment);
+            assert_eq!(space.render().len(), len);
+            spaces.push(space);
+        }
+    }
+    for (i, space) in (0u32..).zip(&spaces) {
+        ready(store.put(&ctx, space, "k", i)).unwrap();
+    }
+    for (i, space) in (0u32..).zip(&spaces) {
+        assert_eq!(ready(store.get(&ctx, space, "k")).unwrap(), Some(i));
+        assert_eq!(ready(store.list(&ctx, space, None)).unwrap(), ["k"]);
+    }
+    let listed =
+        ready(store.list_namespaces(&ctx, &NamespacePrefix::new(TenantId::new("t")))).unwrap();
+    let mut expected: Vec<Namespace> = spaces.clone();
+    expected.sort_by_key(Namespace::render);
+    assert_eq!(listed, expected);
+    for space in spaces.iter().step_by(2) {
+        ready(store.delete(&ctx, space, "k")).unwrap();
+    }
+    for (i, space) in (0u32..).zip(&spaces) {
+        let kept = (i % 2 == 1).then_some(i);
+        assert_eq!(
+            ready(store.get(&ctx, space, "k")).unwrap(),
+            kept,
+            "{}",
+            space.render()
+        );
+    }
+    assert_eq!(store.total_entries(), spaces.len() / 2);
+    store.check_invariants().unwrap();
+}
+
 #[test]
 fn one_mebibyte_keys() {
     let _serial = serial();
