@@ -42,13 +42,14 @@ pub(crate) enum Pinned {
 /// compares its namespace with its entry's node's name, so `hash` and the
 /// name held in place (`name`) come first, right after the `Arc`'s count:
 /// one cache line for most names, where a boxed name was two (the field,
-/// then the bytes; BENCHMARKS.md, issue 15, "A point lookup's namespace
-/// compare"). Every write pins its namespace's node (and every expiry
-/// unpins it) through `hash` (the lookup), `rows`, `pending` and
-/// `drained_at`, so those follow together: two or three cache lines of a
-/// node that went cold (most of them, with short-lived rows over 10,000
-/// namespaces), where the compiler's order spread them over three or four
-/// (BENCHMARKS.md, issue 15, "The namespace node's hot fields").
+/// then the bytes; BENCHMARKS.md, issue 15, "Seventeenth session: a point
+/// lookup's namespace compare"). Every write pins its namespace's node
+/// (and every expiry unpins it) through `hash` (the lookup), `rows`,
+/// `pending` and `drained_at`, so those follow together: two or three
+/// cache lines of a node that went cold (most of them, with short-lived
+/// rows over 10,000 namespaces), where the compiler's order spread them
+/// over three or four (BENCHMARKS.md, issue 15, "The namespace node's hot
+/// fields").
 #[repr(C)]
 pub(crate) struct NsNode<V: Send + Sync + 'static> {
     /// `scope_hash(rendered)`: its lookup hash, and the start of every
