@@ -204,7 +204,12 @@ mod imp {
             // never releases the nodes it steps past (crossbeam issue #1178,
             // fixed after the release), so every member a listing visited
             // leaked once removed. Entries release their node when dropped.
-            let mut cur = map.lower_bound(start);
+            // From the front, `front` reads the head's bottom link; a
+            // lower bound descends the head's whole tower, a node per level.
+            let mut cur = match start {
+                Bound::Unbounded | Bound::Included("") => map.front(),
+                bound => map.lower_bound(bound),
+            };
             while let Some(e) = cur {
                 if f(&e.key().0).is_break() {
                     return;

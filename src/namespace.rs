@@ -177,13 +177,13 @@ impl<V: Send + Sync + 'static> NsNode<V> {
         guard: &Guard,
         reachable: impl Fn(&Arc<Entry<V>>) -> bool,
     ) -> bool {
-        let mut live = false;
-        self.pending.for_each(guard, |e| {
-            live = live || (reachable(e) && e.is_live_at(now, guard));
-        });
-        if live {
+        if self
+            .pending
+            .any(guard, |e| reachable(e) && e.is_live_at(now, guard))
+        {
             return true;
         }
+        let mut live = false;
         self.keys.scan(Bound::Unbounded, |e| {
             live = e.is_live_at(now, guard);
             if live {

@@ -288,6 +288,15 @@ mod imp {
 
         /// Visits the buffered items, newest first (weakly consistent).
         pub(crate) fn for_each(&self, guard: &Guard, mut f: impl FnMut(&Arc<T>)) {
+            self.any(guard, |item| {
+                f(item);
+                false
+            });
+        }
+
+        /// Visits the buffered items, newest first (weakly consistent),
+        /// until `f` returns true; returns whether it did.
+        pub(crate) fn any(&self, guard: &Guard, mut f: impl FnMut(&Arc<T>) -> bool) -> bool {
             let mut cur = self.head.load(Ordering::Acquire);
             while !cur.is_null() {
                 // SAFETY: R1, R6: items are released only after being
@@ -295,9 +304,12 @@ mod imp {
                 // reachable from the head under it stays valid while it is
                 // held.
                 let item = unsafe { Lent::new(cur, guard) };
-                f(&item);
+                if f(&item) {
+                    return true;
+                }
                 cur = item.chain().0.load(Ordering::Acquire);
             }
+            false
         }
 
         /// Takes the drainer's flag. A CAS, not a swap: a thread that finds
@@ -490,6 +502,29 @@ mod tests {
     const PUSH_BURSTS: u64 = if cfg!(miri) { 30 } else { 2_000 };
     const BURST: u64 = if cfg!(miri) { 4 } else { 16 };
     const READS: usize = if cfg!(miri) { 30 } else { 2_000 };
+
+    /// `any` visits newest first and stops at the first item it is looking
+    /// for; `for_each` visits them all.
+    #[test]
+    fn any_stops_at_the_first_match() {
+        let p = Pending::<Item>::new();
+        for id in 0..8 {
+            p.push(item(id));
+        }
+        let mut seen = Vec::new();
+        assert!(p.any(&pin(), |x| {
+            seen.push(x.id);
+            x.id == 5
+        }));
+        assert_eq!(seen, [7, 6, 5]);
+        let mut seen = 0;
+        assert!(!p.any(&pin(), |_| {
+            seen += 1;
+            false
+        }));
+        assert_eq!(seen, 8);
+        assert_eq!(buffered(&p), [7, 6, 5, 4, 3, 2, 1, 0]);
+    }
 
     /// A drain whose `keep` panics (it reads a clock, which may be the
     /// user's) must not leave the buffer marked as draining: no later drain
