@@ -18,7 +18,9 @@
 //! fill, `seconds * 1e6` operations alternating a `get` and an overwriting
 //! `put` (no TTL) of uniformly chosen present rows.
 //! `det-mix-base` runs the same mix on the baseline, for counts side by
-//! side.
+//! side. `det-get` and `det-get-base` make every operation a `get`, so
+//! that a get's own cost can be told apart from what the overwrites leave
+//! behind for it (boxed versions, the epoch's deferred frees).
 //!
 //! `fill-base`, `fill-skip` and `fill-bound` time a fill of `seconds *
 //! 1e6` new rows without a TTL into an empty store instead: the baseline,
@@ -125,17 +127,19 @@ fn main() {
     let setup = Setup::new(arg(5, 2_000.0) as u64);
     match which {
         "det" => deterministic(&setup, rows, (seconds * 1e6) as u64, arg(6, 1.0) as u64),
-        "det-mix" => deterministic_mix(
+        "det-mix" | "det-get" => deterministic_mix(
             &setup,
             &SkipStore::<String>::new(),
             rows,
             (seconds * 1e6) as u64,
+            which == "det-mix",
         ),
-        "det-mix-base" => deterministic_mix(
+        "det-mix-base" | "det-get-base" => deterministic_mix(
             &setup,
             &InMemoryStore::<String>::new(),
             rows,
             (seconds * 1e6) as u64,
+            which == "det-mix-base",
         ),
         "base" => timed(
             &setup,
@@ -288,7 +292,13 @@ fn deterministic(setup: &Setup, rows: u64, puts: u64, step_us: u64) {
     );
 }
 
-fn deterministic_mix(setup: &Setup, store: &dyn Store<String>, rows: u64, ops: u64) {
+fn deterministic_mix(
+    setup: &Setup,
+    store: &dyn Store<String>,
+    rows: u64,
+    ops: u64,
+    overwrites: bool,
+) {
     setup.fill(store, rows);
     let ctx = ExecutionContext::new();
     let n = setup.namespaces.len() as u64;
@@ -300,12 +310,13 @@ fn deterministic_mix(setup: &Setup, store: &dyn Store<String>, rows: u64, ops: u
         let ns = &setup.namespaces[(r % n) as usize];
         key.clear();
         let _ = write!(key, "msg-{}", r / n);
-        if op % 2 == 0 {
+        if op % 2 == 0 || !overwrites {
             hits += u64::from(ready(store.get(&ctx, ns, &key)).expect("get").is_some());
         } else {
             let value = setup.values[(r % 256) as usize].clone();
             ready(store.put(&ctx, ns, &key, value)).expect("put");
         }
     }
-    println!("det-mix: {ops} operations, {hits} hits");
+    let mix = if overwrites { "det-mix" } else { "det-get" };
+    println!("{mix}: {ops} operations, {hits} hits");
 }
