@@ -90,7 +90,8 @@ fn seed() -> &'static foldhash::fast::RandomState {
 
 #[cfg(not(skipstore_loom))]
 mod imp {
-    use crossbeam_skiplist::SkipMap;
+    use crossbeam_epoch as epoch;
+    use crossbeam_skiplist::base::SkipList;
     use once_cell::race::OnceBox;
     use std::borrow::Borrow;
     use std::cmp::Ordering as CmpOrdering;
@@ -146,41 +147,71 @@ mod imp {
     /// the first skiplist each build one, one compare-and-swap wins, the
     /// others drop theirs), so no writer waits for another's allocation;
     /// `std::sync::OnceLock` would park them.
+    ///
+    /// # The guard-based skiplist
+    ///
+    /// The set drives crossbeam-skiplist's `base::SkipList` under an epoch
+    /// pin of its own for each call, not its `SkipMap`, whose every entry
+    /// handle takes and gives back a reference count on its node (two
+    /// atomic read-modify-writes per node a scan steps over, on lines the
+    /// scan would otherwise only read) and whose every step pins again. A
+    /// `base::Entry` borrows the pin instead: a node it points at cannot be
+    /// freed before the pin ends (the skiplist frees nodes through the
+    /// same collector's deferrals). The handles that do carry a count
+    /// (`RefEntry`, from an insert) have no `Drop`: each is released here
+    /// before the call returns ([`Self::insert_over_gone`]).
+    ///
+    /// The pin is crossbeam-epoch's default collector's, the one the
+    /// skiplist is made with (`base::SkipList` asserts that every guard it
+    /// is handed comes from its collector); a pin taken while the caller
+    /// holds one of the store's own is a counter increment on this thread.
     pub(crate) struct OrderedSet<T: Member> {
-        map: OnceBox<SkipMap<ByKey<T>, ()>>,
+        list: OnceBox<SkipList<ByKey<T>, ()>>,
     }
 
     impl<T: Member> OrderedSet<T> {
         pub(crate) fn new() -> Self {
             Self {
-                map: OnceBox::new(),
+                list: OnceBox::new(),
             }
         }
 
         /// Inserts `member`, replacing an occupant only if it is gone.
         ///
-        /// `SkipMap::compare_insert` would decide on the occupant's value,
+        /// `SkipList::compare_insert` would decide on the occupant's value,
         /// which is `()` here; so the occupant is looked at as the key it
-        /// is. A gone occupant is removed (that very node: `Entry::remove`),
-        /// then the insert is tried again. Between the two, another insert
-        /// may take the key; if its member is present it stays, as it would
-        /// have after `compare_insert` (which also removes, then inserts).
+        /// is. A gone occupant is removed (that very node), then the insert
+        /// is tried again. Between the two, another insert may take the
+        /// key; if its member is present it stays, as it would have after
+        /// `compare_insert` (which also removes, then inserts).
         pub(crate) fn insert_over_gone(&self, member: &Arc<T>) {
-            let map = self.map.get_or_init(|| Box::new(SkipMap::new()));
+            let list = self
+                .list
+                .get_or_init(|| Box::new(SkipList::new(epoch::default_collector().clone())));
+            let guard = &epoch::pin();
             loop {
-                let held = map.get_or_insert(ByKey(Arc::clone(member)), ());
+                let held = list.get_or_insert(ByKey(Arc::clone(member)), (), guard);
                 let occupant = &held.key().0;
-                if Arc::ptr_eq(occupant, member) || !occupant.is_gone() {
+                let stays = Arc::ptr_eq(occupant, member) || !occupant.is_gone();
+                if !stays {
+                    held.remove(guard);
+                }
+                // The insert's count on the node: a `RefEntry` has no
+                // `Drop`, so one not released keeps its node forever.
+                held.release(guard);
+                if stays {
                     return;
                 }
-                held.remove();
             }
         }
 
         /// Removes `member` itself, if it is still the one held for its key.
         pub(crate) fn remove_same(&self, member: &Arc<T>) {
-            if let Some(map) = self.map.get()
-                && let Some(e) = map.get(member.sort_key())
+            let Some(list) = self.list.get() else {
+                return;
+            };
+            let guard = &epoch::pin();
+            if let Some(e) = list.get(member.sort_key(), guard)
                 && Arc::ptr_eq(&e.key().0, member)
             {
                 e.remove();
@@ -188,7 +219,11 @@ mod imp {
         }
 
         pub(crate) fn get(&self, key: &str) -> Option<Arc<T>> {
-            self.map.get()?.get(key).map(|e| Arc::clone(&e.key().0))
+            let guard = &epoch::pin();
+            self.list
+                .get()?
+                .get(key, guard)
+                .map(|e| Arc::clone(&e.key().0))
         }
 
         /// Visits members in key order from `start` until `f` breaks.
@@ -197,18 +232,16 @@ mod imp {
             start: Bound<&str>,
             mut f: impl FnMut(&Arc<T>) -> ControlFlow<()>,
         ) {
-            let Some(map) = self.map.get() else {
+            let Some(list) = self.list.get() else {
                 return;
             };
-            // Not `SkipMap::range`: crossbeam-skiplist 0.1.3's range iterator
-            // never releases the nodes it steps past (crossbeam issue #1178,
-            // fixed after the release), so every member a listing visited
-            // leaked once removed. Entries release their node when dropped.
-            // From the front, `front` reads the head's bottom link; a
-            // lower bound descends the head's whole tower, a node per level.
+            let guard = &epoch::pin();
+            // Entry by entry: `f` decides where the scan ends. From the
+            // front, `front` reads the head's bottom link; a lower bound
+            // descends the head's whole tower, a node per level.
             let mut cur = match start {
-                Bound::Unbounded | Bound::Included("") => map.front(),
-                bound => map.lower_bound(bound),
+                Bound::Unbounded | Bound::Included("") => list.front(guard),
+                bound => list.lower_bound(bound, guard),
             };
             while let Some(e) = cur {
                 if f(&e.key().0).is_break() {
@@ -219,9 +252,27 @@ mod imp {
         }
 
         /// Removes every member (used when the store is dropped).
+        ///
+        /// One `pop_front` at a time: `SkipList::clear` marks its last batch
+        /// of nodes removed without the search that unlinks them, so they
+        /// (and their members) would stay until the skiplist drops.
         pub(crate) fn clear(&self) {
-            if let Some(map) = self.map.get() {
-                while map.pop_front().is_some() {}
+            if let Some(list) = self.list.get() {
+                // Every 64 nodes (a garbage bag's worth), the nodes released
+                // so far go to the epoch and the pin moves on, so that a long
+                // list's first nodes are freed while the rest is cleared, as
+                // they were with a pin per node.
+                let mut guard = epoch::pin();
+                for popped in 1usize.. {
+                    let Some(entry) = list.pop_front(&guard) else {
+                        return;
+                    };
+                    entry.release(&guard);
+                    if popped % 64 == 0 {
+                        guard.flush();
+                        guard.repin();
+                    }
+                }
             }
         }
     }
@@ -377,6 +428,26 @@ mod ordered_set_tests {
         assert!(set.get("k").is_none());
         set.clear();
         assert!(scanned(&set, Arc::as_ptr).is_empty());
+    }
+
+    /// A clear longer than its flush interval unlinks every node, so each
+    /// member is let go once the epoch frees the nodes (`SkipList::clear`
+    /// left its last batch linked; this caught it).
+    #[test]
+    fn a_long_clear_lets_every_member_go() {
+        const LETTERS: &str = "abcdefghijklmnopqrstuvwxyz";
+        // Every substring of 26 distinct letters: 351 distinct keys.
+        let made: Vec<Arc<M>> = (0..LETTERS.len())
+            .flat_map(|i| (i + 1..=LETTERS.len()).map(move |j| member(&LETTERS[i..j])))
+            .collect();
+        let set = OrderedSet::new();
+        for m in &made {
+            set.insert_over_gone(m);
+        }
+        assert_eq!(scanned(&set, Arc::as_ptr).len(), made.len());
+        set.clear();
+        assert!(scanned(&set, Arc::as_ptr).is_empty());
+        crate::raw::retire::reclaim_until(|| made.iter().all(|m| Arc::strong_count(m) == 1));
     }
 
     /// Three writers insert over each other on three keys of the real
