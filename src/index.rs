@@ -218,6 +218,12 @@ mod imp {
             }
         }
 
+        /// Whether the set holds no member (approximate while members are
+        /// inserted or removed: the skiplist's relaxed length).
+        pub(crate) fn is_empty(&self) -> bool {
+            self.list.get().is_none_or(|list| list.is_empty())
+        }
+
         pub(crate) fn get(&self, key: &str) -> Option<Arc<T>> {
             let guard = &epoch::pin();
             self.list
@@ -315,6 +321,10 @@ mod imp {
             {
                 map.remove(member.sort_key());
             }
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            lock(&self.map).is_empty()
         }
 
         pub(crate) fn get(&self, key: &str) -> Option<Arc<T>> {

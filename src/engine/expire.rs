@@ -5,7 +5,7 @@ use std::ops::{Bound, ControlFlow};
 
 use entelix_memory::NamespacePrefix;
 
-use super::{Cause, Engine, Notices, Timer, thread_cadence};
+use super::{Cause, Drain, Engine, Notices, Timer, thread_cadence};
 use crate::entry::Entry;
 use crate::expiry::{Fired, Firing, SWEEP_EVERY, ceil_tick};
 use crate::namespace::NsNode;
@@ -257,7 +257,7 @@ where
                     // dead. One load, not a drain and a scan.
                     return ControlFlow::Continue(());
                 }
-                self.drain(node, Reach::All, notices, guard);
+                self.drain(node, Reach::All, Drain::Order, notices, guard);
                 node.keys.scan(Bound::Unbounded, |entry| {
                     if entry.slot.is_dead() {
                         // Being removed by another thread.

@@ -36,7 +36,11 @@
 //!    ones. A drain later moves live published entries into `keys`, except
 //!    that it removes the expired ones (as their timers would, see rule 6)
 //!    and may leave those about to expire in the buffer, so that
-//!    short-lived rows never touch the skiplist.
+//!    short-lived rows never touch the skiplist; a write's drain also
+//!    leaves live rows buffered in a namespace whose `keys` are empty
+//!    (see [`Drain`]), until a list or the buffer's bound orders them.
+//!    Where a row waits is policy: every reader of a namespace's rows
+//!    reads both the buffer and `keys`.
 //! 2. Delete, expiry and eviction kill the slot (the linearization point of a
 //!    removal), then unlink the entry from `entries` and (if it got there)
 //!    from `keys`, and unpin the node. A node whose last pin goes stays
@@ -110,6 +114,39 @@ const DRAIN_AT: usize = 32;
 #[cfg(any(test, skipstore_loom))]
 const DRAIN_AT: usize = 2;
 
+/// Buffered entries a list walks (matching its prefix or not) before it
+/// orders its namespace's buffered rows (see [`Drain::List`]): below this,
+/// sorting what the list met costs less than ordering it; at it, the
+/// namespace is being listed, so its rows are ordered once for the lists
+/// that follow, each of which would otherwise walk the whole buffer.
+#[cfg(not(any(test, skipstore_loom)))]
+const LIST_ORDER_AT: usize = 32;
+#[cfg(all(test, not(skipstore_loom)))]
+const LIST_ORDER_AT: usize = 2;
+// The models check the drain's protocol (rules 1 and 4) through writes'
+// drains that order rows, whoever calls a drain: lists that drain and rows
+// that wait only add interleavings of the same steps.
+#[cfg(skipstore_loom)]
+const LIST_ORDER_AT: usize = usize::MAX;
+
+/// Live rows a list's drain leaves buffered (the newest): a namespace's
+/// liveness check (`list_namespaces`) reads its buffer first, where a row
+/// costs one line, before its skiplist's first node (three or four).
+#[cfg(not(any(test, skipstore_loom)))]
+const LIST_KEEP: usize = 4;
+#[cfg(any(test, skipstore_loom))]
+const LIST_KEEP: usize = 1;
+
+/// Live rows a write's drain may leave buffered in a namespace without
+/// ordered keys (see [`Drain::Write`]): the kept run's bound, so that
+/// such drains still walk only the rows pushed since the previous one.
+#[cfg(not(any(test, skipstore_loom)))]
+const LAZY_MAX: usize = KEEP_MAX - DRAIN_AT;
+#[cfg(all(test, not(skipstore_loom)))]
+const LAZY_MAX: usize = 2;
+#[cfg(skipstore_loom)]
+const LAZY_MAX: usize = 0;
+
 /// Live entries one drain may leave in the buffer because they expire soon.
 ///
 /// Eight drains' worth: a namespace churned at a few thousand short-lived
@@ -146,6 +183,43 @@ const KEEP_MAX: usize = 2;
 /// the instructions went to the skiplist; BENCHMARKS.md, issue 15,
 /// "Writers' sweep steps"); [`KEEP_MAX`] still bounds each drain's looks.
 const KEEP_DRAINS: u64 = 16;
+
+/// What a drain does with the live rows it does not leave buffered because
+/// they expire soon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Drain {
+    /// A write's drain. In a namespace whose ordered keys are empty (never
+    /// ordered, or emptied since), live rows stay buffered, up to
+    /// [`LAZY_MAX`]; past it, and in a namespace that has ordered keys,
+    /// they are ordered.
+    ///
+    /// The buffer is an unordered list of the entries themselves, so a row
+    /// that waits there costs no memory of its own, where a skiplist node
+    /// costs about 40 bytes and its insert about 1,600 instructions and a
+    /// dozen cache misses; a list reads the buffer's rows as well
+    /// (BENCHMARKS.md, issue 15, "Eighteenth session: ordering rows that
+    /// are listed"). A namespace that is listed, or that outgrows the
+    /// bound, is ordered as before; one whose rows are only written and
+    /// read by key keeps them buffered.
+    Write,
+    /// A list's drain (see [`LIST_ORDER_AT`]): orders the live rows but the
+    /// newest [`LIST_KEEP`] and those that expire soon.
+    List,
+    /// Orders every live row that does not expire soon: the eviction
+    /// clock's drain (which chooses among ordered rows), and the drains of
+    /// idle and retired nodes.
+    Order,
+}
+
+/// Which live rows one drain step may leave in the buffer (see
+/// [`Engine::settle`]).
+#[derive(Clone, Copy, Debug)]
+struct Keep {
+    /// Those that expire soon (the kept run is below [`KEEP_MAX`]).
+    soon: bool,
+    /// Any (see [`Drain::Write`] and [`Drain::List`]).
+    any: bool,
+}
 
 /// A scheduled expiry: this entry, while `ticket` is the one its
 /// [`Arming`](crate::expiry::Arming) names.
@@ -420,7 +494,7 @@ where
             let reach = Reach::New {
                 unless_kept_over: KEEP_MAX - DRAIN_AT,
             };
-            self.drain(&entry.ns, reach, notices, guard);
+            self.drain(&entry.ns, reach, Drain::Write, notices, guard);
         }
         match written {
             Ok(written) => {
@@ -483,8 +557,24 @@ where
     /// buffer (up to [`KEEP_MAX`]) those that expire soon, and moves the
     /// rest into the ordered keys. Returns at once if another thread is
     /// draining `node`.
-    fn drain(&self, node: &NsNode<V>, reach: Reach, notices: &mut Notices<V>, guard: &Guard) {
+    pub(super) fn drain(
+        &self,
+        node: &NsNode<V>,
+        reach: Reach,
+        drain: Drain,
+        notices: &mut Notices<V>,
+        guard: &Guard,
+    ) {
         loop {
+            // Live rows this drain may leave buffered whatever their expiry.
+            // `is_empty` is approximate under concurrent inserts and
+            // removals: it decides where a row waits, not whether it is
+            // found.
+            let keep_any = match drain {
+                Drain::Write if node.keys.is_empty() => LAZY_MAX,
+                Drain::List => LIST_KEEP,
+                Drain::Write | Drain::Order => 0,
+            };
             let now = self.now();
             // Racy when drains overlap (only one of them runs): an estimate.
             let interval = now.saturating_sub(node.drained_at.swap(now, Ordering::Relaxed));
@@ -496,7 +586,11 @@ where
             let drained = node
                 .pending
                 .drain_with(guard, &mut removed, reach, |entry, kept| {
-                    self.settle(node, entry, (now, soon), kept < KEEP_MAX, notices, guard)
+                    let keep = Keep {
+                        soon: kept < KEEP_MAX,
+                        any: kept < keep_any,
+                    };
+                    self.settle(node, entry, (now, soon), keep, notices, guard)
                 });
             notices.drained = removed;
             if !drained {
@@ -524,7 +618,7 @@ where
         node: &NsNode<V>,
         entry: &Arc<Entry<V>>,
         (now, soon): (u64, u64),
-        may_keep: bool,
+        keep: Keep,
         notices: &mut Notices<V>,
         guard: &Guard,
     ) -> bool {
@@ -542,11 +636,27 @@ where
         if expires_at <= now && self.kill(entry, claim, Cause::Expired, notices, guard) {
             return false;
         }
-        if may_keep && expires_at <= soon {
+        if keep.any || (keep.soon && expires_at <= soon) {
             return true;
         }
         self.order(node, entry);
         false
+    }
+
+    /// Orders `node`'s buffered rows on behalf of a list that walked
+    /// `walked` of them (see [`LIST_ORDER_AT`]); the drain's notices (rows
+    /// it found expired) are the caller's to deliver once its guard is gone.
+    pub(super) fn order_for_lists(
+        &self,
+        node: &NsNode<V>,
+        walked: usize,
+        notices: &mut Notices<V>,
+        guard: &Guard,
+    ) {
+        if walked >= LIST_ORDER_AT {
+            self.drain(node, Reach::All, Drain::List, notices, guard);
+            notices.retire_now(guard);
+        }
     }
 
     /// Adds a pending entry to its namespace's ordered keys, unless dead.

@@ -7,7 +7,7 @@ use std::ops::{Bound, ControlFlow};
 
 use entelix_memory::Namespace;
 
-use super::{Engine, Notices};
+use super::{Drain, Engine, Notices};
 use crate::namespace::{NsNode, Pinned};
 use crate::raw::Guard;
 use crate::raw::pending::Reach;
@@ -100,7 +100,7 @@ where
         // pinned it since, whose expired rows the drain removes into
         // `notices`, delivered with the operation's own once its guard is
         // dropped); drop them, they point back at the node.
-        self.drain(node, Reach::All, notices, guard);
+        self.drain(node, Reach::All, Drain::Order, notices, guard);
         let over = self.idle.sum().saturating_sub(IDLE_MAX);
         if over > 0 {
             self.reclaim_near(node, over, notices, guard);
@@ -154,7 +154,7 @@ where
         self.idle.add(-1);
         self.unlink_namespace(node, guard);
         // A retired node keeps no entry (protocol rule 5).
-        self.drain(node, Reach::All, notices, guard);
+        self.drain(node, Reach::All, Drain::Order, notices, guard);
         true
     }
 
