@@ -88,6 +88,10 @@ pub struct Footprint {
     pub bytes: i64,
     /// `bytes / rows`.
     pub bytes_per_entry: f64,
+    /// Bytes per row once every namespace has been listed (SkipStore
+    /// orders a namespace's rows for its lists, which costs memory); `None`
+    /// for a store whose lists keep nothing.
+    pub listed_bytes_per_entry: Option<f64>,
     /// Seconds the single-threaded fill took.
     pub fill_seconds: f64,
 }

@@ -266,9 +266,13 @@ impl Report {
         push_aligned(&mut out, &lines);
         out.push('\n');
         for m in &self.memory {
+            let listed = m
+                .listed_bytes_per_entry
+                .map(|b| format!("; {b:.1} B/entry once every namespace is listed"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "memory  {:<9}  {:>7.1} B/entry  ({:.1} MB for {} rows, filled in {:.2} s)",
+                "memory  {:<9}  {:>7.1} B/entry  ({:.1} MB for {} rows, filled in {:.2} s{listed})",
                 m.store.name(),
                 m.bytes_per_entry,
                 m.bytes as f64 / 1e6,

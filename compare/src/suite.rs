@@ -97,11 +97,23 @@ impl<'a> Suite<'a> {
         workloads::verify_fill(self.fixture, &subject)
             .map_err(|e| format!("{} lost data after the fill: {e}", kind.name()))?;
         let rows = self.fixture.shape.entries;
+        // The baseline keeps nothing for its lists (and listing each of its
+        // namespaces scans the whole store), so only SkipStore is listed.
+        let listed = match subject.skipstore() {
+            Some(_) => {
+                let (done, grown) =
+                    measure(|| workloads::list_every_namespace(self.fixture, &subject));
+                done.map_err(|e| format!("listing {}: {e}", kind.name()))?;
+                Some((bytes + grown) as f64 / rows as f64)
+            }
+            None => None,
+        };
         let footprint = Footprint {
             store: kind,
             rows,
             bytes: bytes as i64,
             bytes_per_entry: bytes as f64 / rows as f64,
+            listed_bytes_per_entry: listed,
             fill_seconds,
         };
         Ok((subject, footprint))

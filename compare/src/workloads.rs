@@ -362,6 +362,17 @@ pub fn fill(fixture: &Fixture, subject: &Subject) -> Result<()> {
     Ok(())
 }
 
+/// Lists every namespace of `fixture` once (SkipStore orders a namespace's
+/// buffered rows when a list meets enough of them, so its footprint after
+/// this is the one a host that lists its namespaces sees).
+pub fn list_every_namespace(fixture: &Fixture, subject: &Subject) -> Result<()> {
+    let ctx = ExecutionContext::new();
+    for c in 0..fixture.shape.namespaces {
+        ready(subject.store.list(&ctx, fixture.conversation(c), None))?;
+    }
+    Ok(())
+}
+
 /// A fresh store of `kind` holding every row of `fixture` with a 1 h TTL:
 /// sliding on SkipStore (`put_sliding`), plain on the baseline.
 pub fn fill_sliding(fixture: &Fixture, kind: crate::runner::StoreKind) -> Result<Subject> {
