@@ -17,6 +17,10 @@
 //! `det-mix` counts the same way for the core operations instead: after the
 //! fill, `seconds * 1e6` operations alternating a `get` and an overwriting
 //! `put` (no TTL) of uniformly chosen present rows.
+//! `det-list` and `det-list-ns` list instead (`seconds * 1e6` listings of
+//! a whole namespace, or of one agent's namespaces), on SkipStore only;
+//! `det-list-ns-listed` lists every namespace once first.
+//!
 //! `det-mix-base` runs the same mix on the baseline, for counts side by
 //! side. `det-get` and `det-get-base` make every operation a `get`, so
 //! that a get's own cost can be told apart from what the overwrites leave
@@ -42,7 +46,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use entelix_core::{ExecutionContext, TenantId};
-use entelix_memory::{InMemoryStore, Namespace, PutOptions, Store};
+use entelix_memory::{InMemoryStore, Namespace, NamespacePrefix, PutOptions, Store};
 use skipstore::{Clock, ManualClock, SkipStore};
 
 /// Runs a store future to completion (they never wait).
@@ -62,6 +66,40 @@ fn conversation(c: u64) -> Namespace {
     Namespace::new(TenantId::new(format!("tenant-{:04}", agent / 10)))
         .with_scope(format!("agent-{:03}", agent % 10))
         .with_scope(format!("conv-{:04}", c % 50))
+}
+
+/// After the fill, `ops` listings: whole namespaces (`det-list`), or the
+/// namespaces of one agent (`det-list-ns`, 50 conversations, as the
+/// compare command's `list-ns-agent`), chosen at random;
+/// `det-list-ns-listed` lists every namespace once before its listings
+/// (the compare command runs `list` before `list-ns-*`).
+fn deterministic_lists(setup: &Setup, store: &dyn Store<String>, rows: u64, ops: u64, which: &str) {
+    setup.fill(store, rows);
+    let ctx = ExecutionContext::new();
+    let n = setup.namespaces.len() as u64;
+    let namespaces = which != "det-list";
+    if which == "det-list-ns-listed" {
+        for ns in &setup.namespaces {
+            ready(store.list(&ctx, ns, None)).expect("list");
+        }
+    }
+    let mut x = 0x9E37_79B9_7F4A_7C15;
+    let mut listed = 0usize;
+    for _ in 0..ops {
+        let c = next(&mut x) % n;
+        if namespaces {
+            let agent = c / 50;
+            let prefix = NamespacePrefix::new(TenantId::new(format!("tenant-{:04}", agent / 10)))
+                .with_scope(format!("agent-{:03}", agent % 10));
+            listed += ready(store.list_namespaces(&ctx, &prefix))
+                .expect("list_namespaces")
+                .len();
+        } else {
+            let ns = &setup.namespaces[c as usize];
+            listed += ready(store.list(&ctx, ns, None)).expect("list").len();
+        }
+    }
+    println!("{which}: {ops} listings, {listed} items");
 }
 
 /// A xorshift step: cheap, seeded, the same on every run.
@@ -140,6 +178,13 @@ fn main() {
             rows,
             (seconds * 1e6) as u64,
             which == "det-mix-base",
+        ),
+        "det-list" | "det-list-ns" | "det-list-ns-listed" => deterministic_lists(
+            &setup,
+            &SkipStore::<String>::new(),
+            rows,
+            (seconds * 1e6) as u64,
+            which,
         ),
         "base" => timed(
             &setup,
