@@ -203,7 +203,9 @@ pub(crate) enum Drain {
     /// read by key keeps them buffered.
     Write,
     /// A list's drain (see [`LIST_ORDER_AT`]): orders the live rows but the
-    /// newest [`LIST_KEEP`] and those that expire soon.
+    /// newest [`LIST_KEEP`] and those that expire soon, and leaves expired
+    /// ones to their timers (a read removes nothing: no removal notice is
+    /// ever delivered on a read).
     List,
     /// Orders every live row that does not expire soon: the eviction
     /// clock's drain (which chooses among ordered rows), and the drains of
@@ -219,6 +221,10 @@ struct Keep {
     soon: bool,
     /// Any (see [`Drain::Write`] and [`Drain::List`]).
     any: bool,
+    /// Those that have expired, instead of removing them: a list's drain
+    /// runs on a read, and removals (their notices) never do; their
+    /// timers remove them.
+    expired: bool,
 }
 
 /// A scheduled expiry: this entry, while `ticket` is the one its
@@ -589,6 +595,7 @@ where
                     let keep = Keep {
                         soon: kept < KEEP_MAX,
                         any: kept < keep_any,
+                        expired: drain == Drain::List,
                     };
                     self.settle(node, entry, (now, soon), keep, notices, guard)
                 });
@@ -632,9 +639,14 @@ where
         let Some(expires_at) = entry.slot.load(guard).map(|v| v.expires_at()) else {
             return false; // dead: drop it
         };
-        let claim = |v: &Version<V>| v.claim_expired(now);
-        if expires_at <= now && self.kill(entry, claim, Cause::Expired, notices, guard) {
-            return false;
+        if expires_at <= now {
+            if keep.expired {
+                return true;
+            }
+            let claim = |v: &Version<V>| v.claim_expired(now);
+            if self.kill(entry, claim, Cause::Expired, notices, guard) {
+                return false;
+            }
         }
         if keep.any || (keep.soon && expires_at <= soon) {
             return true;
@@ -644,17 +656,14 @@ where
     }
 
     /// Orders `node`'s buffered rows on behalf of a list that walked
-    /// `walked` of them (see [`LIST_ORDER_AT`]); the drain's notices (rows
-    /// it found expired) are the caller's to deliver once its guard is gone.
-    pub(super) fn order_for_lists(
-        &self,
-        node: &NsNode<V>,
-        walked: usize,
-        notices: &mut Notices<V>,
-        guard: &Guard,
-    ) {
+    /// `walked` of them (see [`LIST_ORDER_AT`]). It removes no row (see
+    /// [`Drain::List`]); the buffer's dead entries it drops go back to the
+    /// epoch with the drain's own batch.
+    pub(super) fn order_for_lists(&self, node: &NsNode<V>, walked: usize, guard: &Guard) {
         if walked >= LIST_ORDER_AT {
-            self.drain(node, Reach::All, Drain::List, notices, guard);
+            let mut notices = Notices::new();
+            self.drain(node, Reach::All, Drain::List, &mut notices, guard);
+            debug_assert!(notices.is_quiet(), "a list's drain removed a row");
             notices.retire_now(guard);
         }
     }

@@ -4,7 +4,7 @@ use std::ops::{Bound, ControlFlow};
 
 use entelix_memory::{Namespace, NamespacePrefix};
 
-use super::{Engine, Notices};
+use super::Engine;
 use crate::entry::Entry;
 use crate::index::scope_hash;
 use crate::namespace::NsNode;
@@ -18,17 +18,12 @@ where
 {
     /// Live keys of `ns` that start with `prefix`, in order.
     pub(crate) fn list(&self, ns: &Namespace, prefix: &str) -> Vec<String> {
-        let mut notices = Notices::new();
-        let out = {
-            let guard = pin();
-            let Some(node) = self.namespace_node(ns, &guard) else {
-                return Vec::new();
-            };
-            let (out, walked) = self.list_pinned(&node, prefix, &guard);
-            self.order_for_lists(&node, walked, &mut notices, &guard);
-            out
+        let guard = pin();
+        let Some(node) = self.namespace_node(ns, &guard) else {
+            return Vec::new();
         };
-        self.hooks.deliver(notices);
+        let (out, walked) = self.list_pinned(&node, prefix, &guard);
+        self.order_for_lists(&node, walked, &guard);
         out
     }
 
@@ -137,20 +132,15 @@ where
         after: Option<&str>,
         limit: usize,
     ) -> KeyPage {
-        let mut notices = Notices::new();
-        let page = {
-            let guard = pin();
-            let Some(node) = self.namespace_node(ns, &guard) else {
-                return KeyPage {
-                    keys: Vec::new(),
-                    more: false,
-                };
+        let guard = pin();
+        let Some(node) = self.namespace_node(ns, &guard) else {
+            return KeyPage {
+                keys: Vec::new(),
+                more: false,
             };
-            let (page, walked) = self.list_page_pinned(&node, (prefix, after, limit), &guard);
-            self.order_for_lists(&node, walked, &mut notices, &guard);
-            page
         };
-        self.hooks.deliver(notices);
+        let (page, walked) = self.list_page_pinned(&node, (prefix, after, limit), &guard);
+        self.order_for_lists(&node, walked, &guard);
         page
     }
 
@@ -480,6 +470,50 @@ mod tests {
             placement(&store, &ns),
             (keys(&[]), keys(&["k1", "k2", "k3", "k4", "k5", "k6"]))
         );
+        store.check_invariants().expect("invariants");
+    }
+
+    /// A list's drain removes nothing, so no removal notice is delivered on
+    /// a read (the listener's documented promise): expired rows stay
+    /// buffered for their timers, live ones are ordered.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    #[allow(clippy::disallowed_types)] // test bookkeeping, not the protocol
+    fn a_list_orders_rows_but_removes_none() {
+        use std::sync::Mutex;
+        use std::time::Duration;
+
+        use crate::ManualClock;
+
+        let clock = ManualClock::new();
+        let heard = crate::sync::StdArc::new(Mutex::new(Vec::new()));
+        let log = crate::sync::StdArc::clone(&heard);
+        let store = SkipStore::<u32>::builder()
+            .clock(clock.clone())
+            .on_removal(move |r| log.lock().expect("log").push(r.key.to_owned()))
+            .build();
+        let engine = &store.inner.engine;
+        let ns = Namespace::new(TenantId::new("t")).with_scope("s");
+        engine.put(&ns, "a", 1, None);
+        engine.put(&ns, "e1", 2, Some(Duration::from_millis(5)));
+        engine.put(&ns, "e2", 3, Some(Duration::from_millis(5)));
+        assert_eq!(
+            placement(&store, &ns),
+            (keys(&["a", "e1", "e2"]), keys(&[]))
+        );
+        clock.advance(Duration::from_millis(10));
+        assert_eq!(engine.list(&ns, ""), keys(&["a"]));
+        assert!(
+            heard.lock().expect("log").is_empty(),
+            "a list delivered notices"
+        );
+        let (buffered, ordered) = placement(&store, &ns);
+        assert_eq!(ordered, keys(&["a"]), "the live row is ordered");
+        assert_eq!(buffered, keys(&["e1", "e2"]), "expired rows wait");
+        assert_eq!(engine.evict_expired(), 2);
+        let mut heard = heard.lock().expect("log").clone();
+        heard.sort();
+        assert_eq!(heard, keys(&["e1", "e2"]));
         store.check_invariants().expect("invariants");
     }
 
