@@ -195,12 +195,12 @@ pub(crate) enum Drain {
     ///
     /// The buffer is an unordered list of the entries themselves, so a row
     /// that waits there costs no memory of its own, where a skiplist node
-    /// costs about 40 bytes and its insert about 1,600 instructions and a
+    /// costs about 36 bytes and its insert about 1,600 instructions and a
     /// dozen cache misses; a list reads the buffer's rows as well
-    /// (BENCHMARKS.md, issue 15, "Eighteenth session: ordering rows that
-    /// are listed"). A namespace that is listed, or that outgrows the
-    /// bound, is ordered as before; one whose rows are only written and
-    /// read by key keeps them buffered.
+    /// (BENCHMARKS.md, issue 15, "Eighteenth session: rows wait in the
+    /// buffer until their namespace is listed"). A namespace that is
+    /// listed, or that outgrows the bound, is ordered as before; one whose
+    /// rows are only written and read by key keeps them buffered.
     Write,
     /// A list's drain (see [`LIST_ORDER_AT`]): orders the live rows but the
     /// newest [`LIST_KEEP`] and those that expire soon, and leaves expired
@@ -559,11 +559,12 @@ where
     }
 
     /// Settles `node`'s pending entries (those `reach` selects): drops the
-    /// dead, removes the expired (as their timers would), leaves in the
-    /// buffer (up to [`KEEP_MAX`]) those that expire soon, and moves the
-    /// rest into the ordered keys. Returns at once if another thread is
-    /// draining `node`.
-    pub(super) fn drain(
+    /// dead, removes the expired (as their timers would; a list's drain
+    /// leaves them), leaves in the buffer (up to [`KEEP_MAX`]) those that
+    /// expire soon and those `drain` keeps whatever their expiry (see
+    /// [`Drain`]), and moves the rest into the ordered keys. Returns at
+    /// once if another thread is draining `node`.
+    fn drain(
         &self,
         node: &NsNode<V>,
         reach: Reach,
@@ -659,7 +660,7 @@ where
     /// `walked` of them (see [`LIST_ORDER_AT`]). It removes no row (see
     /// [`Drain::List`]); the buffer's dead entries it drops go back to the
     /// epoch with the drain's own batch.
-    pub(super) fn order_for_lists(&self, node: &NsNode<V>, walked: usize, guard: &Guard) {
+    fn order_for_lists(&self, node: &NsNode<V>, walked: usize, guard: &Guard) {
         if walked >= LIST_ORDER_AT {
             let mut notices = Notices::new();
             self.drain(node, Reach::All, Drain::List, &mut notices, guard);
