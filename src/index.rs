@@ -225,11 +225,9 @@ mod imp {
         }
 
         pub(crate) fn get(&self, key: &str) -> Option<Arc<T>> {
+            let list = self.list.get()?;
             let guard = &epoch::pin();
-            self.list
-                .get()?
-                .get(key, guard)
-                .map(|e| Arc::clone(&e.key().0))
+            list.get(key, guard).map(|e| Arc::clone(&e.key().0))
         }
 
         /// Visits members in key order from `start` until `f` breaks.

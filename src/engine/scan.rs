@@ -34,14 +34,8 @@ where
         let live = |entry: &Entry<V>| entry.is_live_at(now, guard);
         // The pending buffer first, then the ordered keys: an entry leaves the
         // buffer only after it entered the keys, so none is missed.
-        let mut buffered = Vec::new();
-        let mut walked = 0;
-        node.pending.for_each(guard, |entry| {
-            walked += 1;
-            if entry.key.starts_with(prefix) && self.is_reachable(entry, guard) && live(entry) {
-                buffered.push(entry.key.to_string());
-            }
-        });
+        let (mut buffered, walked) =
+            self.buffered_keys(node, now, |key| key.starts_with(prefix), guard);
         let mut out = Vec::new();
         node.keys.scan(Bound::Included(prefix), |entry| {
             if !entry.key.starts_with(prefix) {
@@ -58,6 +52,29 @@ where
             out.dedup();
         }
         (out, walked)
+    }
+
+    /// The live keys in `node`'s write buffer that `wanted` accepts (in
+    /// buffer order), and how many buffered entries the walk met, wanted
+    /// or not (what decides whether a list orders them, see
+    /// `order_for_lists`).
+    fn buffered_keys(
+        &self,
+        node: &NsNode<V>,
+        now: u64,
+        wanted: impl Fn(&str) -> bool,
+        guard: &Guard,
+    ) -> (Vec<String>, usize) {
+        let mut keys = Vec::new();
+        let mut walked = 0;
+        node.pending.for_each(guard, |entry| {
+            walked += 1;
+            if wanted(&entry.key) && self.is_reachable(entry, guard) && entry.is_live_at(now, guard)
+            {
+                keys.push(entry.key.to_string());
+            }
+        });
+        (keys, walked)
     }
 
     /// Namespaces under `prefix` holding a live entry, in rendered order.
@@ -156,14 +173,7 @@ where
         let live = |entry: &Entry<V>| entry.is_live_at(now, guard);
         let wanted = |key: &str| key.starts_with(prefix) && after.is_none_or(|a| key > a);
         // Pending entries first (see `list`), sorted, then merged.
-        let mut buffered = Vec::new();
-        let mut walked = 0;
-        node.pending.for_each(guard, |entry| {
-            walked += 1;
-            if wanted(&entry.key) && self.is_reachable(entry, guard) && live(entry) {
-                buffered.push(entry.key.to_string());
-            }
-        });
+        let (mut buffered, walked) = self.buffered_keys(node, now, wanted, guard);
         buffered.sort_unstable();
         let start = match after {
             Some(a) if a >= prefix => Bound::Excluded(a),
