@@ -13,7 +13,8 @@ use crate::sync::{Arc, Ordering, fence};
 // reach every path (a drain, a sweep step, a prune); only the numbers change,
 // the code is the same.
 
-/// Pending entries per namespace that trigger a drain into its ordered keys.
+/// Rows pushed into a namespace's buffer since its last drain that make a
+/// write drain it (what the drain moves into the ordered keys: [`Drain`]).
 #[cfg(not(any(test, skipstore_loom)))]
 pub(super) const DRAIN_AT: usize = 32;
 #[cfg(any(test, skipstore_loom))]
