@@ -54,7 +54,7 @@ protocol=$(executables "${TARGET[@]}" --manifest-path loom-tests/Cargo.toml)
 lib=$(executables "${TARGET[@]}" "${PROFILE[@]}" -p skipstore --lib)
 for exe in $lib; do
     "$exe" --list 2>/dev/null | sed -n 's/: test$//p' |
-        grep -E '^raw::(hashindex|slot)::loom_models::' |
+        grep -E '^raw::(hashindex|slot|pending)::loom_models::' |
         sed "s|^|3 $exe |" >>"$jobs"
 done
 for exe in $protocol; do

@@ -120,6 +120,7 @@ check_provenance() {
 RACING=(
     slot::tests::racing_writers_readers_and_a_killer_lose_and_repeat_nothing
     pending::tests::drains_keep_exactly_what_they_are_told_under_readers_and_pushers
+    pending::tests::sorted_views_under_pushers_and_drains
     hashindex::tests::racing_inserts_of_one_key_admit_one_and_readers_never_miss_stable_keys
 )
 # render and wheel never enter crossbeam-epoch: they run under Stacked

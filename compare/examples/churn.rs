@@ -19,7 +19,9 @@
 //! `put` (no TTL) of uniformly chosen present rows.
 //! `det-list` and `det-list-ns` list instead (`seconds * 1e6` listings of
 //! a whole namespace, or of one agent's namespaces), on SkipStore only;
-//! `det-list-ns-listed` lists every namespace once first.
+//! `det-list-ns-listed` lists every namespace once first; `det-list-put`
+//! writes a new row into the namespace before each whole-namespace list
+//! (a host that writes a turn and then reads the conversation back).
 //!
 //! `det-mix-base` runs the same mix on the baseline, for counts side by
 //! side. `det-get` and `det-get-base` make every operation a `get`, so
@@ -77,7 +79,7 @@ fn deterministic_lists(setup: &Setup, store: &dyn Store<String>, rows: u64, ops:
     setup.fill(store, rows);
     let ctx = ExecutionContext::new();
     let n = setup.namespaces.len() as u64;
-    let namespaces = which != "det-list";
+    let namespaces = !matches!(which, "det-list" | "det-list-put");
     if which == "det-list-ns-listed" {
         for ns in &setup.namespaces {
             ready(store.list(&ctx, ns, None)).expect("list");
@@ -96,6 +98,10 @@ fn deterministic_lists(setup: &Setup, store: &dyn Store<String>, rows: u64, ops:
                 .len();
         } else {
             let ns = &setup.namespaces[c as usize];
+            if which == "det-list-put" {
+                let value = setup.values[listed % setup.values.len()].clone();
+                ready(store.put(&ctx, ns, &format!("new-{listed:08}"), value)).expect("put");
+            }
             listed += ready(store.list(&ctx, ns, None)).expect("list").len();
         }
     }
@@ -179,7 +185,7 @@ fn main() {
             (seconds * 1e6) as u64,
             which == "det-mix-base",
         ),
-        "det-list" | "det-list-ns" | "det-list-ns-listed" => deterministic_lists(
+        "det-list" | "det-list-ns" | "det-list-ns-listed" | "det-list-put" => deterministic_lists(
             &setup,
             &SkipStore::<String>::new(),
             rows,

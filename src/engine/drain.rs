@@ -5,6 +5,8 @@ use super::{Cause, Engine, Notices};
 use crate::entry::{Entry, Publication};
 use crate::namespace::NsNode;
 use crate::raw::Guard;
+#[cfg(doc)]
+use crate::raw::pending::Pending;
 use crate::raw::pending::{Drained, Reach};
 use crate::raw::slot::Version;
 use crate::sync::{Arc, Ordering, fence};
@@ -19,29 +21,6 @@ use crate::sync::{Arc, Ordering, fence};
 pub(super) const DRAIN_AT: usize = 32;
 #[cfg(any(test, skipstore_loom))]
 pub(super) const DRAIN_AT: usize = 2;
-
-/// Buffered entries a list walks (matching its prefix or not) before it
-/// orders its namespace's buffered rows (see [`Drain::List`]): below this,
-/// sorting what the list met costs less than ordering it; at it, the
-/// namespace is being listed, so its rows are ordered once for the lists
-/// that follow, each of which would otherwise walk the whole buffer.
-#[cfg(not(any(test, skipstore_loom)))]
-const LIST_ORDER_AT: usize = 32;
-#[cfg(all(test, not(skipstore_loom)))]
-const LIST_ORDER_AT: usize = 2;
-// The models check the drain's protocol (rules 1 and 4) through writes'
-// drains that order rows, whoever calls a drain: lists that drain and rows
-// that wait only add interleavings of the same steps.
-#[cfg(skipstore_loom)]
-const LIST_ORDER_AT: usize = usize::MAX;
-
-/// Live rows a list's drain leaves buffered (the newest): a namespace's
-/// liveness check (`list_namespaces`) reads its buffer first, where a row
-/// costs one line, before its skiplist's first node (three or four).
-#[cfg(not(any(test, skipstore_loom)))]
-const LIST_KEEP: usize = 4;
-#[cfg(any(test, skipstore_loom))]
-const LIST_KEEP: usize = 1;
 
 /// Live rows a write's drain may leave buffered in a namespace without
 /// ordered keys (see [`Drain::Write`]): the kept run's bound, so that
@@ -102,17 +81,13 @@ pub(crate) enum Drain {
     /// The buffer is an unordered list of the entries themselves, so a row
     /// that waits there costs no memory of its own, where a skiplist node
     /// costs about 36 bytes and its insert about 1,600 instructions and a
-    /// dozen cache misses; a list reads the buffer's rows as well
-    /// (BENCHMARKS.md, issue 15, "Eighteenth session: rows wait in the
-    /// buffer until their namespace is listed"). A namespace that is
-    /// listed, or that outgrows the bound, is ordered as before; one whose
-    /// rows are only written and read by key keeps them buffered.
+    /// dozen cache misses. Lists read the buffer's rows as well, sorted,
+    /// and a list that sorted many leaves its sorted copy on the buffer for
+    /// the lists after it (8 bytes a row, see [`Pending::sorted`]); so a
+    /// namespace that is listed keeps its rows buffered as well (BENCHMARKS.md, issue 15, "Nineteenth session:
+    /// listed rows stay in the buffer"). A namespace that outgrows the
+    /// bound is ordered as before.
     Write,
-    /// A list's drain (see [`LIST_ORDER_AT`]): orders the live rows but the
-    /// newest [`LIST_KEEP`] and those that expire soon, and leaves expired
-    /// ones to their timers (a read removes nothing: no removal notice is
-    /// ever delivered on a read).
-    List,
     /// Orders every live row that does not expire soon: the eviction
     /// clock's drain (which chooses among ordered rows), and the drains of
     /// idle and retired nodes.
@@ -125,12 +100,8 @@ pub(crate) enum Drain {
 struct Keep {
     /// Those that expire soon (the kept run is below [`KEEP_MAX`]).
     soon: bool,
-    /// Any (see [`Drain::Write`] and [`Drain::List`]).
+    /// Any (see [`Drain::Write`]).
     any: bool,
-    /// Those that have expired, instead of removing them: a list's drain
-    /// runs on a read, and removals (their notices) never do; their
-    /// timers remove them.
-    expired: bool,
 }
 
 impl<V> Engine<V>
@@ -158,7 +129,6 @@ where
             // found.
             let keep_any = match drain {
                 Drain::Write if node.keys.is_empty() => LAZY_MAX,
-                Drain::List => LIST_KEEP,
                 Drain::Write | Drain::Order => 0,
             };
             let now = self.now();
@@ -175,7 +145,6 @@ where
                     let keep = Keep {
                         soon: kept < KEEP_MAX,
                         any: kept < keep_any,
-                        expired: drain == Drain::List,
                     };
                     self.settle(node, entry, (now, soon), keep, notices, guard)
                 });
@@ -220,9 +189,6 @@ where
             return false; // dead: drop it
         };
         if expires_at <= now {
-            if keep.expired {
-                return true;
-            }
             let claim = |v: &Version<V>| v.claim_expired(now);
             if self.kill(entry, claim, Cause::Expired, notices, guard) {
                 return false;
@@ -233,19 +199,6 @@ where
         }
         self.order(node, entry);
         false
-    }
-
-    /// Orders `node`'s buffered rows on behalf of a list that walked
-    /// `walked` of them (see [`LIST_ORDER_AT`]). It removes no row (see
-    /// [`Drain::List`]); the buffer's dead entries it drops go back to the
-    /// epoch with the drain's own batch.
-    pub(super) fn order_for_lists(&self, node: &NsNode<V>, walked: usize, guard: &Guard) {
-        if walked >= LIST_ORDER_AT {
-            let mut notices = Notices::new();
-            self.drain(node, Reach::All, Drain::List, &mut notices, guard);
-            debug_assert!(notices.is_quiet(), "a list's drain removed a row");
-            notices.retire_now(guard);
-        }
     }
 
     /// Adds a pending entry to its namespace's ordered keys, unless dead.

@@ -88,11 +88,6 @@ impl<V: Send + Sync + 'static> Notices<V> {
         }
     }
 
-    /// Whether no removal was recorded (nothing for a listener).
-    pub(crate) fn is_quiet(&self) -> bool {
-        self.removals.is_empty()
-    }
-
     /// Retires what the operation unlinked so far (displaced versions,
     /// released counts) through its own guard, before it drops it: a pin
     /// saved per write. Kept versions stay readable: their keepsakes hold a

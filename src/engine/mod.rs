@@ -38,9 +38,11 @@
 //!    and may leave those about to expire in the buffer, so that
 //!    short-lived rows never touch the skiplist; a write's drain also
 //!    leaves live rows buffered in a namespace whose `keys` are empty
-//!    (see [`Drain`]), until a list or the buffer's bound orders them.
-//!    Where a row waits is policy: every reader of a namespace's rows
-//!    reads both the buffer and `keys`.
+//!    (see [`Drain`]), until the buffer's bound orders them. Where a row
+//!    waits is policy: every reader of a namespace's rows reads both the
+//!    buffer and `keys`. A list reads the buffer through the sorted copy
+//!    a list before it left there, while that copy stands for it (no row
+//!    pushed or unlinked since: `crate::raw::pending`'s rules).
 //! 2. Delete, expiry and eviction kill the slot (the linearization point of a
 //!    removal), then unlink the entry from `entries` and (if it got there)
 //!    from `keys`, and unpin the node. A node whose last pin goes stays

@@ -5,12 +5,23 @@ use std::ops::{Bound, ControlFlow};
 use entelix_memory::{Namespace, NamespacePrefix};
 
 use super::Engine;
-use crate::entry::Entry;
+use crate::entry::{Entry, Publication};
 use crate::index::scope_hash;
 use crate::namespace::NsNode;
+use crate::raw::pending::Sorted;
 use crate::raw::{Guard, pin};
 use crate::render::{render_prefix, with_rendered};
 use crate::sync::Arc;
+
+/// Buffered rows a list sorts before it leaves them sorted on the buffer
+/// (see [`Engine::buffered_rows`]): below it, walking and sorting them
+/// costs a list little; at it, the namespace is being listed, and the
+/// lists after it binary-search the copy (and merge rows pushed since
+/// into it) until a drain unlinks a row.
+#[cfg(not(any(test, skipstore_loom)))]
+const SORTED_AT: usize = 32;
+#[cfg(any(test, skipstore_loom))]
+const SORTED_AT: usize = 2;
 
 impl<V> Engine<V>
 where
@@ -22,59 +33,75 @@ where
         let Some(node) = self.namespace_node(ns, &guard) else {
             return Vec::new();
         };
-        let (out, walked) = self.list_pinned(&node, prefix, &guard);
-        self.order_for_lists(&node, walked, &guard);
-        out
+        self.list_pinned(&node, prefix, &guard)
     }
 
-    /// [`Self::list`] of `node` under `guard`, and how many buffered
-    /// entries it walked.
-    fn list_pinned(&self, node: &NsNode<V>, prefix: &str, guard: &Guard) -> (Vec<String>, usize) {
+    /// [`Self::list`] of `node` under `guard`.
+    fn list_pinned(&self, node: &NsNode<V>, prefix: &str, guard: &Guard) -> Vec<String> {
         let now = self.now();
         let live = |entry: &Entry<V>| entry.is_live_at(now, guard);
         // The pending buffer first, then the ordered keys: an entry leaves the
         // buffer only after it entered the keys, so none is missed.
-        let (mut buffered, walked) =
-            self.buffered_keys(node, now, |key| key.starts_with(prefix), guard);
+        let rows = self.buffered_rows(node, guard);
+        let start = Bound::Included(prefix);
+        let buffered = self.buffered_keys(&rows, now, (start, prefix), usize::MAX, guard);
         let mut out = Vec::new();
         node.keys.scan(Bound::Included(prefix), |entry| {
             if !entry.key.starts_with(prefix) {
                 return ControlFlow::Break(());
             }
             if live(entry) {
-                out.push(entry.key.to_string());
+                out.push(entry.key.as_str().to_owned());
             }
             ControlFlow::Continue(())
         });
-        if !buffered.is_empty() {
-            out.append(&mut buffered);
-            out.sort_unstable();
-            out.dedup();
-        }
-        (out, walked)
+        merge_sorted(out, buffered)
     }
 
-    /// The live keys in `node`'s write buffer that `wanted` accepts (in
-    /// buffer order), and how many buffered entries the walk met, wanted
-    /// or not (what decides whether a list orders them, see
-    /// `order_for_lists`).
+    /// `node`'s buffered rows, sorted by key (void and dead ones left
+    /// out, when met): the sorted copy a list left on the buffer if it is
+    /// current, else a walk (of the rows pushed since the copy, when
+    /// possible), left as the copy when it holds [`SORTED_AT`] rows or
+    /// more (see [`Pending::sorted`](crate::raw::pending::Pending::sorted)).
+    fn buffered_rows<'g>(&self, node: &NsNode<V>, guard: &'g Guard) -> Sorted<'g, Entry<V>> {
+        // A fresh entry's slot is not ours to read (rule 1), but its dead
+        // bit is; a void one is never read. Neither answer changes for an
+        // entry once it is dead or void.
+        let wanted = |e: &Entry<V>| e.publication() != Publication::Void && !e.slot.is_dead();
+        node.pending
+            .sorted(guard, SORTED_AT, wanted, |a, b| a.key.cmp(&b.key))
+    }
+
+    /// The live keys among `rows` from `start` on that start with
+    /// `prefix`, in order, at most `want` of them.
     fn buffered_keys(
         &self,
-        node: &NsNode<V>,
+        rows: &Sorted<'_, Entry<V>>,
         now: u64,
-        wanted: impl Fn(&str) -> bool,
+        (start, prefix): (Bound<&str>, &str),
+        want: usize,
         guard: &Guard,
-    ) -> (Vec<String>, usize) {
-        let mut keys = Vec::new();
-        let mut walked = 0;
-        node.pending.for_each(guard, |entry| {
-            walked += 1;
-            if wanted(&entry.key) && self.is_reachable(entry, guard) && entry.is_live_at(now, guard)
-            {
-                keys.push(entry.key.to_string());
+    ) -> Vec<String> {
+        let before = |e: &Entry<V>| match start {
+            Bound::Unbounded => false,
+            Bound::Included(k) => &*e.key < k,
+            Bound::Excluded(k) => &*e.key <= k,
+        };
+        let mut keys: Vec<String> = Vec::new();
+        for entry in rows.from(before) {
+            if !entry.key.starts_with(prefix) || keys.len() >= want {
+                break;
             }
-        });
-        (keys, walked)
+            if self.is_reachable(&entry, guard)
+                && entry.is_live_at(now, guard)
+                // One live entry per key; two only while a racing insert
+                // decides, and then once is right.
+                && keys.last().is_none_or(|last| **last != *entry.key)
+            {
+                keys.push(entry.key.as_str().to_owned());
+            }
+        }
+        keys
     }
 
     /// Namespaces under `prefix` holding a live entry, in rendered order.
@@ -156,45 +183,41 @@ where
                 more: false,
             };
         };
-        let (page, walked) = self.list_page_pinned(&node, (prefix, after, limit), &guard);
-        self.order_for_lists(&node, walked, &guard);
-        page
+        self.list_page_pinned(&node, (prefix, after, limit), &guard)
     }
 
-    /// [`Self::list_page`] of `node` under `guard`, and how many buffered
-    /// entries it walked.
+    /// [`Self::list_page`] of `node` under `guard`.
     fn list_page_pinned(
         &self,
         node: &NsNode<V>,
         (prefix, after, limit): (&str, Option<&str>, usize),
         guard: &Guard,
-    ) -> (KeyPage, usize) {
+    ) -> KeyPage {
         let now = self.now();
         let live = |entry: &Entry<V>| entry.is_live_at(now, guard);
-        let wanted = |key: &str| key.starts_with(prefix) && after.is_none_or(|a| key > a);
-        // Pending entries first (see `list`), sorted, then merged.
-        let (mut buffered, walked) = self.buffered_keys(node, now, wanted, guard);
-        buffered.sort_unstable();
         let start = match after {
             Some(a) if a >= prefix => Bound::Excluded(a),
             _ => Bound::Included(prefix),
         };
         // One more than asked, to know whether another page follows.
         let want = limit.saturating_add(1);
+        // Pending entries first (see `list`), then merged.
+        let rows = self.buffered_rows(node, guard);
+        let buffered = self.buffered_keys(&rows, now, (start, prefix), want, guard);
         let mut ordered = Vec::new();
         node.keys.scan(start, |entry| {
             if !entry.key.starts_with(prefix) || ordered.len() >= want {
                 return ControlFlow::Break(());
             }
             if live(entry) {
-                ordered.push(entry.key.to_string());
+                ordered.push(entry.key.as_str().to_owned());
             }
             ControlFlow::Continue(())
         });
         let mut keys = merge_sorted(ordered, buffered);
         let more = keys.len() > limit;
         keys.truncate(limit);
-        (KeyPage { keys, more }, walked)
+        KeyPage { keys, more }
     }
 
     /// Up to `limit` namespaces under `prefix` holding a live entry, in index
@@ -374,6 +397,9 @@ fn merge_sorted(a: Vec<String>, b: Vec<String>) -> Vec<String> {
     if b.is_empty() {
         return a;
     }
+    if a.is_empty() {
+        return b;
+    }
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
     loop {
@@ -392,18 +418,18 @@ fn merge_sorted(a: Vec<String>, b: Vec<String>) -> Vec<String> {
     }
 }
 
-/// Where a namespace's rows wait (under the test sizes: a drain every two
-/// new rows, at most two rows left buffered by a write's drain in a
-/// namespace without ordered keys, lists that meet two buffered rows order
-/// them and leave the newest one).
+/// Where a namespace's rows wait, and the sorted copy lists leave (under
+/// the test sizes: a drain every two new rows, at most two rows left
+/// buffered by a write's drain in a namespace without ordered keys, and a
+/// list that walks two buffered entries leaves them sorted on the node).
 ///
 /// Not under Miri: a whole store's unit tests enter crossbeam-skiplist,
 /// which Tree Borrows (this binary's model under Miri) refuses, and leave
 /// retired versions in the epoch's bags at exit, which Miri's leak check
 /// cannot tell from ours. What they check is policy in safe code (which
-/// drain leaves which row where); the raw steps under it (the buffer's
-/// drain, the skiplist's inserts and scans) have Miri steps of their own
-/// in `miri/run.sh`.
+/// drain leaves which row where, when a sorted copy is current); the raw
+/// steps under it (the buffer's drain, the shelf, the skiplist's inserts
+/// and scans) have Miri steps of their own in `miri/run.sh`.
 #[cfg(all(test, not(skipstore_loom)))]
 mod tests {
     use std::ops::{Bound, ControlFlow};
@@ -435,16 +461,33 @@ mod tests {
         (buffered, ordered)
     }
 
+    /// The sorted copy on `ns`'s buffer, if there is one: its keys, and
+    /// whether it is current.
+    fn shelved(store: &SkipStore<u32>, ns: &Namespace) -> Option<(Vec<String>, bool)> {
+        copy_of(store, ns).map(|(_, keys, current)| (keys, current))
+    }
+
+    fn copy_of(store: &SkipStore<u32>, ns: &Namespace) -> Option<(usize, Vec<String>, bool)> {
+        let engine = &store.inner.engine;
+        let guard = pin();
+        let node = engine.namespace_node(ns, &guard).expect("a node");
+        node.pending.kept_copy(&guard, |e| e.key.to_string())
+    }
+
     fn keys(names: &[&str]) -> Vec<String> {
         names.iter().map(|k| (*k).to_owned()).collect()
     }
 
+    fn store_and_namespace() -> (SkipStore<u32>, Namespace) {
+        let ns = Namespace::new(TenantId::new("t")).with_scope("s");
+        (SkipStore::new(), ns)
+    }
+
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn rows_wait_until_the_buffer_bound_or_a_list_orders_them() {
-        let store = SkipStore::<u32>::new();
+    fn rows_wait_until_the_buffer_bound_and_lists_leave_them_there() {
+        let (store, ns) = store_and_namespace();
         let engine = &store.inner.engine;
-        let ns = Namespace::new(TenantId::new("t")).with_scope("s");
         for (i, k) in ["k1", "k2"].into_iter().enumerate() {
             engine.put(&ns, k, i as u32, None);
         }
@@ -460,36 +503,69 @@ mod tests {
             (keys(&["k3", "k4"]), keys(&["k1", "k2"]))
         );
 
-        // A list that meets two buffered rows orders all but the newest.
+        // A list moves no row; it leaves the two it walked sorted.
         assert_eq!(engine.list(&ns, ""), keys(&["k1", "k2", "k3", "k4"]));
         assert_eq!(
             placement(&store, &ns),
-            (keys(&["k4"]), keys(&["k1", "k2", "k3"]))
+            (keys(&["k3", "k4"]), keys(&["k1", "k2"]))
         );
-        // The next list meets one: nothing moves.
-        assert_eq!(engine.list(&ns, "k"), keys(&["k1", "k2", "k3", "k4"]));
-        assert_eq!(
-            placement(&store, &ns),
-            (keys(&["k4"]), keys(&["k1", "k2", "k3"]))
-        );
+        assert_eq!(shelved(&store, &ns), Some((keys(&["k3", "k4"]), true)));
+        let first = copy_of(&store, &ns).expect("a copy").0;
+        // The next list reads that copy, and leaves it.
+        assert_eq!(engine.list(&ns, "k3"), keys(&["k3"]));
+        let again = copy_of(&store, &ns).expect("a copy").0;
+        assert_eq!(first, again, "a current copy was sorted again");
 
-        // A namespace with ordered keys orders what its writes drain.
+        // A namespace with ordered keys orders what its writes drain; the
+        // drain that unlinks rows from the buffer drops the copy.
         engine.put(&ns, "k5", 5, None);
         engine.put(&ns, "k6", 6, None);
         assert_eq!(
             placement(&store, &ns),
             (keys(&[]), keys(&["k1", "k2", "k3", "k4", "k5", "k6"]))
         );
+        assert_eq!(shelved(&store, &ns), None);
         store.check_invariants().expect("invariants");
     }
 
-    /// A list's drain removes nothing, so no removal notice is delivered on
-    /// a read (the listener's documented promise): expired rows stay
-    /// buffered for their timers, live ones are ordered.
+    /// A copy stands for the buffer only while no row is pushed: a list
+    /// after a put sees it, one after a delete does not see the deleted
+    /// row (still in the copy, dead).
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn a_list_after_a_write_sees_it() {
+        let (store, ns) = store_and_namespace();
+        let engine = &store.inner.engine;
+        engine.put(&ns, "b", 2, None);
+        engine.put(&ns, "a", 1, None);
+        assert_eq!(engine.list(&ns, ""), keys(&["a", "b"]));
+        assert_eq!(shelved(&store, &ns), Some((keys(&["a", "b"]), true)));
+
+        engine.put(&ns, "c", 3, None);
+        assert_eq!(shelved(&store, &ns), Some((keys(&["a", "b"]), false)));
+        assert_eq!(engine.list(&ns, ""), keys(&["a", "b", "c"]));
+        assert_eq!(engine.list(&ns, "c"), keys(&["c"]));
+        assert_eq!(shelved(&store, &ns), Some((keys(&["a", "b", "c"]), true)));
+
+        assert!(engine.delete(&ns, "b"));
+        assert_eq!(engine.list(&ns, ""), keys(&["a", "c"]));
+        // An overwrite pushes nothing: the copy's row shows the new value.
+        engine.put(&ns, "a", 10, None);
+        assert_eq!(engine.get(&ns, "a"), Some(10));
+        assert_eq!(engine.list(&ns, ""), keys(&["a", "c"]));
+        // Deleted, then written again: a new row, pushed.
+        engine.put(&ns, "b", 20, None);
+        assert_eq!(engine.list(&ns, ""), keys(&["a", "b", "c"]));
+        store.check_invariants().expect("invariants");
+    }
+
+    /// Lists remove nothing, so no removal notice is delivered on a read
+    /// (the listener's documented promise): expired rows stay buffered for
+    /// their timers.
     #[test]
     #[cfg_attr(miri, ignore)]
     #[allow(clippy::disallowed_types)] // test bookkeeping, not the protocol
-    fn a_list_orders_rows_but_removes_none() {
+    fn a_list_removes_no_row() {
         use std::sync::Mutex;
         use std::time::Duration;
 
@@ -507,19 +583,16 @@ mod tests {
         engine.put(&ns, "a", 1, None);
         engine.put(&ns, "e1", 2, Some(Duration::from_millis(5)));
         engine.put(&ns, "e2", 3, Some(Duration::from_millis(5)));
-        assert_eq!(
-            placement(&store, &ns),
-            (keys(&["a", "e1", "e2"]), keys(&[]))
-        );
+        let all = (keys(&["a", "e1", "e2"]), keys(&[]));
+        assert_eq!(placement(&store, &ns), all);
         clock.advance(Duration::from_millis(10));
         assert_eq!(engine.list(&ns, ""), keys(&["a"]));
+        assert_eq!(engine.list_page(&ns, "", None, 5).keys, keys(&["a"]));
         assert!(
             heard.lock().expect("log").is_empty(),
             "a list delivered notices"
         );
-        let (buffered, ordered) = placement(&store, &ns);
-        assert_eq!(ordered, keys(&["a"]), "the live row is ordered");
-        assert_eq!(buffered, keys(&["e1", "e2"]), "expired rows wait");
+        assert_eq!(placement(&store, &ns), all, "a list moved rows");
         assert_eq!(engine.evict_expired(), 2);
         let mut heard = heard.lock().expect("log").clone();
         heard.sort();
@@ -529,17 +602,66 @@ mod tests {
 
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn a_page_orders_what_it_meets_as_a_list_does() {
-        let store = SkipStore::<u32>::new();
+    fn pages_read_the_sorted_rows() {
+        let (store, ns) = store_and_namespace();
         let engine = &store.inner.engine;
-        let ns = Namespace::new(TenantId::new("t")).with_scope("s");
-        engine.put(&ns, "b", 2, None);
-        engine.put(&ns, "a", 1, None);
-        assert_eq!(placement(&store, &ns), (keys(&["a", "b"]), keys(&[])));
+        for (i, k) in ["c", "b", "a"].into_iter().enumerate() {
+            engine.put(&ns, k, i as u32, None);
+        }
+        engine.put(&ns, "ab", 9, None);
+        // The newest two wait; past the bound, the others are ordered.
+        assert_eq!(
+            placement(&store, &ns),
+            (keys(&["a", "ab"]), keys(&["b", "c"]))
+        );
         let page = engine.list_page(&ns, "", None, 1);
         assert_eq!((page.keys, page.more), (keys(&["a"]), true));
-        assert_eq!(placement(&store, &ns), (keys(&["a"]), keys(&["b"])));
-        let page = engine.list_page(&ns, "", Some("a"), 1);
-        assert_eq!((page.keys, page.more), (keys(&["b"]), false));
+        assert_eq!(shelved(&store, &ns), Some((keys(&["a", "ab"]), true)));
+        let page = engine.list_page(&ns, "", Some("a"), 2);
+        assert_eq!((page.keys, page.more), (keys(&["ab", "b"]), true));
+        let page = engine.list_page(&ns, "", Some("ab"), 2);
+        assert_eq!((page.keys, page.more), (keys(&["b", "c"]), false));
+        let page = engine.list_page(&ns, "a", Some("0"), 5);
+        assert_eq!((page.keys, page.more), (keys(&["a", "ab"]), false));
+        let page = engine.list_page(&ns, "a", Some("a"), 5);
+        assert_eq!((page.keys, page.more), (keys(&["ab"]), false));
+    }
+
+    /// The copy names entries the buffer holds, without a count of its
+    /// own: the drain that unlinks them (here an idle node's) drops it
+    /// first, and the entries go.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn a_drain_that_unlinks_rows_drops_the_copy() {
+        let (store, ns) = store_and_namespace();
+        let engine = &store.inner.engine;
+        engine.put(&ns, "a", 1, None);
+        engine.put(&ns, "b", 2, None);
+        assert_eq!(engine.list(&ns, ""), keys(&["a", "b"]));
+        let held = {
+            let guard = pin();
+            let node = engine.namespace_node(&ns, &guard).expect("a node");
+            let mut held = None;
+            node.pending.for_each(&guard, |e| {
+                if *e.key == *"a" {
+                    held = Some(crate::sync::Arc::clone(e));
+                }
+            });
+            held.expect("a is buffered")
+        };
+        assert!(shelved(&store, &ns).is_some());
+        assert!(engine.delete(&ns, "a"));
+        // Dead, still buffered: the copy stands, and the list skips it.
+        assert_eq!(shelved(&store, &ns), Some((keys(&["a", "b"]), true)));
+        assert_eq!(engine.list(&ns, ""), keys(&["b"]));
+        assert!(engine.delete(&ns, "b"));
+        assert_eq!(
+            shelved(&store, &ns),
+            None,
+            "the idle node's drain kept the copy"
+        );
+        // The buffer's count of the entry goes back once the epoch moves on.
+        crate::raw::retire::reclaim_until(|| crate::sync::Arc::count(&held) == 1);
+        store.check_invariants().expect("invariants");
     }
 }

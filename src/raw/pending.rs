@@ -44,6 +44,19 @@
 //!   stays valid, and a reader on an unlinked item follows its unchanged
 //!   link back to the kept items below it. The loom build runs this same
 //!   chain, with crossbeam-epoch in its own loom mode (see [`crate::sync`]).
+//! * A list may leave a *sorted copy* of the buffer on it (see
+//!   [`Pending::sorted`]): pointers to items the chain holds, sorted, with
+//!   no count of their own. It stands for the chain while no item has
+//!   been unlinked since it was made (then every item it names is still
+//!   on the chain and counted by it) and no item has been pushed (its
+//!   `top` is still the head). So a drain about to unlink items first
+//!   replaces the copy with a *token* (before any link store, so before
+//!   the counts' deferrals), and a list installs a copy only by a CAS from
+//!   the word it read before it checked the drain flag and walked: a
+//!   token written after that read, or a copy installed meanwhile, fails
+//!   the CAS. Tokens are odd words that only grow, so no CAS can mistake
+//!   one for another; a copy's address is not reused while a reader that
+//!   read it is pinned.
 
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering};
 
@@ -113,6 +126,7 @@ pub(crate) enum Reach {
 const ON_STACK: usize = 16;
 
 mod imp {
+    use std::cmp::Ordering as Order;
     use std::ptr;
 
     use super::{
@@ -243,6 +257,108 @@ mod imp {
         /// (its `keep` panicked) leaves the next one to walk everything.
         kept_top: AtomicPtr<T>,
         draining: AtomicBool,
+        /// The sorted copy a list left ([`SortedCopy`]), or a token (an odd
+        /// address-free word: the generation of the last drain that
+        /// unlinked items). See the module's ground rules.
+        copy: AtomicPtr<SortedCopy<T>>,
+    }
+
+    /// A sorted copy of the chain: what it held when `top` was its head,
+    /// sorted by the list's order, less what the list did not want.
+    struct SortedCopy<T> {
+        top: *const T,
+        /// The generation of the token this copy replaced (directly, or
+        /// through the copies before it), so the next token grows.
+        generation: usize,
+        items: Box<[*const T]>,
+    }
+
+    /// The word of the token of `generation` (odd: copies are aligned).
+    fn token<T>(generation: usize) -> *mut SortedCopy<T> {
+        ptr::without_provenance_mut(generation << 1 | 1)
+    }
+
+    /// The copy `word` points at, if it is one and not a token.
+    fn as_copy<T>(word: *mut SortedCopy<T>) -> Option<*mut SortedCopy<T>> {
+        (word.addr() & 1 == 0 && !word.is_null()).then_some(word)
+    }
+
+    /// Frees the copy `word` points at (if it is one), which a CAS took
+    /// off its buffer, once the pins of the moment are over.
+    fn retire_copy<T>(word: *mut SortedCopy<T>, guard: &Guard) {
+        if let Some(copy) = as_copy(word) {
+            // SAFETY: R2: the CAS that replaced `word` succeeded in this
+            // thread alone; R1: the copy is unreachable for pins taken from
+            // now on. It owns no count (it frees only its own memory), so
+            // dropping it on any thread is sound (R8).
+            unsafe {
+                guard
+                    .epoch()
+                    .defer_unchecked(move || drop(Box::from_raw(copy)));
+            }
+        }
+    }
+
+    /// The two sorted runs as one (the copy's first among equals).
+    fn merge<T>(
+        kept: &[*const T],
+        fresh: &[*const T],
+        order: impl Fn(&*const T, &*const T) -> Order,
+    ) -> Vec<*const T> {
+        let mut out = Vec::with_capacity(kept.len() + fresh.len());
+        let (mut i, mut j) = (0, 0);
+        while i < kept.len() && j < fresh.len() {
+            if order(&fresh[j], &kept[i]) == Order::Less {
+                out.push(fresh[j]);
+                j += 1;
+            } else {
+                out.push(kept[i]);
+                i += 1;
+            }
+        }
+        out.extend_from_slice(&kept[i..]);
+        out.extend_from_slice(&fresh[j..]);
+        out
+    }
+
+    /// A buffer's items sorted, for one reader (see [`Pending::sorted`]).
+    pub(crate) struct Sorted<'g, T> {
+        items: SortedItems<'g, T>,
+        guard: &'g Guard,
+    }
+
+    enum SortedItems<'g, T> {
+        /// The copy on the buffer.
+        Kept(&'g [*const T]),
+        /// The reader's own.
+        Own(Vec<*const T>),
+    }
+
+    impl<'g, T: Chained> Sorted<'g, T> {
+        fn slice(&self) -> &[*const T] {
+            match &self.items {
+                SortedItems::Kept(items) => items,
+                SortedItems::Own(items) => items,
+            }
+        }
+
+        /// The items from the first that `before` is false for on (they
+        /// are sorted: `before` holds for a prefix of them), in order.
+        pub(crate) fn from<'s>(
+            &'s self,
+            before: impl Fn(&T) -> bool,
+        ) -> impl Iterator<Item = Lent<'g, T>> + 's {
+            let items = self.slice();
+            // SAFETY: R1, R6: every item of a sorted view was on the chain,
+            // counted by it, while this reader was pinned by `guard` (see
+            // `Pending::sorted`), so it stays valid while `guard` is held.
+            let at = items.partition_point(|p| before(unsafe { &**p }));
+            let guard = self.guard;
+            items[at..].iter().map(move |&p| {
+                // SAFETY: as above.
+                unsafe { Lent::new(p, guard) }
+            })
+        }
     }
 
     impl<T: Chained> Pending<T> {
@@ -253,6 +369,7 @@ mod imp {
                 kept: AtomicUsize::new(0),
                 kept_top: AtomicPtr::new(ptr::null_mut()),
                 draining: AtomicBool::new(false),
+                copy: AtomicPtr::new(token(0)),
             }
         }
 
@@ -310,6 +427,154 @@ mod imp {
                 cur = item.chain().0.load(Ordering::Acquire);
             }
             false
+        }
+
+        /// The buffered items that `wanted` accepts, sorted by `order`.
+        ///
+        /// The sorted copy on the buffer, if it is current (no item pushed
+        /// or unlinked since it was made). Else a walk: of the items pushed
+        /// since the copy was made, merged into it, while none was
+        /// unlinked; of every item otherwise. A walk's result of at least
+        /// `keep_at` items is left on the buffer as its copy, unless a
+        /// drain runs or ran meanwhile (see the module's ground rules).
+        ///
+        /// `order` must be a total order that does not change while items
+        /// are buffered (a key's), and `wanted` must not change its answer
+        /// for an item that a copy holds, except to refuse a dead item.
+        pub(crate) fn sorted<'g>(
+            &self,
+            guard: &'g Guard,
+            keep_at: usize,
+            wanted: impl Fn(&T) -> bool,
+            order: impl Fn(&T, &T) -> Order,
+        ) -> Sorted<'g, T> {
+            // SeqCst, the word, then the flag: see the module's rules.
+            let word = self.copy.load(Ordering::SeqCst);
+            // SAFETY: R1: a copy is freed only through a deferral made
+            // after it left the buffer, and it was on it once we were
+            // pinned by `guard`.
+            let shelved = as_copy(word).map(|c| unsafe { &*c });
+            let head = self.head.load(Ordering::Acquire);
+            if let Some(copy) = shelved
+                && ptr::eq(copy.top, head)
+            {
+                return Sorted {
+                    items: SortedItems::Kept(&copy.items),
+                    guard,
+                };
+            }
+            let draining = self.draining.load(Ordering::SeqCst);
+            // The items above the copy's top, or every item.
+            let stop = shelved.map_or(ptr::null(), |c| c.top);
+            let mut fresh: Vec<*const T> = Vec::new();
+            let mut met = false;
+            let mut cur = head;
+            while !cur.is_null() {
+                if ptr::eq(cur, stop) {
+                    met = true;
+                    break;
+                }
+                // SAFETY: R1, R6 as in `any`.
+                let item = unsafe { Lent::new(cur, guard) };
+                if wanted(&item) {
+                    fresh.push(cur);
+                }
+                cur = item.chain().0.load(Ordering::Acquire);
+            }
+            // SAFETY (the derefs in both closures): R1, R6: the walk met
+            // each item on the chain under `guard`, and the copy's items
+            // were on it when we read the copy, so each stays valid while
+            // `guard` is held.
+            fresh.sort_unstable_by(|a, b| order(unsafe { &**a }, unsafe { &**b }));
+            let (items, generation) = match shelved {
+                Some(copy) if met => (
+                    merge(&copy.items, &fresh, |a, b| {
+                        // SAFETY: as above.
+                        order(unsafe { &**a }, unsafe { &**b })
+                    }),
+                    copy.generation,
+                ),
+                // Not met: the copy's top was unlinked, so a drain wrote a
+                // token since we read the word, and the CAS would fail.
+                Some(_) => (fresh, 0),
+                None => (fresh, word.addr() >> 1),
+            };
+            if draining || head.is_null() || items.len() < keep_at || (shelved.is_some() && !met) {
+                return Sorted {
+                    items: SortedItems::Own(items),
+                    guard,
+                };
+            }
+            let copy = Box::into_raw(Box::new(SortedCopy {
+                top: head,
+                generation,
+                items: items.into_boxed_slice(),
+            }));
+            match self
+                .copy
+                .compare_exchange(word, copy, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    retire_copy(word, guard);
+                    // SAFETY: R1: whoever takes it off the buffer defers
+                    // its free past `guard`.
+                    let items: &'g [*const T] = unsafe { &(*copy).items };
+                    Sorted {
+                        items: SortedItems::Kept(items),
+                        guard,
+                    }
+                }
+                Err(_) => {
+                    // SAFETY: the CAS failed: the copy was never shared.
+                    let copy = unsafe { Box::from_raw(copy) };
+                    Sorted {
+                        items: SortedItems::Own(copy.items.into_vec()),
+                        guard,
+                    }
+                }
+            }
+        }
+
+        /// The copy on the buffer, if any: its address, `f` of each of its
+        /// items, and whether it is current (its top is the head).
+        #[cfg(all(test, not(skipstore_loom)))]
+        pub(crate) fn kept_copy<R>(
+            &self,
+            guard: &Guard,
+            f: impl Fn(&T) -> R,
+        ) -> Option<(usize, Vec<R>, bool)> {
+            let _ = guard;
+            let copy = as_copy(self.copy.load(Ordering::SeqCst))?;
+            // SAFETY: R1, as in `sorted`: we are pinned by `guard`.
+            let copy = unsafe { &*copy };
+            // SAFETY: R1, R6: a copy on the buffer names only items the
+            // chain holds and counts (see the module's rules).
+            let items = copy.items.iter().map(|&p| f(unsafe { &*p })).collect();
+            let current = ptr::eq(copy.top, self.head.load(Ordering::Acquire));
+            Some((ptr::from_ref(copy).addr(), items, current))
+        }
+
+        /// Replaces the sorted copy with the next token: called by the
+        /// drainer before it unlinks any item (see the module's rules).
+        fn invalidate(&self, guard: &Guard) {
+            let mut word = self.copy.load(Ordering::SeqCst);
+            loop {
+                let generation = match as_copy(word) {
+                    // SAFETY: R1 as in `sorted`: the drainer's caller is
+                    // pinned by `guard`.
+                    Some(copy) => unsafe { (*copy).generation },
+                    None => word.addr() >> 1,
+                };
+                match self.copy.compare_exchange(
+                    word,
+                    token(generation.wrapping_add(1)),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                ) {
+                    Ok(_) => return retire_copy(word, guard),
+                    Err(seen) => word = seen,
+                }
+            }
         }
 
         /// Takes the drainer's flag. A CAS, not a swap: a thread that finds
@@ -387,6 +652,10 @@ mod imp {
                     kept += 1;
                     gap = false;
                 } else {
+                    if removed.len == 0 {
+                        // Before any link store unlinks an item.
+                        self.invalidate(guard);
+                    }
                     removed.push(cur, || self.len.load(Ordering::Relaxed));
                     gap = true;
                 }
@@ -442,6 +711,11 @@ mod imp {
 
     impl<T: Chained> Drop for Pending<T> {
         fn drop(&mut self) {
+            if let Some(copy) = as_copy(self.copy.load(Ordering::Relaxed)) {
+                // SAFETY: R5: `&mut self`: no reader can reach the copy,
+                // which was never retired (R2); it owns no count.
+                drop(unsafe { Box::from_raw(copy) });
+            }
             // A load, not `get_mut`, which loom's atomics lack; with
             // `&mut self` the two are the same.
             let mut cur = self.head.load(Ordering::Relaxed);
@@ -456,7 +730,7 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{Drained, Pending};
+pub(crate) use imp::{Drained, Pending, Sorted};
 
 #[cfg(all(test, not(skipstore_loom)))]
 mod tests {
@@ -654,12 +928,27 @@ mod tests {
         crate::raw::retire::reclaim_until(|| items.iter().all(|it| Arc::strong_count(it) == 1));
     }
 
-    #[test]
-    fn drains_keep_exactly_what_they_are_told_under_readers_and_pushers() {
+    /// Stops the other threads of a racing test even if a check fails.
+    struct StopOnDrop<'a>(&'a AtomicBool);
+
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// A buffer holding the items every racing drain keeps.
+    fn stable_buffer() -> Pending<Item> {
         let p = Pending::<Item>::new();
         for id in 0..STABLE {
             p.push(item(id));
         }
+        p
+    }
+
+    #[test]
+    fn drains_keep_exactly_what_they_are_told_under_readers_and_pushers() {
+        let p = stable_buffer();
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
             for t in 0..2u64 {
@@ -698,13 +987,6 @@ mod tests {
                     );
                 }
             });
-            /// Stops the other threads even if a check below fails.
-            struct StopOnDrop<'a>(&'a AtomicBool);
-            impl Drop for StopOnDrop<'_> {
-                fn drop(&mut self) {
-                    self.0.store(true, Ordering::Relaxed);
-                }
-            }
             let _stop = StopOnDrop(stop);
             for _ in 0..READS {
                 let mut seen = HashSet::new();
@@ -727,5 +1009,238 @@ mod tests {
         assert_eq!(p.push(item(STABLE)), 1);
         assert!(p.drain_with(&pin(), &mut Drained::new(), Reach::All, |_, _| false));
         assert!(p.is_empty());
+    }
+
+    /// The ids of the sorted view of `p` (keeping it from `keep_at` items),
+    /// and whether the view is the copy the buffer keeps.
+    fn sorted_ids(p: &Pending<Item>, keep_at: usize, wanted: impl Fn(&Item) -> bool) -> Vec<u64> {
+        let guard = pin();
+        let view = p.sorted(&guard, keep_at, wanted, |a, b| a.id.cmp(&b.id));
+        view.from(|_| false).map(|x| x.id).collect()
+    }
+
+    /// The copy on `p`: its address, its ids, whether it is current.
+    fn copy(p: &Pending<Item>) -> Option<(usize, Vec<u64>, bool)> {
+        p.kept_copy(&pin(), |x| x.id)
+    }
+
+    /// A copy stands for the chain until an item is pushed (then the next
+    /// reader merges the new items into it) or a drain unlinks one (then
+    /// it is gone); a drain that unlinks nothing leaves it.
+    #[test]
+    fn a_sorted_copy_stands_until_a_push_or_an_unlink() {
+        let p = Pending::<Item>::new();
+        let all = |_: &Item| true;
+        for id in [5, 3, 9, 1] {
+            p.push(item(id));
+        }
+        // Too few to keep: the reader's own.
+        assert_eq!(sorted_ids(&p, 5, all), [1, 3, 5, 9]);
+        assert!(copy(&p).is_none());
+        assert_eq!(sorted_ids(&p, 4, all), [1, 3, 5, 9]);
+        let (first, ids, current) = copy(&p).expect("kept");
+        assert_eq!((ids, current), (vec![1, 3, 5, 9], true));
+        // Read from the copy: no walk sorts again.
+        assert_eq!(sorted_ids(&p, 4, |_| false), [1, 3, 5, 9]);
+        assert_eq!(copy(&p).expect("kept").0, first);
+        let guard = pin();
+        let from = p.sorted(&guard, 4, all, |a, b| a.id.cmp(&b.id));
+        let ids: Vec<u64> = from.from(|x| x.id < 4).map(|x| x.id).collect();
+        assert_eq!(ids, [5, 9]);
+        drop(guard);
+
+        p.push(item(4));
+        p.push(item(10));
+        assert!(!copy(&p).expect("kept").2, "stale after a push");
+        // Only the new items are walked (and filtered): the copy's stay.
+        assert_eq!(sorted_ids(&p, 4, |x| x.id != 10), [1, 3, 4, 5, 9]);
+        let (_, ids, current) = copy(&p).expect("kept");
+        assert_eq!((ids, current), (vec![1, 3, 4, 5, 9], true));
+
+        // A drain that keeps every item leaves the copy current.
+        assert!(p.drain_with(&pin(), &mut Drained::new(), Reach::All, |_, _| true));
+        assert!(
+            copy(&p).expect("kept").2,
+            "a drain that unlinked nothing dropped it"
+        );
+        // One that unlinks an item takes it away, before its count goes.
+        assert!(p.drain_with(&pin(), &mut Drained::new(), Reach::All, |x, _| x.id != 3));
+        assert!(copy(&p).is_none());
+        assert_eq!(sorted_ids(&p, 100, all), [1, 4, 5, 9, 10]);
+        assert_eq!(sorted_ids(&p, 2, all), [1, 4, 5, 9, 10]);
+        assert!(copy(&p).is_some());
+        // Every copy made is freed: the last one by the buffer's drop.
+        drop(p);
+    }
+
+    /// Readers of sorted views while pushers push and a drainer drains:
+    /// every view is sorted, holds each item once, and holds every item
+    /// that stayed buffered throughout; every item a view names is valid
+    /// (Miri checks that), copies or not.
+    #[test]
+    fn sorted_views_under_pushers_and_drains() {
+        let p = stable_buffer();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let (p, stop) = (&p, &stop);
+            s.spawn(move || {
+                for burst in 0..PUSH_BURSTS {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    for i in 0..BURST {
+                        p.push(item(1_000 + burst * BURST + i));
+                    }
+                    std::thread::yield_now();
+                }
+            });
+            s.spawn(move || {
+                let mut round = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    round += 1;
+                    assert!(
+                        p.drain_with(&pin(), &mut Drained::new(), Reach::All, |x, _| {
+                            x.id < STABLE || (x.id + round).is_multiple_of(4)
+                        })
+                    );
+                    std::thread::yield_now();
+                }
+            });
+            let _stop = StopOnDrop(stop);
+            for read in 0..READS {
+                // Half the reads keep their view as the copy.
+                let keep_at = if read % 2 == 0 { 1 } else { usize::MAX };
+                let ids = sorted_ids(p, keep_at, |_| true);
+                assert!(ids.windows(2).all(|w| w[0] < w[1]), "not sorted: {ids:?}");
+                for id in 0..STABLE {
+                    assert!(ids.binary_search(&id).is_ok(), "kept item {id} missed");
+                }
+            }
+        });
+        assert!(p.drain_with(&pin(), &mut Drained::new(), Reach::All, |_, _| false));
+        assert!(p.is_empty());
+        assert_eq!(sorted_ids(&p, 1, |_| true), Vec::<u64>::new());
+    }
+}
+
+/// loom models of the sorted copy's protocol (see the module's rules),
+/// with crossbeam-epoch in its own loom mode: an item's count goes back
+/// through a deferral when a drain unlinks it, and every item carries a
+/// loom cell that a reader of a sorted view reads and the item's drop
+/// writes, so an item freed while a view (a copy left on the buffer, or a
+/// reader's own) may still name it fails the model. Run with
+/// `RUSTFLAGS="--cfg skipstore_loom --cfg crossbeam_loom" cargo test --release --lib pending::loom`.
+#[cfg(all(test, skipstore_loom))]
+mod loom_models {
+    #![allow(clippy::unwrap_used, clippy::disallowed_types)]
+
+    use loom::thread;
+
+    use super::{Arc, Chained, Drained, Link, Pending, Reach};
+    use crate::raw::pin;
+
+    struct Item {
+        id: u64,
+        link: Link<Item>,
+        /// Read by every reader of a view, written by the drop.
+        probe: loom::cell::UnsafeCell<()>,
+        /// Reported by loom if the item is never dropped.
+        _leak: loom::alloc::Track<()>,
+    }
+
+    // SAFETY: R8: items are shared as the store shares entries; the probe
+    // is loom's checked cell, touched only through `with`/`with_mut`.
+    unsafe impl Sync for Item {}
+    unsafe impl Send for Item {}
+
+    impl Chained for Item {
+        fn chain(&self) -> &Link<Self> {
+            &self.link
+        }
+    }
+
+    impl Drop for Item {
+        fn drop(&mut self) {
+            // loom fails the model unless every read happened before this.
+            self.probe.with_mut(|_| ());
+        }
+    }
+
+    fn push(p: &Pending<Item>, id: u64) {
+        p.push(Arc::new(Item {
+            id,
+            link: Link::new(),
+            probe: loom::cell::UnsafeCell::new(()),
+            _leak: loom::alloc::Track::new(()),
+        }));
+    }
+
+    /// The ids of a sorted view of `p` (kept as the copy when it holds
+    /// `keep_at` items), each read through its probe.
+    fn view(p: &Pending<Item>, keep_at: usize) -> Vec<u64> {
+        let guard = pin();
+        let view = p.sorted(&guard, keep_at, |_| true, |a, b| a.id.cmp(&b.id));
+        view.from(|_| false)
+            .map(|x| x.probe.with(|_| x.id))
+            .collect()
+    }
+
+    /// Unlinks the item `id` (keeps the others).
+    fn unlink(p: &Pending<Item>, id: u64) {
+        assert!(p.drain_with(&pin(), &mut Drained::new(), Reach::All, |x, _| x.id != id));
+        crossbeam_epoch::pin().flush();
+    }
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(builder.preemption_bound.map_or(2, |p| p.min(2)));
+        builder.check(f);
+    }
+
+    /// A reader of a copy left on the buffer (which it may read as it is)
+    /// racing a drain that unlinks one of its items: the reader never
+    /// reads a freed item, and once both are done the buffer's view is
+    /// exactly what stayed.
+    #[test]
+    fn a_kept_copy_racing_a_drain_that_unlinks() {
+        model(|| {
+            let p = Arc::new(Pending::new());
+            push(&p, 1);
+            push(&p, 2);
+            assert_eq!(view(&p, 1), [1, 2]);
+            let drainer = {
+                let p = Arc::clone(&p);
+                thread::spawn(move || unlink(&p, 1))
+            };
+            let seen = view(&p, 1);
+            assert!(seen == [1, 2] || seen == [2], "{seen:?}");
+            drainer.join().unwrap();
+            assert_eq!(view(&p, 1), [2]);
+        });
+    }
+
+    /// A reader that walks the buffer and installs its copy, racing a
+    /// pusher that then unlinks an item: the copy is installed only if no
+    /// unlink came between its read of the buffer's word and its CAS, so
+    /// no copy ever names a freed item, and a push is never missed.
+    #[test]
+    fn a_copy_installed_racing_a_push_and_an_unlink() {
+        model(|| {
+            let p = Arc::new(Pending::new());
+            push(&p, 1);
+            push(&p, 2);
+            let writer = {
+                let p = Arc::clone(&p);
+                thread::spawn(move || {
+                    push(&p, 3);
+                    unlink(&p, 1);
+                })
+            };
+            let seen = view(&p, 1);
+            assert!(seen.contains(&2), "{seen:?}");
+            writer.join().unwrap();
+            assert_eq!(view(&p, 1), [2, 3]);
+            assert_eq!(view(&p, usize::MAX), [2, 3]);
+        });
     }
 }
