@@ -38,24 +38,35 @@ where
 
     /// [`Self::list`] of `node` under `guard`.
     fn list_pinned(&self, node: &NsNode<V>, prefix: &str, guard: &Guard) -> Vec<String> {
+        self.keys_from(node, (Bound::Included(prefix), prefix), usize::MAX, guard)
+    }
+
+    /// The live keys of `node` from `start` on that start with `prefix`,
+    /// in order: all of them, or at least the first `want` (each of the
+    /// two sources stops at `want`).
+    fn keys_from(
+        &self,
+        node: &NsNode<V>,
+        (start, prefix): (Bound<&str>, &str),
+        want: usize,
+        guard: &Guard,
+    ) -> Vec<String> {
         let now = self.now();
-        let live = |entry: &Entry<V>| entry.is_live_at(now, guard);
         // The pending buffer first, then the ordered keys: an entry leaves the
         // buffer only after it entered the keys, so none is missed.
         let rows = self.buffered_rows(node, guard);
-        let start = Bound::Included(prefix);
-        let buffered = self.buffered_keys(&rows, now, (start, prefix), usize::MAX, guard);
-        let mut out = Vec::new();
-        node.keys.scan(Bound::Included(prefix), |entry| {
-            if !entry.key.starts_with(prefix) {
+        let buffered = self.buffered_keys(&rows, now, (start, prefix), want, guard);
+        let mut ordered = Vec::new();
+        node.keys.scan(start, |entry| {
+            if !entry.key.starts_with(prefix) || ordered.len() >= want {
                 return ControlFlow::Break(());
             }
-            if live(entry) {
-                out.push(entry.key.as_str().to_owned());
+            if entry.is_live_at(now, guard) {
+                ordered.push(entry.key.as_str().to_owned());
             }
             ControlFlow::Continue(())
         });
-        merge_sorted(out, buffered)
+        merge_sorted(ordered, buffered)
     }
 
     /// `node`'s buffered rows, sorted by key (void and dead ones left
@@ -193,28 +204,13 @@ where
         (prefix, after, limit): (&str, Option<&str>, usize),
         guard: &Guard,
     ) -> KeyPage {
-        let now = self.now();
-        let live = |entry: &Entry<V>| entry.is_live_at(now, guard);
         let start = match after {
             Some(a) if a >= prefix => Bound::Excluded(a),
             _ => Bound::Included(prefix),
         };
         // One more than asked, to know whether another page follows.
         let want = limit.saturating_add(1);
-        // Pending entries first (see `list`), then merged.
-        let rows = self.buffered_rows(node, guard);
-        let buffered = self.buffered_keys(&rows, now, (start, prefix), want, guard);
-        let mut ordered = Vec::new();
-        node.keys.scan(start, |entry| {
-            if !entry.key.starts_with(prefix) || ordered.len() >= want {
-                return ControlFlow::Break(());
-            }
-            if live(entry) {
-                ordered.push(entry.key.as_str().to_owned());
-            }
-            ControlFlow::Continue(())
-        });
-        let mut keys = merge_sorted(ordered, buffered);
+        let mut keys = self.keys_from(node, (start, prefix), want, guard);
         let more = keys.len() > limit;
         keys.truncate(limit);
         KeyPage { keys, more }
