@@ -90,6 +90,17 @@ pub(crate) mod text;
 
 use crate::sync::Arc;
 
+/// Runs `f` under loom with at most two preemptions (the raw layer's
+/// models: slot, write buffer): with crossbeam-epoch's own atomics in the
+/// model, three (the CI's bound for the store's models) took these models
+/// past five minutes each on the CI's two cores.
+#[cfg(all(test, skipstore_loom))]
+pub(in crate::raw) fn loom_model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(builder.preemption_bound.map_or(2, |p| p.min(2)));
+    builder.check(f);
+}
+
 /// An epoch pin: the proof of protection that every raw read takes (R1).
 ///
 /// Not `Send`: a pin belongs to its thread. Hold it only around the

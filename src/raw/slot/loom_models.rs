@@ -30,7 +30,7 @@ use loom::thread;
 
 use super::imp::FREE;
 use super::{Graveyard, Killed, NEVER, Replaced, Slot, Version};
-use crate::raw::{Unlinked, pin};
+use crate::raw::{Unlinked, loom_model as model, pin};
 
 /// A value that counts itself (per model run) and whose reads and drop
 /// loom orders.
@@ -155,15 +155,6 @@ fn slot_with_free_cell(live: &std::sync::Arc<AtomicIsize>) -> Owner {
     settle(live, 1);
     assert_eq!(slot.tag() & FREE, FREE, "the release marks the cell free");
     slot
-}
-
-/// Runs `f` under loom with at most two preemptions: with crossbeam-epoch's
-/// own atomics in the model, three (the CI's bound for the store's models)
-/// took these models past five minutes each on the CI's two cores.
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(builder.preemption_bound.map_or(2, |p| p.min(2)));
-    builder.check(f);
 }
 
 #[test]
